@@ -1,0 +1,213 @@
+"""Settings, read once from the environment (see the configuration table in the README)."""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from notifyproject.env import (
+    env_bool,
+    env_credentials,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_optional,
+    env_rate,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "sending",
+    "callbacks",
+    "stats",
+]
+
+MIDDLEWARE = [
+    "django_statsd.middleware.StatsdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "notifyproject.urls"
+WSGI_APPLICATION = "notifyproject.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------------
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The Django Q ORM broker writes from several processes at once: WAL lets readers go on
+    # while one writes, and IMMEDIATE transactions take the write lock up front instead of
+    # failing half-way with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    # With 0 the ORM broker reconnects on every call (~80 enqueues/s instead of 1,200+).
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache, broker and Django Q ----------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "notify_cache",
+        }
+    }
+
+PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.01)
+
+Q_CLUSTER = {
+    "name": env_str("Q_CLUSTER_NAME", "notify"),
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A send makes at most two provider calls (one failover) each bounded by the provider
+    # timeout; the task timeout stays below `retry` so a slow task is never handed out twice.
+    "timeout": env_int("Q_TASK_TIMEOUT_SECONDS", 60, minimum=1),
+    "retry": env_int("Q_RETRY_SECONDS", 120, minimum=2),
+    # Our own retry plan handles provider failures; the broker only redelivers a task whose
+    # worker died. Never forever (django-q's default of 0).
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 250,
+    "catch_up": False,
+    "poll": 0.2,
+    "label": "Django Q",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured("Q_TASK_TIMEOUT_SECONDS: must be below Q_RETRY_SECONDS")
+
+# --- REST API ----------------------------------------------------------------------------------
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "3000/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sending.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["sending.api.authentication.IsService"],
+    "DEFAULT_THROTTLE_CLASSES": ["sending.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": API_RATE_LIMIT},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "sending.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notify sending API",
+    "DESCRIPTION": "Send text messages and emails; read their status and daily statistics.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- providers ---------------------------------------------------------------------------------
+FIRETEXT_URL = env_url(
+    "FIRETEXT_URL", "https://www.firetext.co.uk/api/sendsms/json", schemes=("http", "https")
+)
+FIRETEXT_API_KEY = env_str("FIRETEXT_API_KEY")
+FIRETEXT_INTERNATIONAL_API_KEY = env_str("FIRETEXT_INTERNATIONAL_API_KEY")
+MMG_URL = env_url("MMG_URL", "https://api.mmg.co.uk/jsonv2a/api.php", schemes=("http", "https"))
+MMG_API_KEY = env_str("MMG_API_KEY")
+FIRETEXT_RECEIPT_URL = env_url("FIRETEXT_RECEIPT_URL", None, schemes=("http", "https"))
+MMG_RECEIPT_URL = env_url("MMG_RECEIPT_URL", None, schemes=("http", "https"))
+SMS_SENDER = env_str("SMS_SENDER", "NOTIFY")
+SES_FROM_ADDRESS = env_str("SES_FROM_ADDRESS", "notifications@example.com")
+AWS_REGION = env_str("AWS_REGION", "eu-west-1")
+
+SMS_RETRY_DELAY_SECONDS = env_int("SMS_RETRY_DELAY_SECONDS", 300)
+EMAIL_RETRY_DELAY_SECONDS = env_int("EMAIL_RETRY_DELAY_SECONDS", 300)
+SMS_MAX_RETRIES = env_int("SMS_MAX_RETRIES", 48)
+EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 48)
+
+# Failover between SMS providers (contract section 5).
+SMS_RESTING_PRIORITIES = {"firetext": 50, "mmg": 50}
+FAILOVER_ERROR_THRESHOLD = env_int("FAILOVER_ERROR_THRESHOLD", 10, minimum=1)
+FAILOVER_ERROR_WINDOW_SECONDS = env_int("FAILOVER_ERROR_WINDOW_SECONDS", 60, minimum=1)
+
+# --- receipts ----------------------------------------------------------------------------------
+CALLBACK_BASIC_AUTH = env_credentials("CALLBACK_BASIC_AUTH")
+SES_SNS_TOPIC_ARNS = env_list("SES_SNS_TOPIC_ARNS")
+SNS_VERIFY_SIGNATURES = env_bool("SNS_VERIFY_SIGNATURES", True)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- metrics -----------------------------------------------------------------------------------
+STATSD_HOST = env_optional("STATSD_HOST")
+STATSD_PORT = env_int("STATSD_PORT", 8125, minimum=1, maximum=65535)
+STATSD_PREFIX = env_str("STATSD_PREFIX", "notify")
+# django-statsd (view and query timings) reads these once at import.
+STATSD_DISABLED = STATSD_HOST is None
+STATSD_DEBUG = False
+
+# --- the rest ----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "static"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structured": {"()": "notifyproject.logging.KeyValueFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # python-statsd logs every metric it sends at INFO.
+        "statsd": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,52 @@
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+
+from sending.models import ApiKey, api_key_hash
+
+
+class RevokedApiKey(exceptions.PermissionDenied):
+    default_detail = _("API key revoked")
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <api key>`: the request acts as the key's service."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header:
+            raise exceptions.NotAuthenticated(
+                "Missing Authorization header: use 'Bearer <api key>'"
+            )
+        if header[0].decode(errors="replace").lower() != self.keyword.lower() or len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <api key>'")
+        secret = header[1].decode(errors="replace")
+        try:
+            key = ApiKey.objects.select_related("service").get(key_hash=api_key_hash(secret))
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid API key") from None
+        if key.revoked_at is not None:
+            raise RevokedApiKey()
+        return key.service, key
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsService(BasePermission):
+    """The request carries a valid, unrevoked API key (so `request.user` is its Service)."""
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ApiKey)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "an API key from create_api_key"}

@@ -1,0 +1,121 @@
+from datetime import UTC
+
+from django.core.validators import validate_email
+from rest_framework import serializers
+
+from sending.models import Notification, NotificationStatus, NotificationType
+from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
+
+SMS_CONTENT_LIMIT = 918  # six concatenated 153-character parts
+EMAIL_SUBJECT_LIMIT = 998  # the longest line RFC 5322 allows
+EMAIL_CONTENT_LIMIT = 100_000
+
+_MESSAGES = {
+    "required": "is a required property",
+    "blank": "Can't be empty",
+    "null": "Can't be null",
+}
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's would turn 123 into "123")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {}).update(_MESSAGES)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"must be a string, not {type(data).__name__}")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error rather than silently ignored."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {name: ["Additional properties are not allowed"] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as err:
+            raise serializers.ValidationError({**err.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class SmsRequestSerializer(StrictSerializer):
+    phone_number = TextField()
+    content = TextField(
+        max_length=SMS_CONTENT_LIMIT,
+        trim_whitespace=False,
+        error_messages={
+            "max_length": f"Content has a character count greater than the limit of "
+            f"{SMS_CONTENT_LIMIT}"
+        },
+    )
+    reference = TextField(required=False, allow_null=True, max_length=255)
+
+    def validate_phone_number(self, value: str):
+        try:
+            return normalise_phone_number(value)
+        except InvalidPhoneNumber as err:
+            raise serializers.ValidationError(str(err)) from None
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("Can't be empty")
+        return value
+
+
+class EmailRequestSerializer(StrictSerializer):
+    email_address = TextField(max_length=320)
+    subject = TextField(max_length=EMAIL_SUBJECT_LIMIT)
+    content = TextField(max_length=EMAIL_CONTENT_LIMIT, trim_whitespace=False)
+    reference = TextField(required=False, allow_null=True, max_length=255)
+
+    def validate_email_address(self, value: str) -> str:
+        try:
+            validate_email(value)
+        except Exception:  # Django's ValidationError; DRF would otherwise rename it
+            raise serializers.ValidationError("Not a valid email address") from None
+        return value
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("Can't be empty")
+        return value
+
+
+class NotificationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(source="notification_type", choices=NotificationType.choices)
+    phone_number = serializers.CharField(source="recipient", required=False)
+    email_address = serializers.CharField(source="recipient", required=False)
+    subject = serializers.CharField(required=False)
+    content = serializers.CharField()
+    reference = serializers.CharField(source="client_reference", allow_null=True)
+    status = serializers.ChoiceField(choices=NotificationStatus.choices)
+    sent_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(default_timezone=UTC)
+    sent_at = serializers.DateTimeField(default_timezone=UTC, allow_null=True)
+    updated_at = serializers.DateTimeField(default_timezone=UTC)
+
+    def to_representation(self, instance: Notification) -> dict:
+        data = super().to_representation(instance)
+        not_for_this_type = (
+            ("email_address", "subject")
+            if instance.notification_type == NotificationType.SMS
+            else ("phone_number",)
+        )
+        for key in not_for_this_type:
+            data.pop(key, None)
+        return data
+
+
+class NotificationFilterSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=NotificationStatus.choices, required=False)
+    type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
+    reference = TextField(required=False, max_length=255)
+    cursor = serializers.CharField(required=False)

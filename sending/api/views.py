@@ -1,0 +1,111 @@
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sending.api.serializers import (
+    EmailRequestSerializer,
+    NotificationFilterSerializer,
+    NotificationSerializer,
+    SmsRequestSerializer,
+)
+from sending.models import Notification, NotificationType
+from sending.services import notification_create
+
+
+class SmsCreateView(APIView):
+    @extend_schema(request=SmsRequestSerializer, responses={201: NotificationSerializer})
+    def post(self, request):
+        serializer = SmsRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        notification = notification_create(
+            service=request.user,
+            notification_type=NotificationType.SMS,
+            recipient=data["phone_number"].digits,
+            international=data["phone_number"].international,
+            content=data["content"],
+            client_reference=data.get("reference"),
+        )
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+
+
+class EmailCreateView(APIView):
+    @extend_schema(request=EmailRequestSerializer, responses={201: NotificationSerializer})
+    def post(self, request):
+        serializer = EmailRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        notification = notification_create(
+            service=request.user,
+            notification_type=NotificationType.EMAIL,
+            recipient=data["email_address"],
+            subject=data["subject"],
+            content=data["content"],
+            client_reference=data.get("reference"),
+        )
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+
+
+class NotificationDetailView(APIView):
+    @extend_schema(responses={200: NotificationSerializer})
+    def get(self, request, notification_id: str):
+        try:
+            key = uuid.UUID(notification_id)
+            notification = Notification.objects.get(id=key, service=request.user)
+        except (ValueError, Notification.DoesNotExist):
+            raise NotFound("Notification not found") from None
+        return Response(NotificationSerializer(notification).data)
+
+
+class NotificationPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+
+    def get_paginated_response(self, data):
+        return Response({"notifications": data, "links": {"next": self.get_next_link()}})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "properties": {
+                "notifications": schema,
+                "links": {
+                    "type": "object",
+                    "properties": {"next": {"type": "string", "nullable": True}},
+                },
+            },
+        }
+
+
+class NotificationListView(ListAPIView):
+    serializer_class = NotificationSerializer
+    pagination_class = NotificationPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=NotificationSerializer().fields["status"].choices),
+            OpenApiParameter("type", str, enum=["sms", "email"]),
+            OpenApiParameter("reference", str),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = NotificationFilterSerializer(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        wanted = filters.validated_data
+        queryset = Notification.objects.filter(service=self.request.user)
+        if "status" in wanted:
+            queryset = queryset.filter(status=wanted["status"])
+        if "type" in wanted:
+            queryset = queryset.filter(notification_type=wanted["type"])
+        if "reference" in wanted:
+            queryset = queryset.filter(client_reference=wanted["reference"])
+        return queryset

@@ -1,0 +1,150 @@
+import hashlib
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class NotificationType(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+
+
+class NotificationStatus(models.TextChoices):
+    CREATED = "created"
+    SENDING = "sending"
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    PERMANENT_FAILURE = "permanent-failure"
+    TEMPORARY_FAILURE = "temporary-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+
+
+# A receipt may move a notification on only from these; the others are final.
+IN_FLIGHT_STATUSES = (
+    NotificationStatus.CREATED,
+    NotificationStatus.SENDING,
+    NotificationStatus.PENDING,
+)
+FAILURE_STATUSES = (
+    NotificationStatus.PERMANENT_FAILURE,
+    NotificationStatus.TEMPORARY_FAILURE,
+    NotificationStatus.TECHNICAL_FAILURE,
+)
+
+
+class Service(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def api_key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A bearer key for a service. Only its SHA-256 is kept; the secret is shown once."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="api_keys")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=8, editable=False, help_text="first characters, to recognise it"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.service.name} {self.prefix}…"
+
+    @classmethod
+    def issue(cls, service: Service) -> tuple["ApiKey", str]:
+        secret = secrets.token_urlsafe(32)
+        key = cls.objects.create(service=service, key_hash=api_key_hash(secret), prefix=secret[:8])
+        return key, secret
+
+
+class Notification(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="notifications")
+    notification_type = models.CharField(max_length=5, choices=NotificationType.choices)
+    recipient = models.CharField(
+        max_length=320, help_text="normalised phone number or email address"
+    )
+    international = models.BooleanField(default=False)
+    subject = models.CharField(max_length=998, blank=True, default="")
+    content = models.TextField()
+    client_reference = models.CharField(max_length=255, blank=True, null=True)
+    status = models.CharField(
+        max_length=20, choices=NotificationStatus.choices, default=NotificationStatus.CREATED
+    )
+    sent_by = models.CharField(max_length=20, blank=True, null=True)
+    provider_reference = models.CharField(max_length=255, blank=True, null=True)
+    provider_status_code = models.CharField(max_length=20, blank=True, default="")
+    provider_status_reason = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["provider_reference"], name="notification_provider_ref"),
+            models.Index(fields=["status", "created_at"], name="notification_status_created"),
+            models.Index(fields=["service", "-created_at"], name="notification_service_created"),
+            models.Index(
+                fields=["service", "client_reference"],
+                name="notification_client_ref",
+                condition=Q(client_reference__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type} {self.id} ({self.status})"
+
+
+class ProviderDetails(models.Model):
+    """A provider we can hand notifications to; SMS providers share traffic by priority."""
+
+    name = models.CharField(max_length=20, unique=True)
+    display_name = models.CharField(max_length=50)
+    notification_type = models.CharField(max_length=5, choices=NotificationType.choices)
+    priority = models.PositiveSmallIntegerField(default=50, help_text="0–100; share of SMS traffic")
+    active = models.BooleanField(default=True)
+    supports_international = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "provider"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__gte=0, priority__lte=100), name="provider_priority_0_100"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ProviderDetailsHistory(models.Model):
+    """Every change of a provider's priority or active flag: who or what, and why."""
+
+    provider = models.ForeignKey(ProviderDetails, on_delete=models.CASCADE, related_name="history")
+    priority = models.PositiveSmallIntegerField()
+    active = models.BooleanField()
+    changed_by = models.CharField(max_length=100)
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "provider details history"
+
+    def __str__(self) -> str:
+        return f"{self.provider.name} → {self.priority} ({self.changed_by})"

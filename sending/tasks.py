@@ -1,0 +1,1 @@
+"""Django Q tasks that hand notifications to providers (built by the delivery pipeline)."""

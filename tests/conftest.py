@@ -1,0 +1,55 @@
+"""Shared fixtures: a service with an API key, an authenticated client, the test database."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from sending.models import ApiKey, Service
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    # SQLite tests use a file, not memory, so that tests which start real processes
+    # (web server, qcluster) can open the same test database.
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def service(db) -> Service:
+    return Service.objects.create(name="Test service")
+
+
+@pytest.fixture
+def api_key(service) -> str:
+    _, secret = ApiKey.issue(service)
+    return secret
+
+
+@pytest.fixture
+def api_client(api_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+def database_url_for_subprocess() -> str:
+    """A DATABASE_URL that points a child process at this run's test database."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "DEBUG": "true"}
+    env.update(overrides)
+    return env
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
