@@ -1,0 +1,54 @@
+"""Notifications made straight in the database, counted as `notification_create` counts them."""
+
+import uuid
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from sending.models import Notification, NotificationStatus, NotificationType, Service
+from stats.models import DailyStatistics
+from stats.services import STATISTICS_FIELDS, daily_statistics_increment
+
+
+def notification_make(
+    *,
+    service: Service,
+    notification_type: str = NotificationType.SMS,
+    status: str = NotificationStatus.SENDING,
+    notification_id: uuid.UUID | None = None,
+    provider_reference: str | None = None,
+    sent_at: datetime | None = None,
+    created_at: datetime | None = None,
+) -> Notification:
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            id=notification_id or uuid.uuid4(),
+            service=service,
+            notification_type=notification_type,
+            recipient="447700900123"
+            if notification_type == NotificationType.SMS
+            else "someone@example.com",
+            content="Hello",
+            status=status,
+            sent_by=None if status == NotificationStatus.CREATED else "firetext",
+            provider_reference=provider_reference,
+            sent_at=sent_at or (None if status == NotificationStatus.CREATED else timezone.now()),
+        )
+        if created_at is not None:
+            Notification.objects.filter(id=notification.id).update(created_at=created_at)
+            notification.created_at = created_at
+        daily_statistics_increment(
+            service_id=service.id,
+            created_at=notification.created_at,
+            notification_type=notification_type,
+            outcome="requested",
+        )
+    return notification
+
+
+def statistics_of(service: Service, day=None) -> dict[str, int]:
+    row = DailyStatistics.objects.filter(service=service, day=day or timezone.localdate()).values(
+        *STATISTICS_FIELDS
+    )
+    return dict(row[0]) if row else dict.fromkeys(STATISTICS_FIELDS, 0)
