@@ -17,5 +17,6 @@ class DailyStatisticsAdmin(ReadOnlyAdmin):
         "emails_failed",
     )
     list_filter = ("service", "day")
+    search_fields = ("service__name",)
     date_hierarchy = "day"
     list_select_related = ("service",)

@@ -1,0 +1,72 @@
+from collections import Counter
+from datetime import datetime, time, timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from callbacks.models import Receipt, ReceiptProvider
+from callbacks.selectors import receipt_list_to_replay
+from callbacks.services import receipt_process
+
+PROGRESS_EVERY = 100
+
+
+def moment(value: str) -> datetime:
+    """`2026-11-28` (local midnight) or an ISO 8601 time (local time when it has no offset)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"--since: expected YYYY-MM-DD or an ISO 8601 time, got {value!r}"
+        ) from None
+    if len(value) == 10:
+        parsed = datetime.combine(parsed.date(), time.min)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+class Command(BaseCommand):
+    help = (
+        "Process again the stored receipts that failed or were never processed. Safe to repeat: "
+        "a receipt changes a notification and its statistics at most once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--since", type=moment, help="received at or after (YYYY-MM-DD or ISO time)"
+        )
+        parser.add_argument("--provider", choices=ReceiptProvider.values)
+        parser.add_argument(
+            "--rejected",
+            action="store_true",
+            help="also receipts that were refused (400), e.g. after a status was added to a map",
+        )
+        parser.add_argument(
+            "--settle-seconds",
+            type=int,
+            default=60,
+            help="leave alone receipts younger than this, which a request may be processing now",
+        )
+
+    def handle(self, *args, since, provider, rejected, settle_seconds, **options):
+        ids = list(
+            receipt_list_to_replay(
+                received_before=timezone.now() - timedelta(seconds=settle_seconds),
+                since=since,
+                provider=provider,
+                include_rejected=rejected,
+            ).values_list("id", flat=True)
+        )
+        total = len(ids)
+        self.stdout.write(f"{total} receipt(s) to replay")
+        states: Counter[str] = Counter()
+        for done, receipt_id in enumerate(ids, start=1):
+            receipt = Receipt.objects.filter(id=receipt_id).first()
+            if receipt is not None:
+                receipt_process(receipt=receipt)
+                states[receipt.state] += 1
+            if done % PROGRESS_EVERY == 0 or done == total:
+                self.stdout.write(f"  {done}/{total} replayed")
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        self.stdout.write(
+            self.style.SUCCESS(f"Replayed {total} receipt(s): {summary or 'nothing to do'}")
+        )

@@ -1,0 +1,80 @@
+from django.db import models
+from django.utils import timezone
+
+
+class ReceiptProvider(models.TextChoices):
+    FIRETEXT = "firetext", "Firetext"
+    MMG = "mmg", "MMG"
+    SES = "ses", "SES"
+
+
+class ReceiptState(models.TextChoices):
+    RECEIVED = "received", "received, not processed yet"
+    PROCESSED = "processed"
+    REJECTED = "rejected", "rejected (answered 400)"
+    FAILED = "failed", "failed while processing"
+
+
+class Receipt(models.Model):
+    """A delivery receipt exactly as a provider posted it, kept before anything else happens,
+    so that none is lost and each can be replayed (`manage.py replay_receipts`)."""
+
+    provider = models.CharField(max_length=10, choices=ReceiptProvider.choices)
+    body = models.TextField(
+        help_text="the request body as UTF-8 text (bytes that are not UTF-8 become U+FFFD)"
+    )
+    content_type = models.CharField(max_length=255, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        max_length=10, choices=ReceiptState.choices, default=ReceiptState.RECEIVED
+    )
+    reference = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="the notification id, or for SES the message id, the receipt names",
+    )
+    reported_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the provider says it happened"
+    )
+    outcome = models.CharField(max_length=255, blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "received_at"], name="receipt_state_received"),
+            models.Index(fields=["reference"], name="receipt_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} receipt {self.pk} ({self.state})"
+
+
+class Complaint(models.Model):
+    """A recipient marked an email as spam (SES `Complaint`); the notification's status stays."""
+
+    notification = models.ForeignKey(
+        "sending.Notification",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="complaints",
+    )
+    provider_reference = models.CharField(max_length=255, help_text="SES message id")
+    feedback_id = models.CharField(
+        max_length=255, unique=True, help_text="SES feedbackId (or the SNS MessageId without one)"
+    )
+    complaint_type = models.CharField(
+        max_length=50, blank=True, default="", help_text="complaintFeedbackType, when given"
+    )
+    complained_at = models.DateTimeField(null=True, blank=True)
+    receipt = models.ForeignKey(Receipt, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"complaint {self.feedback_id}"

@@ -1,0 +1,79 @@
+"""Receipt endpoints (contract section 6): one base, one subclass per provider."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from callbacks.authentication import callback_credentials_valid
+from callbacks.parsers import RECEIPT_PARSERS, ReceiptParser
+from callbacks.services import receipt_process, receipt_store
+
+
+class JsonAnswer(BaseContentNegotiation):
+    """Providers get JSON whatever their Accept header says (DRF would answer 406)."""
+
+    def select_parser(self, request, parsers):
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ReceiptView(APIView):
+    """Authenticate, store the raw body, then parse and apply it (`receipt_process`), answer.
+
+    Not the API's key authentication: providers use HTTP basic auth (CALLBACK_BASIC_AUTH).
+    The body is read raw, so the parsers see exactly what a replay will see.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    parser_classes = []
+    content_negotiation_class = JsonAnswer
+    parser: ReceiptParser
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        if not callback_credentials_valid(request.META.get("HTTP_AUTHORIZATION", "")):
+            # SNS sends credentials only after this challenge.
+            return self.error(
+                "authentication required",
+                status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": 'Basic realm="notify receipts"'},
+            )
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return self.error(f"body over {limit} bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        receipt = receipt_store(
+            provider=self.parser.name,
+            body=body,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+        )
+        messages = receipt_process(receipt=receipt)
+        if messages:
+            return Response({"result": "error", "message": messages}, status=400)
+        return Response({"result": "success"})
+
+    def error(self, problem: str, code: int, headers=None) -> Response:
+        message = f"{self.parser.display_name} callback failed: {problem}"
+        return Response({"result": "error", "message": [message]}, status=code, headers=headers)
+
+
+class FiretextReceiptView(ReceiptView):
+    parser = RECEIPT_PARSERS["firetext"]
+
+
+class MmgReceiptView(ReceiptView):
+    parser = RECEIPT_PARSERS["mmg"]
+
+
+class SesReceiptView(ReceiptView):
+    parser = RECEIPT_PARSERS["ses"]

@@ -1,0 +1,90 @@
+"""Basic auth on every receipt endpoint (CALLBACK_BASIC_AUTH), and the warning when it is off."""
+
+import base64
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from callbacks.checks import callback_basic_auth_check
+from callbacks.models import Receipt
+from sending.models import Notification, NotificationStatus
+from tests.callbacks.conftest import FIRETEXT, MMG, REFERENCE, SES, fixture_text, post
+from tests.stats.factories import notification_make
+
+BODIES = {
+    FIRETEXT: lambda: fixture_text("firetext", "delivered.txt"),
+    MMG: lambda: fixture_text("mmg", "delivered.json"),
+    SES: lambda: fixture_text("ses", "sns_unsubscribe_confirmation.json"),
+}
+ENDPOINTS = pytest.mark.parametrize("endpoint", list(BODIES), ids=["firetext", "mmg", "ses"])
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def credentials(settings):
+    settings.CALLBACK_BASIC_AUTH = [("notify", "old-secret"), ("notify", "new-secret")]
+
+
+@ENDPOINTS
+@pytest.mark.parametrize("password", ["old-secret", "new-secret"])
+def test_any_configured_pair_is_accepted(service, credentials, endpoint, password):
+    notification_make(service=service, notification_id=REFERENCE)
+
+    response = post(endpoint, BODIES[endpoint](), HTTP_AUTHORIZATION=basic("notify", password))
+
+    assert (response.status_code, response.json()) == (200, {"result": "success"})
+
+
+@ENDPOINTS
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        basic("notify", "wrong"),
+        basic("someone", "old-secret"),
+        basic("notify", "old-secret-and-more"),
+        "Basic not-base64!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Bearer old-secret",
+    ],
+    ids=[
+        "none",
+        "wrong password",
+        "wrong user",
+        "longer password",
+        "garbage",
+        "no colon",
+        "bearer",
+    ],
+)
+def test_anything_else_is_challenged_and_nothing_is_stored(
+    service, credentials, endpoint, authorization
+):
+    notification_make(service=service, notification_id=REFERENCE)
+    extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+
+    response = post(endpoint, BODIES[endpoint](), **extra)
+
+    assert response.status_code == 401
+    # SNS sends its credentials only after this challenge.
+    assert response["WWW-Authenticate"] == 'Basic realm="notify receipts"'
+    assert response.json()["result"] == "error"
+    assert not Receipt.objects.exists()
+    assert Notification.objects.get().status == NotificationStatus.SENDING
+
+
+def test_the_system_check_warns_when_basic_auth_is_off(settings):
+    settings.CALLBACK_BASIC_AUTH = []
+    [warning] = callback_basic_auth_check(None)
+    assert warning.id == "callbacks.W001"
+
+    with pytest.raises(SystemCheckError, match="CALLBACK_BASIC_AUTH is not set"):
+        call_command("check", fail_level="WARNING")
+
+
+def test_the_system_check_is_quiet_when_basic_auth_is_on(credentials):
+    assert callback_basic_auth_check(None) == []

@@ -1,0 +1,154 @@
+"""`GET /statistics` (contract section 4): the caller's own daily counts."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from sending.models import ApiKey, NotificationStatus, NotificationType, Service
+from stats.models import DailyStatistics
+from stats.services import notification_update_status
+from tests.stats.factories import notification_make
+
+ZERO = dict.fromkeys(
+    [
+        "sms_requested",
+        "sms_delivered",
+        "sms_failed",
+        "emails_requested",
+        "emails_delivered",
+        "emails_failed",
+    ],
+    0,
+)
+
+
+def errors(response) -> list[str]:
+    body = response.json()
+    assert body["status_code"] == response.status_code == 400
+    return [(e["error"], e["message"]) for e in body["errors"]]
+
+
+def test_counts_of_the_days_asked_for(api_client, service):
+    delivered = notification_make(service=service)
+    failed = notification_make(service=service)
+    notification_make(service=service, notification_type=NotificationType.EMAIL)
+    notification_update_status(notification_id=delivered.id, status=NotificationStatus.DELIVERED)
+    notification_update_status(
+        notification_id=failed.id, status=NotificationStatus.PERMANENT_FAILURE
+    )
+    today = timezone.localdate()
+    DailyStatistics.objects.create(service=service, day=date(2026, 1, 2), sms_requested=5)
+
+    response = api_client.get("/statistics", {"start": today.isoformat(), "end": today.isoformat()})
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "statistics": [
+            {
+                **ZERO,
+                "day": today.isoformat(),
+                "sms_requested": 2,
+                "sms_delivered": 1,
+                "sms_failed": 1,
+                "emails_requested": 1,
+            }
+        ]
+    }
+
+
+def test_every_day_of_the_range_oldest_first_with_zeros_for_quiet_days(api_client, service):
+    DailyStatistics.objects.create(service=service, day=date(2026, 3, 2), emails_requested=4)
+
+    response = api_client.get("/statistics", {"start": "2026-03-01", "end": "2026-03-03"})
+
+    assert response.json()["statistics"] == [
+        {**ZERO, "day": "2026-03-01"},
+        {**ZERO, "day": "2026-03-02", "emails_requested": 4},
+        {**ZERO, "day": "2026-03-03"},
+    ]
+
+
+def test_only_the_callers_service(api_client, service):
+    other = Service.objects.create(name="Other")
+    DailyStatistics.objects.create(service=other, day=date(2026, 3, 2), sms_requested=9)
+
+    response = api_client.get("/statistics", {"start": "2026-03-02", "end": "2026-03-02"})
+
+    assert response.json()["statistics"] == [{**ZERO, "day": "2026-03-02"}]
+
+
+def test_defaults_to_the_last_seven_days(api_client, service):
+    today = timezone.localdate()
+
+    days = [d["day"] for d in api_client.get("/statistics").json()["statistics"]]
+
+    assert days == [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
+
+
+def test_start_alone_runs_to_today_and_end_alone_goes_back_a_week(api_client, service):
+    today = timezone.localdate()
+    start = today - timedelta(days=2)
+
+    from_start = api_client.get("/statistics", {"start": start.isoformat()}).json()
+    to_end = api_client.get("/statistics", {"end": "2026-03-10"}).json()
+
+    assert [d["day"] for d in from_start["statistics"]][0] == start.isoformat()
+    assert len(from_start["statistics"]) == 3
+    assert [d["day"] for d in to_end["statistics"]][0] == "2026-03-04"
+
+
+def test_a_whole_year_is_allowed(api_client, service):
+    response = api_client.get("/statistics", {"start": "2024-01-01", "end": "2024-12-31"})
+    assert len(response.json()["statistics"]) == 366
+
+
+@pytest.mark.parametrize(
+    ("query", "messages"),
+    [
+        ({"start": "yesterday"}, ["start must be a date in the form YYYY-MM-DD"]),
+        ({"start": "2026-02-30"}, ["start must be a date in the form YYYY-MM-DD"]),
+        (
+            {"start": "03/01/2026", "end": "2026-13-01"},
+            [
+                "start must be a date in the form YYYY-MM-DD",
+                "end must be a date in the form YYYY-MM-DD",
+            ],
+        ),
+        ({"start": "2026-03-02", "end": "2026-03-01"}, ["end must not be before start"]),
+        (
+            {"start": "2024-01-01", "end": "2025-01-01"},
+            ["end must be less than 366 days after start"],
+        ),
+        ({"end": "0001-01-01", "start": "0001-01-02"}, ["end must not be before start"]),
+        ({"day": "2026-03-01"}, ["day Additional properties are not allowed"]),
+    ],
+)
+def test_bad_dates_are_400_in_the_api_error_format(api_client, service, query, messages):
+    response = api_client.get("/statistics", query)
+
+    assert errors(response) == [("ValidationError", m) for m in messages]
+
+
+def test_the_earliest_dates_do_not_break_the_defaults(api_client, service):
+    response = api_client.get("/statistics", {"end": "0001-01-02"})
+    assert [d["day"] for d in response.json()["statistics"]] == ["0001-01-01", "0001-01-02"]
+
+
+def test_needs_an_api_key(db):
+    assert APIClient().get("/statistics").status_code == 401
+
+    revoked_service = Service.objects.create(name="Revoked")
+    key, secret = ApiKey.issue(revoked_service)
+    ApiKey.objects.filter(id=key.id).update(revoked_at=timezone.now())
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/statistics").status_code == 403
+
+
+def test_the_schema_describes_statistics(db):
+    schema = APIClient().get("/openapi.json").json()
+    operation = schema["paths"]["/statistics"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"start", "end"}
+    assert "/notifications/sms/firetext" not in schema["paths"]
