@@ -1,0 +1,134 @@
+"""Fixtures for the client and fake provider tests: fake providers, a statsd socket, moto, a
+receipt catcher."""
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+from moto.server import ThreadedMotoServer
+
+from notifyproject import metrics
+from tests.conftest import FIXTURES
+from tests.fakes import clear_client_caches, fake_clients, fake_providers  # noqa: F401
+
+
+def fixture_text(provider: str, name: str) -> str:
+    return (FIXTURES / provider / name).read_text()
+
+
+def fixture_json(provider: str, name: str) -> dict:
+    return json.loads(fixture_text(provider, name))
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> object:
+    """Poll until `predicate()` is truthy; its value, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            assert value, f"still false after {timeout}s"
+            return value
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients():
+    clear_client_caches()
+    yield
+    clear_client_caches()
+
+
+@pytest.fixture
+def statsd_packets() -> Iterator[Callable[[int], list[str]]]:
+    """Metrics go to a real UDP socket; call the fixture's value to read n lines from it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    metrics.configure(host="127.0.0.1", port=sock.getsockname()[1], prefix="notify")
+
+    def read(count: int) -> list[str]:
+        return [sock.recv(4096).decode() for _ in range(count)]
+
+    yield read
+    metrics.configure(
+        host=django_settings.STATSD_HOST,
+        port=django_settings.STATSD_PORT,
+        prefix=django_settings.STATSD_PREFIX,
+    )
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def _moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_ses(_moto_server, monkeypatch) -> str:
+    """moto in server mode on an ephemeral port, empty, with boto3 pointed at it; its URL."""
+    # moto keeps its state per process, not per server: start from nothing.
+    requests.post(f"{_moto_server}/moto-api/reset", timeout=5).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", _moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SES"):
+        monkeypatch.delenv(name, raising=False)
+    clear_client_caches()
+    return _moto_server
+
+
+class ReceiptCatcher:
+    """A tiny HTTP server standing in for the service's receipt endpoints."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.answer_status = 200
+        catcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                catcher.received.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                payload = b'{"result": "success"}'
+                self.send_response(catcher.answer_status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[dict]:
+        wait_for(lambda: len(self.received) >= count, timeout)
+        return self.received
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receipt_catcher() -> Iterator[ReceiptCatcher]:
+    catcher = ReceiptCatcher()
+    yield catcher
+    catcher.stop()

@@ -1,0 +1,113 @@
+"""Fake Firetext, MMG and SES for any test: a real HTTP server on 127.0.0.1, started per test.
+
+Use in a conftest (or a test module):
+
+    from tests.fakes import fake_clients, fake_providers  # noqa: F401
+
+`fake_providers` yields a `FakeProviders` handle (receipts off):
+    .url                          http://127.0.0.1:<port>
+    .requests(provider=None)      every send it received (dicts: provider, fields, to, reference,
+                                  provider_reference, fault, status, outcome, time)
+    .control(**changes)           e.g. .control(provider="mmg", down=True) or .control(error_rate=1)
+    .reset()                      forget requests, undo control changes
+    .receipts()                   receipts it posted back (when started with receipts_to)
+    .configure_clients(settings, monkeypatch)
+                                  point FIRETEXT_URL, MMG_URL and boto3's SES endpoint (plus dummy
+                                  AWS credentials and API keys) at it and clear the client caches
+
+`fake_clients` is `fake_providers` with `configure_clients` already done (for the test's
+`settings`; the client caches are cleared again afterwards). After changing a setting yourself,
+call `sms_client.cache_clear()` / `email_client.cache_clear()`.
+
+For receipts, another outcome mix or faults from the start, use the context manager:
+
+    with running_fake_providers(receipts_to=live_server.url, behaviour=Behaviour(receipt_delay=0)):
+        ...
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from sending.clients import email_client, sms_client
+from sending.fake_providers import Behaviour, FakeProviderServer
+
+FIRETEXT_API_KEY = "test-firetext-key"
+FIRETEXT_INTERNATIONAL_API_KEY = "test-firetext-international-key"
+MMG_API_KEY = "dGVzdDptbWc="
+
+
+class FakeProviders:
+    def __init__(self, server: FakeProviderServer):
+        self.server = server
+        self.url = server.url
+        self._http = requests.Session()
+
+    def requests(self, provider: str | None = None) -> list[dict]:
+        params = {"provider": provider} if provider else None
+        response = self._http.get(f"{self.url}/_requests", params=params, timeout=5)
+        response.raise_for_status()
+        return response.json()["requests"]
+
+    def control(self, **changes) -> dict:
+        response = self._http.post(f"{self.url}/_control", json=changes, timeout=5)
+        if response.status_code != 200:
+            raise ValueError(response.json()["error"])
+        return response.json()
+
+    def reset(self) -> None:
+        self._http.post(f"{self.url}/_reset", timeout=5).raise_for_status()
+
+    def receipts(self) -> list[dict]:
+        return self._http.get(f"{self.url}/_receipts", timeout=5).json()["posted"]
+
+    def configure_clients(self, settings, monkeypatch) -> None:
+        settings.FIRETEXT_URL = f"{self.url}/firetext"
+        settings.MMG_URL = f"{self.url}/mmg"
+        settings.FIRETEXT_API_KEY = FIRETEXT_API_KEY
+        settings.FIRETEXT_INTERNATIONAL_API_KEY = FIRETEXT_INTERNATIONAL_API_KEY
+        settings.MMG_API_KEY = MMG_API_KEY
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", self.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SES"):
+            monkeypatch.delenv(name, raising=False)
+        clear_client_caches()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def clear_client_caches() -> None:
+    sms_client.cache_clear()
+    email_client.cache_clear()
+
+
+@contextmanager
+def running_fake_providers(**options) -> Iterator[FakeProviders]:
+    """A fake provider server for the block; options as `FakeProviderServer` takes them."""
+    options.setdefault("hang_seconds", 30.0)  # stop() wakes a hanging request at once
+    options.setdefault("seed", 20261128)
+    options.setdefault("behaviour", Behaviour(receipt_delay=0.0))
+    server = FakeProviderServer(host="127.0.0.1", port=0, **options).start()
+    handle = FakeProviders(server)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.stop()
+
+
+@pytest.fixture
+def fake_providers() -> Iterator[FakeProviders]:
+    with running_fake_providers(receipts_to=None) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_clients(fake_providers, settings, monkeypatch) -> Iterator[FakeProviders]:
+    fake_providers.configure_clients(settings, monkeypatch)
+    yield fake_providers
+    clear_client_caches()
