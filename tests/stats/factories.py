@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from sending.models import Notification, NotificationStatus, NotificationType, Service
 from stats.models import DailyStatistics
-from stats.services import STATISTICS_FIELDS, daily_statistics_increment
+from stats.services import STATISTICS_FIELDS, daily_statistics_increment, statistics_outcome
 
 
 def notification_make(
@@ -38,12 +38,15 @@ def notification_make(
         if created_at is not None:
             Notification.objects.filter(id=notification.id).update(created_at=created_at)
             notification.created_at = created_at
-        daily_statistics_increment(
-            service_id=service.id,
-            created_at=notification.created_at,
-            notification_type=notification_type,
-            outcome="requested",
-        )
+        # Counted as if it had got to its status the usual way.
+        for outcome in ("requested", statistics_outcome(status)):
+            if outcome:
+                daily_statistics_increment(
+                    service_id=service.id,
+                    created_at=notification.created_at,
+                    notification_type=notification_type,
+                    outcome=outcome,
+                )
     return notification
 
 
