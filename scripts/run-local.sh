@@ -12,6 +12,30 @@ trap stop EXIT INT TERM
 
 KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
 
+# The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
+# (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
+FAKE_PORT=${FAKE_PORT:-8100}
+FAKE=http://127.0.0.1:$FAKE_PORT
+WEB=http://127.0.0.1:$WEB_PORT
+RECEIPTS_TO=$WEB
+[[ -n "${CALLBACK_BASIC_AUTH:-}" ]] && RECEIPTS_TO="http://${CALLBACK_BASIC_AUTH%%,*}@127.0.0.1:$WEB_PORT"
+export FIRETEXT_URL=${FIRETEXT_URL:-$FAKE/firetext} MMG_URL=${MMG_URL:-$FAKE/mmg}
+export FIRETEXT_API_KEY=${FIRETEXT_API_KEY:-local-firetext-key}
+export FIRETEXT_INTERNATIONAL_API_KEY=${FIRETEXT_INTERNATIONAL_API_KEY:-local-firetext-intl-key}
+export MMG_API_KEY=${MMG_API_KEY:-local-mmg-key}
+export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$WEB/notifications/sms/firetext}
+export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$WEB/notifications/sms/mmg}
+export AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$FAKE}
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's receipts are unsigned
+
+$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+  curl -fs "$FAKE/" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
 $PY manage.py qcluster >run/qcluster.log 2>&1 &
 pids+=($!)
 $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload >run/web.log 2>&1 &
@@ -29,11 +53,17 @@ Notify is running (logs in run/):
   API docs   http://127.0.0.1:$WEB_PORT/docs/
   admin      http://127.0.0.1:$WEB_PORT/admin/   (python manage.py createsuperuser for a login)
   health     http://127.0.0.1:$WEB_PORT/healthz
+  fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
 
 Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"phone_number": "07700 900123", "content": "Hello from Notify"}'
+
+Send an email:
+  curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/email \\
+    -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
+    -d '{"email_address": "someone@example.com", "subject": "Hello", "content": "Hello from Notify"}'
 
 Press Ctrl-C to stop.
 MSG
