@@ -83,7 +83,10 @@ class SmsClient:
 
     def _post(self, kwargs: dict[str, Any]) -> requests.Response:
         try:
-            return self.session.post(self.url, timeout=self.timeout, **kwargs)
+            # A redirect would turn the POST into a GET: let it show as the error it is.
+            return self.session.post(
+                self.url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
         # ConnectTimeout is also a ConnectionError: timeouts first.
         except requests.Timeout as err:
             raise self.error(504, "Gateway timeout") from err

@@ -55,7 +55,7 @@ class FiretextClient(SmsClient):
         return {"data": data}
 
     def parse_response(self, response: requests.Response) -> str | None:
-        if not response.ok:
+        if response.status_code != 200:
             raise self.error(response.status_code, excerpt(response.text))
         try:
             answer = response.json()

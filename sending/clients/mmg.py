@@ -53,12 +53,13 @@ class MmgClient(SmsClient):
         return {"json": body, "headers": self.headers}
 
     def parse_response(self, response: requests.Response) -> str | None:
+        success = 200 <= response.status_code < 300
         try:
             answer = response.json()
         except ValueError as err:
-            prefix = "answer is not JSON: " if response.ok else ""
+            prefix = "answer is not JSON: " if success else ""
             raise self.error(response.status_code, prefix + excerpt(response.text)) from err
-        if not response.ok or not isinstance(answer, dict) or "Error" in answer:
+        if not success or not isinstance(answer, dict) or "Error" in answer:
             raise self.error(response.status_code, self._error_text(answer, response))
         reference = answer.get("Reference")
         return None if reference is None else str(reference)

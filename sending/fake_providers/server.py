@@ -131,13 +131,20 @@ class FakeProviderServer:
 
     # --- a send -------------------------------------------------------------------------------
 
-    def handle_send(self, fake: FakeProvider, body: bytes, headers) -> tuple[str | None, Answer]:
-        """Decide the fault and the answer for one send, record it, and plan its receipts."""
+    def handle_send(
+        self, fake: FakeProvider, body: bytes, headers
+    ) -> tuple[str | None, Answer | None, float]:
+        """Decide the fault and the answer for one send, record it, and plan its receipts.
+
+        Returns the fault, the answer (None for a reset or a timeout) and how long a slow
+        answer waits."""
         behaviour = self.behaviours[fake.name]
         fault = behaviour.fault(self.rng)
         fields, send, refusal = fake.read(body, headers)
         answer, provider_reference, outcome = refusal, None, None
-        if fault == "error":
+        if fault in ("reset", "timeout"):
+            answer = None
+        elif fault == "error":
             answer = fake.server_error(503 if behaviour.down else self.rng.choice((500, 503)))
         elif fault == "malformed":
             answer = self.rng.choice(fake.malformed())
@@ -147,7 +154,7 @@ class FakeProviderServer:
         self._record(fake, fields, send, fault, answer, provider_reference, outcome)
         if outcome and self.receipts.enabled:
             self._plan_receipts(fake, send, provider_reference, outcome, behaviour)
-        return fault, answer
+        return fault, answer, behaviour.slow_seconds
 
     def _plan_receipts(self, fake, send, provider_reference, outcome, behaviour) -> None:
         planned = fake.receipts(
@@ -174,9 +181,7 @@ class FakeProviderServer:
                     "reference": send.reference if send else None,
                     "provider_reference": provider_reference,
                     "fault": fault,
-                    "status": answer.status
-                    if answer and fault not in ("timeout", "reset")
-                    else None,
+                    "status": answer.status if answer else None,
                     "outcome": outcome,
                 }
             )
@@ -272,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, provider: FakeProvider, body: bytes) -> None:
         fake = self.server.fake
-        fault, answer = fake.handle_send(provider, body, self.headers)
+        fault, answer, slow_seconds = fake.handle_send(provider, body, self.headers)
         if fault == "reset":
             self._reset_connection()
             return
@@ -282,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fault == "slow":
-            fake.stopping.wait(fake.behaviours[provider.name].slow_seconds)
+            fake.stopping.wait(slow_seconds)
         self._answer(answer)
 
     def _control(self, body: bytes) -> None:

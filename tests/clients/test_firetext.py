@@ -106,6 +106,8 @@ def test_the_receipt_url_is_sent_when_set(firetext, settings):
         (200, "<html>maintenance</html>", "html", "answer is not JSON: <html>maintenance"),
         (200, '{"description": "SMS successfully queued"}', "json", "answer has no code"),
         (200, "[]", "json", "answer has no code"),
+        (201, fixture_text("firetext", "send-success.json"), "json", "SMS successfully queued"),
+        (302, "", "html", "empty answer"),
     ],
     ids=[
         "code-1",
@@ -116,6 +118,8 @@ def test_the_receipt_url_is_sent_when_set(firetext, settings):
         "html-200",
         "no-code",
         "json-list",
+        "201-not-200",
+        "redirect-not-followed",
     ],
 )
 @responses.activate

@@ -101,6 +101,7 @@ def test_a_2xx_json_answer_without_a_reference_is_still_a_success(mmg):
         (200, '{"Refer', "json", 'answer is not JSON: {"Refer'),
         (200, '{"Error": 5, "Description": "Invalid sender"}', "json", "Invalid sender"),
         (200, "[12345678]", "json", "[12345678]"),
+        (302, '{"Reference": 1}', "json", '{"Reference": 1}'),
     ],
     ids=[
         "400-error-206",
@@ -112,6 +113,7 @@ def test_a_2xx_json_answer_without_a_reference_is_still_a_success(mmg):
         "200-truncated",
         "200-with-error",
         "200-json-list",
+        "redirect-not-followed",
     ],
 )
 @responses.activate

@@ -107,6 +107,14 @@ def test_throttling_and_bad_parameters_map_to_their_kinds(
     assert caught.value.retryable is (kind is EmailClientThrottlingException)
 
 
+def test_a_canned_success_answer_gives_its_message_id(verified_sender):
+    email_client().client.meta.events.register(
+        "before-send.sesv2.SendEmail", canned("send-email-success.json")
+    )
+
+    assert send() == "0102018f6a4c3d1e-5b8e2f4a-9c7d-4e1b-a3f6-2d8c9b0e1f7a-000000"
+
+
 def test_an_endpoint_that_does_not_answer_is_a_retryable_error(monkeypatch, settings):
     monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
