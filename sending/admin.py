@@ -3,7 +3,14 @@ import uuid
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from sending.models import ApiKey, Notification, ProviderDetails, ProviderDetailsHistory, Service
+from sending.models import (
+    ApiKey,
+    Notification,
+    ProviderDetails,
+    ProviderDetailsHistory,
+    SendAttempt,
+    Service,
+)
 from sending.providers import provider_update
 
 
@@ -18,8 +25,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SendAttemptInline(admin.TabularInline):
+    model = SendAttempt
+    fields = ("started_at", "provider", "outcome", "duration_ms", "status_code", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
+    inlines = [SendAttemptInline]
     list_display = (
         "id",
         "service",
@@ -40,6 +57,24 @@ class NotificationAdmin(ReadOnlyAdmin):
             return queryset.filter(id=uuid.UUID(search_term.strip())), False
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(SendAttempt)
+class SendAttemptAdmin(ReadOnlyAdmin):
+    """Every hand-over to a provider: filter by provider and outcome for its recent error rate."""
+
+    list_display = (
+        "started_at",
+        "provider",
+        "outcome",
+        "duration_ms",
+        "status_code",
+        "notification",
+    )
+    list_filter = ("provider", "outcome", "started_at")
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    raw_id_fields = ("notification",)
 
 
 class ApiKeyInline(admin.TabularInline):

@@ -92,9 +92,20 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Delivery bookkeeping: a worker holds the notification until `lease_until` while it sends;
+    # after a failed run it waits for `next_attempt_at`; `retry_count` counts delayed retries.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_retry_due",
+                condition=Q(status="created", next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["sent_by", "sent_at"], name="notification_sent_by_at"),
             models.Index(fields=["provider_reference"], name="notification_provider_ref"),
             models.Index(fields=["status", "created_at"], name="notification_status_created"),
             models.Index(fields=["service", "-created_at"], name="notification_service_created"),
@@ -148,3 +159,32 @@ class ProviderDetailsHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.name} → {self.priority} ({self.changed_by})"
+
+
+class SendAttempt(models.Model):
+    """One hand-over of a notification to a provider, whatever came of it."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempts"
+    )
+    provider = models.CharField(max_length=20)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["provider", "outcome", "started_at"], name="attempt_provider_recent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.outcome} at {self.started_at:%H:%M:%S}"

@@ -1,0 +1,162 @@
+"""Handing one notification to a provider: claim it, send it, record what happened, plan a retry.
+
+A worker first claims the notification with a conditional update (only from `created`, only when
+no other worker holds an unexpired lease and any retry is due), so two workers never both send it.
+No transaction or row lock is held while a provider call is in flight.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from notifyproject import metrics
+from notifyproject.logging import mask_recipient
+from sending.clients.exceptions import SmsClientResponseException
+from sending.models import Notification, NotificationStatus, SendAttempt
+from sending.services import notification_queue_delivery
+from stats.services import notification_update_status
+
+logger = logging.getLogger(__name__)
+
+now = timezone.now  # seam for tests
+
+# Longer than a task may run (django-q kills it at `timeout`), so a live worker never loses its
+# claim; a worker that died releases it when the lease runs out.
+LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    reference: str | None = None
+    error: Exception | None = None
+
+
+def notification_claim(*, notification_id: str) -> Notification | None:
+    """Take the notification for this worker; None when it is not ours to send."""
+    current = now()
+    claimed = (
+        Notification.objects.filter(id=notification_id, status=NotificationStatus.CREATED)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=current))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=current))
+        .update(lease_until=current + LEASE)
+    )
+    if not claimed:
+        logger.info("delivery skipped: not claimable", extra={"notification_id": notification_id})
+        return None
+    return Notification.objects.get(id=notification_id)
+
+
+def notification_record_queued_for(*, notification: Notification) -> None:
+    if notification.retry_count == 0:
+        seconds = (now() - notification.created_at).total_seconds()
+        metrics.timing(f"tasks.deliver-{notification.notification_type}.queued-for", seconds)
+
+
+def provider_attempt(
+    *, notification: Notification, provider: str, call: Callable[[], str | None]
+) -> AttemptResult:
+    """Make one provider call; record it as a SendAttempt and log a failure at the right level."""
+    started_at = now()
+    start = time.perf_counter()
+    try:
+        reference = call()
+        result = AttemptResult(ok=True, reference=reference)
+    except Exception as err:  # every failure is recorded, retried and logged below
+        result = AttemptResult(ok=False, error=err)
+    duration_ms = round((time.perf_counter() - start) * 1000)
+    error = result.error
+    SendAttempt.objects.create(
+        notification=notification,
+        provider=provider,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        outcome=SendAttempt.Outcome.SUCCESS if result.ok else SendAttempt.Outcome.ERROR,
+        status_code=getattr(error, "status_code", None),
+        error=str(error)[:500] if error else "",
+    )
+    if error is not None:
+        _log_failure(
+            notification=notification, provider=provider, error=error, duration_ms=duration_ms
+        )
+    return result
+
+
+def _log_failure(*, notification: Notification, provider: str, error: Exception, duration_ms: int):
+    extra = {
+        "notification_id": str(notification.id),
+        "provider": provider,
+        "to": mask_recipient(notification.recipient),
+        "duration_ms": duration_ms,
+        "status_code": getattr(error, "status_code", None),
+    }
+    if getattr(error, "status_code", None) == 504:
+        extra["timeout_s"] = settings.PROVIDER_TIMEOUT_SECONDS
+    if isinstance(error, SmsClientResponseException):
+        # A provider's bad few minutes must not page anyone: failover and retries handle it.
+        logger.warning(
+            "provider send failed", extra={**extra, "error": getattr(error, "message", "")}
+        )
+    else:
+        logger.error("send failed", exc_info=error, extra=extra)
+
+
+def notification_mark_sent(*, notification: Notification, provider: str, reference: str | None):
+    """`sending` with who sent it; a receipt that already arrived keeps its status."""
+    current = now()
+    handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
+    moved = Notification.objects.filter(
+        id=notification.id, status=NotificationStatus.CREATED
+    ).update(status=NotificationStatus.SENDING, lease_until=None, updated_at=current, **handed_over)
+    if not moved:
+        Notification.objects.filter(id=notification.id, sent_by__isnull=True).update(**handed_over)
+    metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
+    logger.info(
+        "notification handed to provider",
+        extra={"notification_id": str(notification.id), "provider": provider},
+    )
+
+
+def notification_fail(*, notification: Notification, reason: str) -> None:
+    notification_update_status(
+        notification_id=notification.id,
+        status=NotificationStatus.TECHNICAL_FAILURE,
+        provider_status_reason=reason[:255],
+    )
+    logger.warning(
+        "notification technical-failure",
+        extra={"notification_id": str(notification.id), "reason": reason},
+    )
+
+
+def notification_retry_later(
+    *, notification: Notification, delay_seconds: int, max_retries: int, reason: str
+) -> None:
+    """Wait `delay_seconds` for the next try, or give up after `max_retries` delayed retries."""
+    if notification.retry_count >= max_retries:
+        notification_fail(
+            notification=notification,
+            reason=f"gave up after {notification.retry_count} retries: {reason}",
+        )
+        return
+    due = now() + timedelta(seconds=delay_seconds)
+    planned = Notification.objects.filter(
+        id=notification.id, status=NotificationStatus.CREATED
+    ).update(retry_count=F("retry_count") + 1, next_attempt_at=due, lease_until=None)
+    logger.info(
+        "send retry planned",
+        extra={
+            "notification_id": str(notification.id),
+            "retry": notification.retry_count + 1,
+            "due": due.isoformat(),
+            "reason": reason,
+        },
+    )
+    if planned and delay_seconds == 0:
+        notification_queue_delivery(notification=notification)

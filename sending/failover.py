@@ -1,0 +1,195 @@
+"""Which SMS provider gets a text, and how priorities move when a provider has a bad few minutes.
+
+Every move is bounded 0–100, happens under a row lock on the providers, at most once a minute
+(for the automatic moves), and is written to the providers' history with the reason.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from sending.models import (
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    ProviderDetails,
+    ProviderDetailsHistory,
+    SendAttempt,
+)
+from sending.providers import provider_update
+
+logger = logging.getLogger(__name__)
+
+# Seams for tests: the random choice and the clock.
+rng = random.Random()
+now = timezone.now
+
+PRIORITY_STEP = 10
+MOVE_INTERVAL = timedelta(minutes=1)
+TEND_BACK_AFTER = timedelta(minutes=15)
+SLOW_WINDOW = timedelta(minutes=15)
+SLOW_AFTER = timedelta(minutes=5)
+SLOW_SHARE = 0.15
+# Fewer texts than this in the window say nothing about a provider's speed.
+SLOW_MIN_TEXTS = 10
+
+
+def provider_choose(
+    *, international: bool = False, exclude: frozenset[str] = frozenset()
+) -> str | None:
+    """An active SMS provider at random, weighted by priority; None when there is none.
+
+    A provider at priority 0 is still chosen when it is the only active one left (failover
+    must reach a different provider if one is active at all).
+    """
+    candidates = ProviderDetails.objects.filter(
+        notification_type=NotificationType.SMS, active=True
+    ).exclude(name__in=exclude)
+    if international:
+        candidates = candidates.filter(supports_international=True)
+    providers = sorted(candidates.values_list("name", "priority"))
+    if not providers:
+        return None
+    names, weights = zip(*providers, strict=True)
+    if sum(weights) == 0:
+        return rng.choice(names)
+    return rng.choices(names, weights=weights)[0]
+
+
+def _sms_providers_locked() -> dict[str, ProviderDetails]:
+    locked = ProviderDetails.objects.select_for_update().filter(
+        notification_type=NotificationType.SMS
+    )
+    return {provider.name: provider for provider in locked.order_by("name")}
+
+
+def _moved_recently(names: list[str]) -> bool:
+    automatic = Q(changed_by__startswith="failover:") | Q(changed_by__startswith="schedule:")
+    return (
+        ProviderDetailsHistory.objects.filter(automatic)
+        .filter(provider__name__in=names, created_at__gte=now() - MOVE_INTERVAL)
+        .exists()
+    )
+
+
+def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> bool:
+    """Move up to 10 points from one SMS provider to the others; False when nothing moved."""
+    with transaction.atomic():
+        providers = _sms_providers_locked()
+        loser = providers.get(away_from)
+        others = [p for name, p in providers.items() if name != away_from and p.active]
+        if loser is None or not others or _moved_recently(list(providers)):
+            return False
+        gainer = min(others, key=lambda p: p.priority)
+        step = min(PRIORITY_STEP, loser.priority, 100 - gainer.priority)
+        if step <= 0:
+            return False
+        for provider, priority in (
+            (loser, loser.priority - step),
+            (gainer, gainer.priority + step),
+        ):
+            provider_update(
+                provider=provider,
+                priority=priority,
+                active=provider.active,
+                changed_by=changed_by,
+                reason=reason,
+            )
+    logger.warning(
+        "provider priority moved",
+        extra={"provider": away_from, "to": gainer.name, "points": step, "reason": reason},
+    )
+    return True
+
+
+def provider_check_errors(*, provider: str) -> bool:
+    """After an error: too many errors in the window move priority away from the provider."""
+    window = timedelta(seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS)
+    errors = SendAttempt.objects.filter(
+        provider=provider, outcome=SendAttempt.Outcome.ERROR, started_at__gte=now() - window
+    ).count()
+    if errors < settings.FAILOVER_ERROR_THRESHOLD:
+        return False
+    return provider_priority_shift(
+        away_from=provider,
+        changed_by="failover:errors",
+        reason=f"{errors} errors in {settings.FAILOVER_ERROR_WINDOW_SECONDS} s",
+    )
+
+
+def providers_tend_back() -> list[str]:
+    """Scheduled every 5 minutes: once nothing changed for 15 minutes, move each SMS provider
+    up to 10 points back towards its resting priority. Returns the names moved."""
+    resting = settings.SMS_RESTING_PRIORITIES
+    moved = []
+    with transaction.atomic():
+        providers = _sms_providers_locked()
+        last_change = ProviderDetailsHistory.objects.filter(
+            provider__name__in=list(providers)
+        ).first()
+        if last_change and last_change.created_at > now() - TEND_BACK_AFTER:
+            return []
+        for name, provider in providers.items():
+            target = resting.get(name, provider.priority)
+            gap = target - provider.priority
+            if gap == 0:
+                continue
+            step = max(-PRIORITY_STEP, min(PRIORITY_STEP, gap))
+            provider_update(
+                provider=provider,
+                priority=provider.priority + step,
+                active=provider.active,
+                changed_by="schedule:tend-back",
+                reason=f"back towards the resting split ({target})",
+            )
+            moved.append(name)
+    if moved:
+        logger.info("provider priorities tended back", extra={"providers": ",".join(moved)})
+    return moved
+
+
+def provider_slow_share(*, provider: str) -> tuple[float, int]:
+    """Share of the provider's texts sent in the last 15 minutes that took over 5 minutes to be
+    delivered, or were sent over 5 minutes ago and still are not; and how many texts that was."""
+    current = now()
+    sent = Notification.objects.filter(
+        notification_type=NotificationType.SMS, sent_by=provider, sent_at__gte=current - SLOW_WINDOW
+    )
+    total = sent.count()
+    if total == 0:
+        return 0.0, 0
+    in_flight = (NotificationStatus.SENDING, NotificationStatus.PENDING)
+    slow_count = sent.filter(
+        Q(status__in=in_flight, sent_at__lt=current - SLOW_AFTER)
+        # `updated_at` of a delivered text is when its receipt arrived: final statuses never change.
+        | Q(status=NotificationStatus.DELIVERED, updated_at__gt=F("sent_at") + SLOW_AFTER)
+    ).count()
+    return slow_count / total, total
+
+
+def providers_check_slow_delivery() -> str | None:
+    """Scheduled every minute: lower a provider whose deliveries are slow while another is not."""
+    active = list(
+        ProviderDetails.objects.filter(notification_type=NotificationType.SMS, active=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    shares = {name: provider_slow_share(provider=name) for name in active}
+    slow = {
+        n for n, (share, total) in shares.items() if total >= SLOW_MIN_TEXTS and share >= SLOW_SHARE
+    }
+    if not slow or len(slow) == len(active):
+        return None
+    name = max(slow, key=lambda n: shares[n][0])
+    share, total = shares[name]
+    moved = provider_priority_shift(
+        away_from=name,
+        changed_by="schedule:slow-delivery",
+        reason=f"{share:.0%} of {total} texts slower than 5 minutes",
+    )
+    return name if moved else None

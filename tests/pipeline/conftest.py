@@ -1,0 +1,87 @@
+import random
+import socket
+
+import pytest
+import responses
+
+from notifyproject import metrics
+from sending import failover
+from sending.clients import email_client, sms_client
+from sending.models import Notification, ProviderDetails
+from sending.services import notification_create
+
+FIRETEXT_URL = "https://firetext.test/api/sendsms/json"
+MMG_URL = "https://mmg.test/jsonv2a/api.php"
+FIRETEXT_OK = {"data": [], "description": "SMS successfully queued", "code": 0, "responseData": 1}
+
+
+@pytest.fixture(autouse=True)
+def provider_settings(settings):
+    settings.FIRETEXT_URL = FIRETEXT_URL
+    settings.MMG_URL = MMG_URL
+    settings.FIRETEXT_API_KEY = "firetext-key"
+    settings.MMG_API_KEY = "mmg-key"
+    sms_client.cache_clear()
+    email_client.cache_clear()
+    yield settings
+    sms_client.cache_clear()
+    email_client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def seeded_choice(monkeypatch):
+    monkeypatch.setattr(failover, "rng", random.Random(7))
+
+
+@pytest.fixture
+def wire():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def prefer(provider: str) -> None:
+    """Send every first attempt to `provider` (the other stays active at priority 0)."""
+    ProviderDetails.objects.filter(notification_type="sms").update(priority=0)
+    ProviderDetails.objects.filter(name=provider).update(priority=100)
+
+
+@pytest.fixture
+def sms(service) -> Notification:
+    return notification_create(
+        service=service,
+        notification_type="sms",
+        recipient="447700900123",
+        content="Your code is 1234",
+    )
+
+
+@pytest.fixture
+def email(service) -> Notification:
+    return notification_create(
+        service=service,
+        notification_type="email",
+        recipient="someone@example.com",
+        subject="Hello",
+        content="Body",
+    )
+
+
+@pytest.fixture
+def statsd_socket():
+    """A real UDP socket that metrics are sent to; yields a function returning what arrived."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    metrics.configure(host="127.0.0.1", port=sock.getsockname()[1], prefix="notify")
+
+    def received() -> list[str]:
+        lines = []
+        try:
+            while True:
+                lines.append(sock.recv(4096).decode())
+        except TimeoutError:
+            return lines
+
+    yield received
+    metrics.configure(host=None)
+    sock.close()
