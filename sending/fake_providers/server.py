@@ -191,6 +191,7 @@ class _Server(HTTPServer):
     """An HTTP server whose connections run on a bounded pool of threads."""
 
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: socketserver's 5 refuses bursts of clients
 
     def __init__(self, address, handler, fake: FakeProviderServer, threads: int):
         super().__init__(address, handler)

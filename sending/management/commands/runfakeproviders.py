@@ -43,6 +43,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--firetext-api-keys", default="", help="comma-separated; '' = any")
         parser.add_argument("--mmg-api-keys", default="", help="comma-separated; '' = any")
+        parser.add_argument(
+            "--sns-topic-arn",
+            default=None,
+            help="TopicArn of SES receipts (one of SES_SNS_TOPIC_ARNS)",
+        )
         parser.add_argument("--threads", type=int, default=64, help="connections served at once")
         parser.add_argument("--seed", type=int, default=None)
 
@@ -73,6 +78,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             threads=options["threads"],
             ses_region=settings.AWS_REGION,
+            sns_topic_arn=options["sns_topic_arn"],
         )
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
