@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 
-from sending.models import ApiKey, Service
+from sending.models import ApiKey, ProviderDetails, ProviderDetailsHistory, Service
+from sending.providers import providers_seed
+from sending.schedules import schedules_ensure
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +20,17 @@ def django_db_modify_db_settings(tmp_path_factory):
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3":
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(autouse=True)
+def _seeded_after_flush(request):
+    """A transactional test ends by flushing every table, rows that migrations seeded included;
+    put the providers and schedules back for the tests that come after."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+        providers_seed(ProviderDetails, ProviderDetailsHistory)
+        schedules_ensure(Schedule)
 
 
 @pytest.fixture

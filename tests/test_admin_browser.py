@@ -25,7 +25,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 pytestmark = [
     pytest.mark.e2e,
     # The web server is another process: it must see committed rows, and the seeded providers.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
         reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",

@@ -9,4 +9,5 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         if request.auth is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        # The key's hash, not its row id: ids restart in a new database, hashes never repeat.
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.key_hash}

@@ -1,35 +1,12 @@
 from django.core.management import call_command
 from django.db import migrations
 
-PROVIDERS = [
-    # name, display name, type, priority, international
-    ("firetext", "Firetext", "sms", 50, True),
-    ("mmg", "MMG", "sms", 50, True),
-    ("ses", "AWS SES", "email", 100, False),
-]
-
+from sending.providers import providers_seed
 
 def seed(apps, schema_editor):
-    ProviderDetails = apps.get_model("sending", "ProviderDetails")
-    History = apps.get_model("sending", "ProviderDetailsHistory")
-    for name, display_name, kind, priority, international in PROVIDERS:
-        provider, created = ProviderDetails.objects.get_or_create(
-            name=name,
-            defaults={
-                "display_name": display_name,
-                "notification_type": kind,
-                "priority": priority,
-                "supports_international": international,
-            },
-        )
-        if created:
-            History.objects.create(
-                provider=provider,
-                priority=priority,
-                active=True,
-                changed_by="migration",
-                reason="initial provider set-up",
-            )
+    providers_seed(
+        apps.get_model("sending", "ProviderDetails"), apps.get_model("sending", "ProviderDetailsHistory")
+    )
 
 
 def create_cache_table(apps, schema_editor):

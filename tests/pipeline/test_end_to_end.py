@@ -20,8 +20,7 @@ from sending.services import notification_create, notification_queue_delivery
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
 
-# serialized_rollback brings back what migrations seeded (providers, schedules) after each flush.
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def free_port() -> int:
