@@ -1,21 +1,12 @@
 from django.contrib import admin
 
 from sending.admin import ReadOnlyAdmin
-from stats.models import DailyStatistics
+from stats.models import STATISTICS_FIELDS, DailyStatistics
 
 
 @admin.register(DailyStatistics)
 class DailyStatisticsAdmin(ReadOnlyAdmin):
-    list_display = (
-        "day",
-        "service",
-        "sms_requested",
-        "sms_delivered",
-        "sms_failed",
-        "emails_requested",
-        "emails_delivered",
-        "emails_failed",
-    )
+    list_display = ("day", "service", *STATISTICS_FIELDS)
     list_filter = ("service", "day")
     search_fields = ("service__name",)
     date_hierarchy = "day"

@@ -1,5 +1,14 @@
 from django.db import models
 
+STATISTICS_FIELDS = (
+    "sms_requested",
+    "sms_delivered",
+    "sms_failed",
+    "emails_requested",
+    "emails_delivered",
+    "emails_failed",
+)
+
 
 class DailyStatistics(models.Model):
     """One row per service per local day of creation (contract section 7)."""

@@ -3,8 +3,7 @@
 from datetime import date, timedelta
 
 from sending.models import Service
-from stats.models import DailyStatistics
-from stats.services import STATISTICS_FIELDS
+from stats.models import STATISTICS_FIELDS, DailyStatistics
 
 
 def daily_statistics_list(*, service: Service, start: date, end: date) -> list[dict]:

@@ -17,7 +17,7 @@ from sending.models import (
     NotificationStatus,
     NotificationType,
 )
-from stats.models import DailyStatistics
+from stats.models import STATISTICS_FIELDS, DailyStatistics
 
 Outcome = Literal["requested", "delivered", "failed"]
 
@@ -147,16 +147,6 @@ def notification_update_status(
     notification.provider_status_reason = provider_status_reason[:255]
     notification.updated_at = now
     return notification
-
-
-STATISTICS_FIELDS = (
-    "sms_requested",
-    "sms_delivered",
-    "sms_failed",
-    "emails_requested",
-    "emails_delivered",
-    "emails_failed",
-)
 
 
 @dataclass(frozen=True)

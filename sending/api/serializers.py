@@ -17,6 +17,12 @@ _MESSAGES = {
 }
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise serializers.ValidationError("Can't be empty")
+    return value
+
+
 class TextField(serializers.CharField):
     """A CharField that takes only JSON strings (DRF's would turn 123 into "123")."""
 
@@ -64,9 +70,18 @@ class SmsRequestSerializer(StrictSerializer):
             raise serializers.ValidationError(str(err)) from None
 
     def validate_content(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("Can't be empty")
-        return value
+        return _not_blank(value)
+
+    def notification_fields(self) -> dict:
+        """The validated request as `notification_create` arguments."""
+        data = self.validated_data
+        return {
+            "notification_type": NotificationType.SMS,
+            "recipient": data["phone_number"].digits,
+            "international": data["phone_number"].international,
+            "content": data["content"],
+            "client_reference": data.get("reference"),
+        }
 
 
 class EmailRequestSerializer(StrictSerializer):
@@ -83,9 +98,17 @@ class EmailRequestSerializer(StrictSerializer):
         return value
 
     def validate_content(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("Can't be empty")
-        return value
+        return _not_blank(value)
+
+    def notification_fields(self) -> dict:
+        data = self.validated_data
+        return {
+            "notification_type": NotificationType.EMAIL,
+            "recipient": data["email_address"],
+            "subject": data["subject"],
+            "content": data["content"],
+            "client_reference": data.get("reference"),
+        }
 
 
 class NotificationSerializer(serializers.Serializer):

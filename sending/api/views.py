@@ -1,6 +1,6 @@
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -14,42 +14,34 @@ from sending.api.serializers import (
     NotificationSerializer,
     SmsRequestSerializer,
 )
-from sending.models import Notification, NotificationType
+from sending.models import Notification
 from sending.services import notification_create
 
 
-class SmsCreateView(APIView):
-    @extend_schema(request=SmsRequestSerializer, responses={201: NotificationSerializer})
+class NotificationCreateView(APIView):
+    """Validate with `request_serializer`, then create through the one write path."""
+
+    request_serializer: type[SmsRequestSerializer | EmailRequestSerializer]
+
     def post(self, request):
-        serializer = SmsRequestSerializer(data=request.data)
+        serializer = self.request_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        notification = notification_create(
-            service=request.user,
-            notification_type=NotificationType.SMS,
-            recipient=data["phone_number"].digits,
-            international=data["phone_number"].international,
-            content=data["content"],
-            client_reference=data.get("reference"),
-        )
+        notification = notification_create(service=request.user, **serializer.notification_fields())
         return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
 
 
-class EmailCreateView(APIView):
-    @extend_schema(request=EmailRequestSerializer, responses={201: NotificationSerializer})
-    def post(self, request):
-        serializer = EmailRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        notification = notification_create(
-            service=request.user,
-            notification_type=NotificationType.EMAIL,
-            recipient=data["email_address"],
-            subject=data["subject"],
-            content=data["content"],
-            client_reference=data.get("reference"),
-        )
-        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+@extend_schema_view(
+    post=extend_schema(request=SmsRequestSerializer, responses={201: NotificationSerializer})
+)
+class SmsCreateView(NotificationCreateView):
+    request_serializer = SmsRequestSerializer
+
+
+@extend_schema_view(
+    post=extend_schema(request=EmailRequestSerializer, responses={201: NotificationSerializer})
+)
+class EmailCreateView(NotificationCreateView):
+    request_serializer = EmailRequestSerializer
 
 
 class NotificationDetailView(APIView):

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from sending.models import Notification, NotificationStatus, NotificationType, Service
-from stats.models import DailyStatistics
-from stats.services import STATISTICS_FIELDS, daily_statistics_increment, statistics_outcome
+from stats.models import STATISTICS_FIELDS, DailyStatistics
+from stats.services import daily_statistics_increment, statistics_outcome
 
 
 def notification_make(
