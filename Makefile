@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-api clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# POST /notifications/sms against the bare view under gunicorn on PostgreSQL + Redis (bench/README.md).
+bench-api: install
+	$(BIN)/python bench/api_create.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* run/

@@ -1,0 +1,20 @@
+-- wrk script for bench/api_create.py: every request is the same JSON text request with the
+-- bench service's key (BENCH_API_KEY), whichever path it goes to, so the bare view and the
+-- create endpoint receive identical bytes. At the end it prints one machine-readable line.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "")
+wrk.body = '{"phone_number": "07700 900123", "content": "Your security code is 123456", '
+  .. '"reference": "bench"}'
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests": %d, "duration_us": %d, "non_2xx": %d, "connect_errors": %d, '
+      .. '"read_errors": %d, "write_errors": %d, "timeouts": %d, "mean_us": %.0f, '
+      .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max
+  ))
+end
