@@ -23,7 +23,9 @@ def test_a_line_is_key_value_pairs_with_extras():
 
 
 def test_no_full_phone_number_or_email_address_reaches_a_line():
-    line = format_record("to %s and %s", "+44 7700 900123", "someone@example.com", to="447700900123")
+    line = format_record(
+        "to %s and %s", "+44 7700 900123", "someone@example.com", to="447700900123"
+    )
     assert "7700900123" not in line.replace(" ", "")
     assert "someone@" not in line
     assert "s***@example.com" in line

@@ -99,9 +99,9 @@ def test_list_filters_and_paginates_with_a_cursor(api_client, monkeypatch):
     everything = api_client.get("/notifications").json()
     assert len(everything["notifications"]) == 4
     assert everything["links"]["next"] is None
-    assert [n["type"] for n in api_client.get("/notifications?type=email").json()["notifications"]] == [
-        "email"
-    ]
+    assert [
+        n["type"] for n in api_client.get("/notifications?type=email").json()["notifications"]
+    ] == ["email"]
     by_ref = api_client.get("/notifications?reference=r1").json()["notifications"]
     assert [n["reference"] for n in by_ref] == ["r1"]
     assert api_client.get("/notifications?status=delivered").json()["notifications"] == []
@@ -185,7 +185,9 @@ def test_a_body_that_is_not_a_json_object_is_400(api_client, body, content_type)
 
 
 def test_a_form_body_is_415(api_client):
-    response = api_client.post("/notifications/sms", "a=b", content_type="application/x-www-form-urlencoded")
+    response = api_client.post(
+        "/notifications/sms", "a=b", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
     assert response.json()["errors"][0]["error"] == "BadRequestError"
 
