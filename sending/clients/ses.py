@@ -1,9 +1,9 @@
 """SES through boto3 `sesv2`: not plain HTTP, so it sits beside the SMS base rather than on it.
 
-Timing: `request-time` is the whole call; `raw-request-time` runs from the first attempt going on
-the wire (botocore `before-send`, which fires after `request-created` has signed the request) to
-the last `response-received`, so it covers botocore's own retries and their back-off but not
-validating, serialising and signing the call or checking the answer.
+Timing: `request-time` is the whole call; `raw-request-time` runs from the first attempt's
+botocore `request-created` to the last `response-received`, as the contract (section 8) names
+them: it covers signing, the wire and botocore's own retries with their back-off, but not
+validating and serialising the call or checking the answer.
 """
 
 import logging
@@ -75,7 +75,7 @@ class SesClient:
         )
         self._wire = _WireTimes()
         events = self.client.meta.events
-        events.register("before-send.sesv2.SendEmail", self._on_attempt_start)
+        events.register("request-created.sesv2.SendEmail", self._on_attempt_start)
         events.register("response-received.sesv2.SendEmail", self._on_response_received)
 
     @classmethod
