@@ -16,6 +16,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --verbosity 0
+	$(BIN)/python manage.py setup_schedules >/dev/null
 	bash scripts/run-local.sh
 
 test: install
