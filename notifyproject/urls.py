@@ -32,3 +32,5 @@ urlpatterns = [
     path("", include("stats.urls")),
     path("", include("sending.urls")),
 ]
+
+handler404 = "sending.api.errors.not_found"

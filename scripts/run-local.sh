@@ -4,17 +4,37 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 WEB_PORT=${WEB_PORT:-8000}
+FAKE_PORT=${FAKE_PORT:-8100}
+export DEBUG=${DEBUG:-true}
+# Receipts are checked locally too: the fake providers post them with this pair.
+export CALLBACK_BASIC_AUTH=${CALLBACK_BASIC_AUTH:-local:local-receipts-secret}
+
+for port in "$WEB_PORT" "$FAKE_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "Port $port is already in use (another make run?). Stop it, or set WEB_PORT / FAKE_PORT." >&2
+    exit 1
+  fi
+done
 mkdir -p run
 
 pids=()
-stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap stop EXIT INT TERM
+stop() {
+  trap - EXIT INT TERM
+  # SIGINT, not SIGTERM: django-q2's cluster can hang when it gets SIGTERM twice (issue #346).
+  kill -INT "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "${pids[@]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
 
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
 # (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
-FAKE_PORT=${FAKE_PORT:-8100}
 FAKE=http://127.0.0.1:$FAKE_PORT
 WEB=http://127.0.0.1:$WEB_PORT
 RECEIPTS_TO=$WEB
@@ -51,7 +71,7 @@ cat <<MSG
 Notify is running (logs in run/):
   API        http://127.0.0.1:$WEB_PORT/notifications
   API docs   http://127.0.0.1:$WEB_PORT/docs/
-  admin      http://127.0.0.1:$WEB_PORT/admin/   (python manage.py createsuperuser for a login)
+  admin      http://127.0.0.1:$WEB_PORT/admin/   (.venv/bin/python manage.py createsuperuser for a login)
   health     http://127.0.0.1:$WEB_PORT/healthz
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
 

@@ -1,6 +1,6 @@
 """The one place that turns exceptions into API answers (contract section 4)."""
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -51,3 +51,10 @@ def api_exception_handler(exc, context):
 
 def _kept_headers(response) -> dict:
     return {k: v for k, v in response.items() if k in {"Retry-After", "WWW-Authenticate", "Allow"}}
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    """An unknown path answers in the API's error shape too, not with an HTML page."""
+    message = f"No such path: {request.method} {request.path}"
+    body = {"status_code": 404, "errors": [{"error": "NoResultFound", "message": message}]}
+    return JsonResponse(body, status=404)

@@ -245,3 +245,18 @@ def test_openapi_schema_and_docs_are_served(client):
     assert schema.status_code == 200
     assert "/notifications/sms" in schema.json()["paths"]
     assert client.get("/docs/").status_code == 200
+
+
+def test_an_unknown_path_answers_in_the_error_shape(client, settings):
+    settings.DEBUG = False
+    response = client.post("/notifications/sms/", {}, content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["errors"] == [
+        {"error": "NoResultFound", "message": "No such path: POST /notifications/sms/"}
+    ]
+
+
+def test_the_docs_are_served_without_a_cdn(client):
+    page = client.get("/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in page
+    assert "swagger-ui-bundle.js" in page
