@@ -15,8 +15,6 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/python manage.py migrate --verbosity 0
-	$(BIN)/python manage.py setup_schedules >/dev/null
 	bash scripts/run-local.sh
 
 test: install

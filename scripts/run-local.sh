@@ -18,19 +18,24 @@ done
 mkdir -p run
 
 pids=()
+qcluster=""
 stop() {
   trap - EXIT INT TERM
-  # SIGINT, not SIGTERM: django-q2's cluster can hang when it gets SIGTERM twice (issue #346).
-  kill -INT "${pids[@]}" 2>/dev/null || true
+  # Background processes of a script start with SIGINT ignored, so the web server and the fakes
+  # get SIGTERM; the cluster gets SIGINT, as django-q2 can hang on SIGTERM (django-q2 issue #346).
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  [[ -n "$qcluster" ]] && kill -INT "$qcluster" 2>/dev/null
   for _ in $(seq 50); do
-    kill -0 "${pids[@]}" 2>/dev/null || break
+    kill -0 "${pids[@]}" $qcluster 2>/dev/null || break
     sleep 0.2
   done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
+  kill -KILL "${pids[@]}" $qcluster 2>/dev/null || true
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+$PY manage.py migrate --verbosity 0
+$PY manage.py setup_schedules >/dev/null
 KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
 
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
@@ -43,8 +48,9 @@ export FIRETEXT_URL=${FIRETEXT_URL:-$FAKE/firetext} MMG_URL=${MMG_URL:-$FAKE/mmg
 export FIRETEXT_API_KEY=${FIRETEXT_API_KEY:-local-firetext-key}
 export FIRETEXT_INTERNATIONAL_API_KEY=${FIRETEXT_INTERNATIONAL_API_KEY:-local-firetext-intl-key}
 export MMG_API_KEY=${MMG_API_KEY:-local-mmg-key}
-export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$WEB/notifications/sms/firetext}
-export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$WEB/notifications/sms/mmg}
+# The receipt URLs carry the basic-auth pair, as a provider's receipt configuration would.
+export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/firetext}
+export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/mmg}
 export AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$FAKE}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's receipts are unsigned
@@ -57,7 +63,7 @@ for _ in $(seq 50); do
 done
 
 $PY manage.py qcluster >run/qcluster.log 2>&1 &
-pids+=($!)
+qcluster=$!
 $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload >run/web.log 2>&1 &
 pids+=($!)
 
@@ -87,4 +93,4 @@ Send an email:
 
 Press Ctrl-C to stop.
 MSG
-wait -n "${pids[@]}"
+wait -n "${pids[@]}" "$qcluster"
