@@ -229,6 +229,18 @@ def test_rate_limit_answers_429_with_retry_after(api_client, monkeypatch):
     assert 0 < int(response["Retry-After"]) <= 60
 
 
+def test_rate_limit_counts_again_in_the_next_window(api_client, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/min"})
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", lambda self: 6000.0)
+    assert api_client.get("/notifications").status_code == 200
+    limited = api_client.get("/notifications")
+    assert limited.status_code == 429
+    assert limited["Retry-After"] == "60"
+
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", lambda self: 6060.0)
+    assert api_client.get("/notifications").status_code == 200
+
+
 def test_rate_limit_is_per_key(api_client, service, monkeypatch):
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/min"})
     assert api_client.get("/notifications").status_code == 200
