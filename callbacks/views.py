@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from callbacks.authentication import callback_credentials_valid
 from callbacks.parsers import RECEIPT_PARSERS, ReceiptParser
-from callbacks.services import receipt_process, receipt_store
+from callbacks.services import receipt_take
 
 
 class JsonAnswer(BaseContentNegotiation):
@@ -25,7 +25,7 @@ class JsonAnswer(BaseContentNegotiation):
 
 
 class ReceiptView(APIView):
-    """Authenticate, store the raw body, then parse and apply it (`receipt_process`), answer.
+    """Authenticate, read the body, store and apply it (`receipt_take`), answer.
 
     Not the API's key authentication: providers use HTTP basic auth (CALLBACK_BASIC_AUTH).
     The body is read raw, so the parsers see exactly what a replay will see.
@@ -52,12 +52,11 @@ class ReceiptView(APIView):
         except RequestDataTooBig:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return self.error(f"body over {limit} bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        receipt = receipt_store(
+        messages = receipt_take(
             provider=self.parser.name,
             body=body,
             content_type=request.META.get("CONTENT_TYPE", ""),
         )
-        messages = receipt_process(receipt=receipt)
         if messages:
             return Response({"result": "error", "message": messages}, status=400)
         return Response({"result": "success"})

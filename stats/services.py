@@ -1,12 +1,14 @@
 """The one write path of the daily statistics, and the one way a notification's status changes
 after it was handed to a provider (contract sections 3 and 7)."""
 
+import functools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -29,21 +31,8 @@ _MAY_MOVE_FROM = {
     **{final: IN_FLIGHT_STATUSES for final in (NotificationStatus.DELIVERED, *FAILURE_STATUSES)},
 }
 
-# Fields read to decide and count a status change; never the (possibly 100 kB) content.
-_DECISION_FIELDS = (
-    "id",
-    "service_id",
-    "notification_type",
-    "status",
-    "created_at",
-    "sent_at",
-    "sent_by",
-    "provider_reference",
-)
-
-# A conditional update that finds the status changed under it reads again; each retry means
-# another writer made progress, and a notification has at most three non-final steps.
-_MAX_ATTEMPTS = 5
+# What the statistics count needs back from a status change; never the (possibly 100 kB) content.
+_RETURNED_FIELDS = ("id", "service_id", "notification_type", "status", "created_at", "sent_at")
 
 
 def statistics_column(*, notification_type: str, outcome: Outcome) -> str:
@@ -109,32 +98,16 @@ def notification_update_status(
     # transaction an error here spoils the whole transaction (Django refuses further
     # queries), so a half-made change can never commit.
     with transaction.atomic(savepoint=False):
-        for _ in range(_MAX_ATTEMPTS):
-            notification = (
-                Notification.objects.filter(id=notification_id).only(*_DECISION_FIELDS).first()
-            )
-            if notification is None:
-                return None
-            current = notification.status
-            target = (
-                status_if_pending
-                if status_if_pending and current == NotificationStatus.PENDING
-                else status
-            )
-            if current not in _MAY_MOVE_FROM[target] or current == target:
-                return None
-            now = timezone.now()
-            changed = Notification.objects.filter(id=notification_id, status=current).update(
-                status=target,
-                provider_status_code=provider_status_code[:20],
-                provider_status_reason=provider_status_reason[:255],
-                updated_at=now,
-            )
-            if changed:
-                break
-        else:
+        notification = _status_change(
+            notification_id=notification_id,
+            status=status,
+            status_if_pending=status_if_pending or status,
+            code=provider_status_code[:20],
+            reason=provider_status_reason[:255],
+        )
+        if notification is None:
             return None
-        outcome = statistics_outcome(target)
+        outcome = statistics_outcome(notification.status)
         if outcome:
             daily_statistics_increment(
                 service_id=notification.service_id,
@@ -142,11 +115,139 @@ def notification_update_status(
                 notification_type=notification.notification_type,
                 outcome=outcome,
             )
-    notification.status = NotificationStatus(target)
-    notification.provider_status_code = provider_status_code[:20]
-    notification.provider_status_reason = provider_status_reason[:255]
-    notification.updated_at = now
     return notification
+
+
+def _status_change(
+    *,
+    notification_id: uuid.UUID,
+    status: NotificationStatus,
+    status_if_pending: NotificationStatus,
+    code: str,
+    reason: str,
+) -> Notification | None:
+    """One conditional `UPDATE … RETURNING`: only from a status `status` may follow, and the
+    changed row comes back in the same round trip (the ORM's `update()` returns only a count;
+    reading first costs a round trip, and a retry when a racing writer gets in between).
+    PostgreSQL and SQLite (3.35+) both run it; values go through the model's fields."""
+    meta = Notification._meta
+    names = (*_RETURNED_FIELDS, "provider_status_code", "provider_status_reason", "updated_at")
+    column = {name: connection.ops.quote_name(meta.get_field(name).column) for name in names}
+    allowed = _MAY_MOVE_FROM[status]
+    # Only quoted names from the model go into the text; every value is a parameter.
+    sql = (
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET "  # noqa: S608
+        f"{column['status']} = CASE WHEN {column['status']} = %s THEN %s ELSE %s END, "
+        f"{column['provider_status_code']} = %s, {column['provider_status_reason']} = %s, "
+        f"{column['updated_at']} = %s "
+        f"WHERE {column['id']} = %s "
+        f"AND {column['status']} IN ({', '.join(['%s'] * len(allowed))}) "
+        f"RETURNING {', '.join(column[name] for name in _RETURNED_FIELDS)}"
+    )
+    params = [
+        NotificationStatus.PENDING.value,
+        str(status_if_pending),
+        str(status),
+        code,
+        reason,
+        meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
+        meta.pk.get_db_prep_value(notification_id, connection),
+        *[str(s) for s in allowed],
+    ]
+    return next(iter(Notification.objects.raw(sql, params)), None)
+
+
+def quoted_columns(model) -> dict[str, str]:
+    """A model's quoted column names, by field name and by attribute name (`service_id`)."""
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    return {key: quote(f.column) for f in fields for key in (f.name, f.attname)}
+
+
+def status_change_ctes(
+    *,
+    notification_id: uuid.UUID,
+    status: NotificationStatus,
+    status_if_pending: NotificationStatus | None = None,
+    provider_status_code: str = "",
+    provider_status_reason: str = "",
+) -> tuple[str, dict]:
+    """PostgreSQL only: `notification_update_status` as two WITH clauses, for a caller that
+    puts more into the same statement (a receipt's own row). `changed` holds the notification
+    as it now is (no row when nothing changed); `counted` adds its outcome to the day's row
+    with an upsert (`ON CONFLICT … DO UPDATE`, which also makes a missing row), so the change
+    and its count are one statement, whatever runs beside it. Same rules, same columns."""
+    for wanted in (status, status_if_pending):
+        if wanted is not None and wanted not in _MAY_MOVE_FROM:
+            raise ValueError(f"a notification cannot be moved to {wanted!r}")
+    params = {
+        "sc_if_pending": str(status_if_pending or status),
+        "sc_status": str(status),
+        "sc_code": provider_status_code[:20],
+        "sc_reason": provider_status_reason[:255],
+        "sc_now": timezone.now(),
+        "sc_id": notification_id,
+        "sc_zone": timezone.get_current_timezone_name(),
+    }
+    return _status_change_sql(NotificationStatus(status)), params
+
+
+@functools.cache
+def _status_change_sql(status: NotificationStatus) -> str:
+    """The text of `status_change_ctes` (made once per target status). Our own status and type
+    names are written into it as literals; everything from outside is a parameter."""
+    quote = connection.ops.quote_name
+    n = quoted_columns(Notification)
+    s = quoted_columns(DailyStatistics)
+    stats_table = quote(DailyStatistics._meta.db_table)
+    outcomes = {"delivered": [NotificationStatus.DELIVERED], "failed": FAILURE_STATUSES}
+    counted_columns = {
+        statistics_column(notification_type=kind, outcome=outcome): (kind, outcome)
+        for kind in NotificationType.values
+        for outcome in outcomes
+    }
+    adds = ", ".join(
+        f"({n['notification_type']} = {sql_literal(kind)} "
+        f"AND {n['status']} IN ({_literals(outcomes[outcome])}))::int"
+        for kind, outcome in counted_columns.values()
+    )
+    increments = ", ".join(
+        f"{s[column]} = {stats_table}.{s[column]} + EXCLUDED.{s[column]}"
+        for column in counted_columns
+    )
+    requested = [c for c in STATISTICS_FIELDS if c not in counted_columns]
+    countable = [NotificationStatus.DELIVERED, *FAILURE_STATUSES]
+    return (
+        f"changed AS (UPDATE {quote(Notification._meta.db_table)} SET "  # noqa: S608
+        f"{n['status']} = CASE WHEN {n['status']} = {sql_literal(NotificationStatus.PENDING)} "
+        f"THEN %(sc_if_pending)s ELSE %(sc_status)s END, "
+        f"{n['provider_status_code']} = %(sc_code)s, "
+        f"{n['provider_status_reason']} = %(sc_reason)s, {n['updated_at']} = %(sc_now)s "
+        f"WHERE {n['id']} = %(sc_id)s AND {n['status']} IN ({_literals(_MAY_MOVE_FROM[status])}) "
+        f"RETURNING {', '.join(n[name] for name in _RETURNED_FIELDS)}), "
+        f"counted AS (INSERT INTO {stats_table} ({s['service']}, {s['day']}, "
+        f"{', '.join(s[c] for c in requested)}, {', '.join(s[c] for c in counted_columns)}) "
+        f"SELECT {n['service']}, ({n['created_at']} AT TIME ZONE %(sc_zone)s)::date, "
+        f"{', '.join('0' for _ in requested)}, {adds} FROM changed "
+        f"WHERE {n['status']} IN ({_literals(countable)}) "
+        f"ON CONFLICT ({s['service']}, {s['day']}) DO UPDATE SET {increments} RETURNING 1)"
+    )
+
+
+def sql_literal(text: str) -> str:
+    """One of our own names (a status, a type) as an SQL string literal; refuses anything
+    else, so nothing from outside ever becomes SQL text."""
+    if not re.fullmatch(r"[a-z][a-z :-]*", text):
+        raise ValueError(f"not one of our own names: {text!r}")
+    return f"'{text}'"
+
+
+def _literals(names) -> str:
+    return ", ".join(sql_literal(name) for name in names)
+
+
+def status_may_move_from(status: NotificationStatus) -> tuple[str, ...]:
+    return _MAY_MOVE_FROM[status]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from django.db import connection
 
 from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
@@ -319,3 +320,19 @@ def test_metrics_count_the_receipt_and_time_it_from_sending(service, statsd):
     assert any(
         line.startswith("notify.callback.firetext.delivered.elapsed-time:") for line in lines
     )
+
+
+def test_on_postgresql_a_receipt_is_stored_and_applied_in_one_statement(
+    service, django_assert_num_queries
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    sent = notification(service)
+
+    with django_assert_num_queries(1):
+        response = post(FIRETEXT, fixture_text("firetext", "declined_unknown_subscriber.txt"))
+
+    assert response.status_code == 200
+    assert stored(sent).status == S.PERMANENT_FAILURE
+    assert statistics_of(service)["sms_failed"] == 1
+    assert Receipt.objects.get().outcome == "now permanent-failure"

@@ -23,7 +23,7 @@ def stored_receipt(provider, name, *, age=timedelta(minutes=5), state=ReceiptSta
     content_type = {"firetext": "application/x-www-form-urlencoded", "mmg": "application/json"}
     receipt = receipt_store(
         provider=provider,
-        body=fixture_text(provider, name).encode(),
+        body=fixture_text(provider, name),
         content_type=content_type[provider],
     )
     Receipt.objects.filter(id=receipt.id).update(received_at=timezone.now() - age, state=state)
