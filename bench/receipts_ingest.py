@@ -1,0 +1,598 @@
+"""How fast Firetext receipts are taken in: `POST /notifications/sms/firetext` against the bare
+`POST /livez`, with 10,000 and with 1,000,000 notifications in the table.
+
+For each table size the benchmark's own PostgreSQL database is filled by SQL (generate_series),
+gunicorn (2 sync workers) serves both paths, and wrk loads them over loopback in alternating
+rounds of a bounded time: the bare view, then receipts, each for a different notification that
+is still `sending` (so each one really changes a status and counts it). After each round every
+receipt must be stored and processed and each notification delivered and counted once; then
+the notifications go back to `sending` for the next round. CPU per request is read from /proc.
+
+    .venv/bin/python bench/receipts_ingest.py                  # both sizes, in-request processing
+    .venv/bin/python bench/receipts_ingest.py --mode task      # the Django Q alternative
+
+`--mode task` measures the alternative that was not chosen: the view stores the receipt and
+queues a Django Q task (Redis broker) that processes it, with a qcluster (2 workers) running
+beside gunicorn on the same cores; it reports the rate receipts are taken in and how long
+until all of them are processed.
+
+Targets (in-request mode): the receipt rate is at least 0.6 of the bare view's, and a receipt
+costs at most 1.2× as much with 1,000,000 notifications as with 10,000. Exit status 0 when both
+are met, 1 when one is missed, 2 when the run itself went wrong. The database named by
+--database-url is dropped and made again, so its name must contain "bench".
+"""
+
+import argparse
+import functools
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 0.6
+TARGET_GROWTH = 1.2
+SERVICES = 10
+RECEIPT_PATH = "/notifications/sms/firetext"
+
+# wrk posts one receipt per id of BENCH_IDS, in order, for a bounded time (wrk runs for its
+# whole --duration whatever a script does, so the count can't be the bound); the bare view gets
+# a one-field body. The last line is for this script.
+WRK_LUA = r"""
+function init(args)
+  mode = os.getenv("BENCH_MODE")
+  ids = {}
+  if mode == "receipts" then
+    for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+  end
+  next_index = 1
+  headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+end
+
+function request()
+  if mode ~= "receipts" then
+    return wrk.format("POST", nil, headers, "status=0")
+  end
+  -- past the end it starts again: the check after the round then fails the run
+  local id = ids[(next_index - 1) % #ids + 1]
+  next_index = next_index + 1
+  return wrk.format("POST", nil, headers,
+    "mobile=447700900123&status=0&time=2026-11-28+14%3A17%3A00&reference=" .. id)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+      .. '"p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+class BenchError(Exception):
+    """The run could not produce a trustworthy figure."""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/notify_bench_receipts"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="--mode task")
+    parser.add_argument("--mode", choices=("request", "task"), default="request")
+    parser.add_argument("--sizes", default="10000,1000000", help="notifications in the table")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measured rounds")
+    parser.add_argument("--seconds", type=int, default=5, help="per target per round")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds per target, unmeasured")
+    parser.add_argument(
+        "--id-pool", type=int, default=50_000, help="notifications receipts are drawn from"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--connections", type=int, default=8)
+    return parser.parse_args()
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+def environment(args) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DEBUG": "false",  # DEBUG keeps every SQL query in memory
+        "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": args.database_url,
+        "Q_CLUSTER_NAME": "notify-bench-receipts",
+        "Q_WORKERS": "2",
+    }
+    env.pop("STATSD_HOST", None)
+    env.pop("CALLBACK_BASIC_AUTH", None)
+    if args.mode == "task":
+        env["REDIS_URL"] = args.redis_url
+    else:
+        env.pop("REDIS_URL", None)
+    return env
+
+
+def database_recreate(url: str) -> None:
+    import dj_database_url
+    import psycopg
+
+    config = dj_database_url.parse(url)
+    name = config["NAME"]
+    if "postgresql" not in config["ENGINE"] or "bench" not in name:
+        raise BenchError(f"--database-url must be a PostgreSQL database named *bench*: {url}")
+    with psycopg.connect(
+        host=config["HOST"],
+        port=config["PORT"] or 5432,
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env, *argv: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{done.stderr}")
+
+
+def django_setup(env) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings")
+    import django
+
+    django.setup()
+
+
+def notifications_load(count: int) -> float:
+    """Empty the tables, then `count` SMS notifications, `sending`, made in the last 7 days
+    across SERVICES services, with their statistics rows; one INSERT … SELECT from
+    generate_series. Columns come from the model, so fields added later get their defaults."""
+    from django.conf import settings
+    from django.db import connection
+
+    from sending.models import Notification, Service
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE sending_notification, stats_dailystatistics, callbacks_receipt, "
+            "sending_service CASCADE"
+        )
+    services = [Service.objects.create(name=f"Bench service {n}").id for n in range(SERVICES)]
+    moment = "now() - (g %% 604800) * interval '1 second'"
+    known = {
+        "id": "gen_random_uuid()",
+        "service_id": f"(%s::uuid[])[1 + g %% {SERVICES}]",
+        "notification_type": "'sms'",
+        "recipient": "'4477009' || lpad((g %% 100000)::text, 5, '0')",
+        "content": "'Benchmark message number ' || g",
+        "status": "'sending'",
+        "sent_by": "'firetext'",
+        "created_at": moment,
+        "sent_at": f"{moment} + interval '2 seconds'",
+        "updated_at": f"{moment} + interval '2 seconds'",
+    }
+    columns, expressions, params = [], [], []
+    for field in Notification._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in known:
+            expressions.append(known[field.column])
+            if field.column == "service_id":
+                params.append(services)
+        else:
+            expressions.append("%s")
+            default = field.get_default() if field.has_default() or not field.null else None
+            params.append(field.get_db_prep_save(default, connection))
+    zone = settings.TIME_ZONE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO sending_notification ({', '.join(columns)}) "
+            f"SELECT {', '.join(expressions)} FROM generate_series(1, {int(count)}) AS g",
+            params,
+        )
+        cursor.execute(
+            "INSERT INTO stats_dailystatistics (service_id, day, sms_requested, sms_delivered, "
+            "sms_failed, emails_requested, emails_delivered, emails_failed) "
+            "SELECT service_id, (created_at AT TIME ZONE %s)::date, count(*), 0, 0, 0, 0, 0 "
+            "FROM sending_notification GROUP BY 1, 2",
+            [zone],
+        )
+    connection.close()
+    with connection.cursor() as cursor:  # outside a transaction: VACUUM needs that
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+    return time.monotonic() - started
+
+
+def receipt_ids(count: int) -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM sending_notification ORDER BY random() LIMIT %s", [count])
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
+def outcome_check() -> dict:
+    """Every receipt stored and processed, each for a different notification, each of those
+    delivered once and counted once (read in one statement, once the requests wrk left in
+    flight have finished)."""
+    from django.db import connection
+
+    connection.close()
+    with connection.cursor() as cursor:
+        settled, last = time.monotonic() + 10, None
+        while time.monotonic() < settled:
+            cursor.execute(
+                "SELECT count(*), count(*) FILTER (WHERE state <> 'processed') "
+                "FROM callbacks_receipt"
+            )
+            now = cursor.fetchone()
+            if now == last and now[1] == 0:
+                break
+            last = now
+            time.sleep(0.5)
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM callbacks_receipt), "
+            "(SELECT count(DISTINCT reference) FROM callbacks_receipt), "
+            "(SELECT count(*) FROM callbacks_receipt WHERE state <> 'processed'), "
+            "(SELECT count(*) FROM sending_notification WHERE status = 'delivered'), "
+            "(SELECT coalesce(sum(sms_delivered), 0) FROM stats_dailystatistics)"
+        )
+        receipts, distinct, unprocessed, delivered, counted = cursor.fetchone()
+    problems = []
+    if unprocessed:
+        problems.append(f"{unprocessed} receipts not processed")
+    if not receipts == distinct == delivered == counted:
+        problems.append(
+            f"{receipts} receipts for {distinct} notifications, {delivered} delivered, "
+            f"{counted} counted"
+        )
+    return {"receipts": receipts, "delivered": delivered, "problems": problems}
+
+
+# --- servers and load --------------------------------------------------------------------------
+
+
+def wrk_ensure() -> str:
+    """wrk from Debian's packages, installed when missing."""
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install -y wrk", flush=True)
+        quiet = {
+            "stdout": subprocess.DEVNULL,
+            "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        }
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, **quiet)
+    if not shutil.which("wrk"):
+        raise BenchError("wrk could not be installed")
+    return shutil.which("wrk")
+
+
+def gunicorn_start(args, env, log: Path) -> tuple[subprocess.Popen, str]:
+    app = (
+        "bench.receipts_ingest:task_mode_application()"
+        if args.mode == "task"
+        else "notifyproject.wsgi:application"
+    )
+    command = [
+        sys.executable, "-m", "gunicorn", app, "--bind", "127.0.0.1:0",
+        "--workers", str(args.workers), "--worker-class", args.worker_class,
+    ]  # fmt: skip
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads)]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise BenchError(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
+        if found and _answers(f"{found.group(1)}/livez"):
+            return server, found.group(1)
+        time.sleep(0.2)
+    server.terminate()
+    raise BenchError(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used (Linux /proc); 0 for one that is gone."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
+    """gunicorn (master and workers) and the PostgreSQL backends serving this database."""
+    from django.db import connection
+
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return {"app": [server.pid, *map(int, children)], "db": backends}
+
+
+def wrk_measured(wrk, args, workdir, server, url, seconds, ids=None) -> dict:
+    """A wrk run, with the CPU gunicorn and PostgreSQL spent per answered request."""
+    pids = server_pids(server)
+    before = {group: cpu_seconds(members) for group, members in pids.items()}
+    result = wrk_run(wrk, args, workdir, url, seconds, ids)
+    for group, members in pids.items():
+        used = cpu_seconds(members) - before[group]
+        result[f"{group}_cpu_ms"] = used * 1000 / max(result["requests"], 1)
+    return result
+
+
+def wrk_run(wrk, args, workdir: Path, url: str, seconds: int, ids=None) -> dict:
+    env = {**os.environ, "BENCH_MODE": "bare"}
+    if ids is not None:
+        ids_file = workdir / "ids.txt"
+        ids_file.write_text("\n".join(ids) + "\n")
+        env |= {"BENCH_MODE": "receipts", "BENCH_IDS": str(ids_file)}
+    command = [
+        wrk, "--script", str(workdir / "bench.lua"), "--duration", f"{seconds}s",
+        "--timeout", "5s", "--connections", str(args.connections), "--threads", "1", url,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode or not found:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = json.loads(found.group(1))
+    if result["non_2xx"] or result["socket_errors"]:
+        raise BenchError(f"{url}: {result} has errors: the rate is not real")
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+# --- the Django Q alternative (--mode task) ----------------------------------------------------
+
+
+def task_mode_application():
+    """gunicorn's app for --mode task: the same view, but it only stores and queues."""
+    from django.core.wsgi import get_wsgi_application
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings")
+    application = get_wsgi_application()  # sets Django up, before the view is imported
+    from callbacks import views
+
+    views.receipt_take = _receipt_store_and_queue
+    return application
+
+
+def _receipt_store_and_queue(*, provider: str, body: bytes, content_type: str) -> list[str]:
+    from django_q.tasks import async_task
+
+    from callbacks.services import receipt_body_text, receipt_store
+
+    receipt = receipt_store(
+        provider=provider, body=receipt_body_text(body), content_type=content_type
+    )
+    async_task("bench.receipts_ingest.receipt_process_queued", receipt.id, broker=_broker())
+    return []
+
+
+@functools.cache
+def _broker():
+    # One broker connection per process, as sending.services does: django-q otherwise makes a
+    # new one (for Redis, a new connection) for every task.
+    from django_q.brokers import get_broker
+
+    return get_broker()
+
+
+def receipt_process_queued(receipt_id: int) -> None:
+    from callbacks.models import Receipt
+    from callbacks.services import receipt_process
+
+    receipt_process(receipt=Receipt.objects.get(id=receipt_id))
+
+
+def unprocessed_count() -> int:
+    from django.db import connection
+
+    from callbacks.models import Receipt
+
+    connection.close()
+    return Receipt.objects.exclude(state="processed").count()
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
+    print(f"\n== {size:,} notifications", flush=True)
+    print(f"loaded in {notifications_load(size):.1f} s", flush=True)
+    ids = receipt_ids(min(size, args.id_pool))
+    shuffle = random.Random(size)
+    qcluster = None
+    if args.mode == "task":
+        qcluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(workdir / "qcluster.log").open("w"),
+        )
+    server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log")
+    bare, receipts, drains, checked = [], [], [], 0
+    try:
+        for n in range(args.rounds + 1):  # round 0 warms up
+            seconds = args.seconds if n else args.warmup
+            bare.append(wrk_measured(wrk, args, workdir, server, base + "/livez", seconds))
+            shuffle.shuffle(ids)
+            receipts.append(
+                wrk_measured(wrk, args, workdir, server, base + RECEIPT_PATH, seconds, ids)
+            )
+            if qcluster:
+                drains.append(drain_wait())
+            check = outcome_check()
+            if check["problems"]:
+                raise BenchError(f"{size}, round {n}: {'; '.join(check['problems'])}")
+            checked += check["receipts"]
+            round_reset()
+            print(
+                f"round {n}{' (warm-up)' if not n else ''}: bare {bare[-1]['rate']:.0f} req/s, "
+                f"receipts {receipts[-1]['rate']:.0f} req/s"
+                + (f", then {drains[-1]:.1f} s until all processed" if qcluster else ""),
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if qcluster:
+            qcluster.terminate()
+            qcluster.wait(timeout=60)
+    bare, receipts, drains = bare[1:], receipts[1:], drains[1:]
+    receipt_rate = statistics.median(r["rate"] for r in receipts)
+    bare_rate = statistics.median(r["rate"] for r in bare)
+    return {
+        "size": size,
+        "bare": bare_rate,
+        "receipts": receipt_rate,
+        "ratio": receipt_rate / bare_rate,
+        "cost_ms": 1000 / receipt_rate,
+        "bare_p50_ms": statistics.median(r["p50_us"] for r in bare) / 1000,
+        "receipt_p50_ms": statistics.median(r["p50_us"] for r in receipts) / 1000,
+        "receipt_p99_ms": statistics.median(r["p99_us"] for r in receipts) / 1000,
+        "drain_s": statistics.median(drains) if drains else None,
+        **{
+            f"{target}_{group}_cpu_ms": statistics.median(r[f"{group}_cpu_ms"] for r in runs)
+            for target, runs in (("bare", bare), ("receipt", receipts))
+            for group in ("app", "db")
+        },
+        "checked": checked,
+    }
+
+
+def round_reset() -> None:
+    """Put the round's notifications back to `sending`, uncount them and forget the receipts,
+    so every round (and every table size) starts from the same state."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sending_notification SET status = 'sending', provider_status_code = '', "
+            "provider_status_reason = '' WHERE status = 'delivered'"
+        )
+        cursor.execute("UPDATE stats_dailystatistics SET sms_delivered = 0")
+        cursor.execute("TRUNCATE callbacks_receipt CASCADE")
+        cursor.execute("VACUUM ANALYZE sending_notification, stats_dailystatistics")
+        cursor.execute("CHECKPOINT")
+
+
+def drain_wait(timeout: float = 600) -> float:
+    """Seconds until the queued receipts are all processed (--mode task)."""
+    started = time.monotonic()
+    while unprocessed_count():
+        if time.monotonic() - started > timeout:
+            raise BenchError("queued receipts were not processed in time")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def report(args, results: list[dict]) -> bool:
+    print(
+        f"\nmode {args.mode}; gunicorn {args.workers} {args.worker_class} workers"
+        + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
+        + "; wrk 1 thread, "
+        f"{args.connections} connections; medians of {args.rounds} rounds of {args.seconds} s "
+        f"per target after a warm-up round; {os.cpu_count()} cores"
+    )
+    task = args.mode == "task"
+    print(
+        f"{'notifications':>13} {'bare req/s':>10} {'receipts/s':>10} {'ratio':>6} "
+        f"{'ms/receipt':>10} {'p50 ms':>7} {'p99 ms':>7} {'bare p50':>8}"
+        + (f" {'drain s':>8} {'end-to-end/s':>12}" if task else "")
+    )
+    for r in results:
+        line = (
+            f"{r['size']:>13,} {r['bare']:>10.0f} {r['receipts']:>10.0f} {r['ratio']:>6.2f} "
+            f"{r['cost_ms']:>10.3f} {r['receipt_p50_ms']:>7.1f} {r['receipt_p99_ms']:>7.1f} "
+            f"{r['bare_p50_ms']:>8.1f}"
+        )
+        if task:
+            taken = r["receipts"] * args.seconds
+            line += f" {r['drain_s']:>8.1f} {taken / (args.seconds + r['drain_s']):>12.0f}"
+        print(line)
+    print("CPU per request, ms (gunicorn / this database's PostgreSQL backends):")
+    for r in results:
+        print(
+            f"{r['size']:>13,}  bare {r['bare_app_cpu_ms']:.2f} / {r['bare_db_cpu_ms']:.2f}   "
+            f"receipt {r['receipt_app_cpu_ms']:.2f} / {r['receipt_db_cpu_ms']:.2f}"
+        )
+    checked = sum(r["checked"] for r in results)
+    print(f"receipts checked (stored, processed, delivered and counted once): {checked}")
+    if task:
+        return True
+    ratios_met = all(r["ratio"] >= TARGET_RATIO for r in results)
+    print(f"ratio receipts/bare >= {TARGET_RATIO}: {'met' if ratios_met else 'MISSED'}")
+    growth_met = True
+    if len(results) > 1:
+        growth = results[-1]["cost_ms"] / results[0]["cost_ms"]
+        growth_met = growth <= TARGET_GROWTH
+        print(
+            f"cost with {results[-1]['size']:,} / with {results[0]['size']:,}: {growth:.2f} "
+            f"(target <= {TARGET_GROWTH}: {'met' if growth_met else 'MISSED'})"
+        )
+    return ratios_met and growth_met
+
+
+def main() -> int:
+    args = parse_args()
+    wrk = wrk_ensure()
+    env = environment(args)
+    database_recreate(args.database_url)
+    manage(env, "migrate", "--verbosity", "0")
+    django_setup(env)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-receipts-"))
+    (workdir / "bench.lua").write_text(WRK_LUA)
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    results = [measure_size(args, env, wrk, workdir, size) for size in sizes]
+    met = report(args, results)
+    print(f"logs: {workdir}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        sys.exit(2)
