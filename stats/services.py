@@ -82,14 +82,16 @@ def notification_update_status(
     """Move a created/sending/pending notification to `status` (or to `status_if_pending` when
     it is pending), keeping the provider's detailed code/reason, in ONE transaction with the
     statistics count (delivered → *_delivered, any failure status → *_failed, sending/pending →
-    no count). A conditional update (filter(status=...).update(...)) so a race can't undo a
-    final status. Returns the updated notification, or None when nothing changed (unknown id,
-    already final, same status again).
+    no count). A conditional update (`UPDATE … WHERE status IN (…) RETURNING …`) so a race
+    can't undo a final status. Returns the updated notification, or None when nothing changed
+    (unknown id, already final, same status again).
 
     Never backwards: `sending` only from `created`, `pending` from `created` or `sending`, a
     final status from any of the three. The code and reason given replace the stored ones.
-    Inside a caller's transaction it adds no savepoint: if it fails, the caller's whole
-    transaction fails with it.
+    The notification returned has only id, service_id, notification_type, status, created_at,
+    sent_at and the code and reason loaded (any other field is read when first used). Inside a
+    caller's transaction it adds no savepoint: if it fails, the caller's whole transaction
+    fails with it.
     """
     for wanted in (status, status_if_pending):
         if wanted is not None and wanted not in _MAY_MOVE_FROM:
@@ -154,7 +156,10 @@ def _status_change(
         meta.pk.get_db_prep_value(notification_id, connection),
         *[str(s) for s in allowed],
     ]
-    return next(iter(Notification.objects.raw(sql, params)), None)
+    notification = next(iter(Notification.objects.raw(sql, params)), None)
+    if notification is not None:
+        notification.provider_status_code, notification.provider_status_reason = code, reason
+    return notification
 
 
 def quoted_columns(model) -> dict[str, str]:

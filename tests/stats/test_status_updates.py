@@ -165,3 +165,36 @@ def test_inside_a_callers_transaction_the_change_and_count_roll_back_together(se
 
     assert status_of(notification) == S.SENDING
     assert statistics_of(service)["sms_delivered"] == 0
+
+
+def test_the_notification_returned_carries_what_callers_use(service, django_assert_num_queries):
+    notification = notification_make(service=service, status=S.SENDING)
+
+    updated = notification_update_status(
+        notification_id=notification.id,
+        status=S.DELIVERED,
+        provider_status_code="000",
+        provider_status_reason="No error reported",
+    )
+
+    with django_assert_num_queries(0):
+        seen = (
+            updated.id,
+            updated.service_id,
+            updated.notification_type,
+            updated.status,
+            updated.created_at,
+            updated.sent_at,
+            updated.provider_status_code,
+            updated.provider_status_reason,
+        )
+    assert seen == (
+        notification.id,
+        service.id,
+        "sms",
+        S.DELIVERED,
+        notification.created_at,
+        notification.sent_at,
+        "000",
+        "No error reported",
+    )
