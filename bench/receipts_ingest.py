@@ -424,6 +424,13 @@ def receipt_process_queued(receipt_id: int) -> None:
     receipt_process(receipt=Receipt.objects.get(id=receipt_id))
 
 
+def queue_purge(args) -> None:
+    """Forget tasks a run that was stopped left in this benchmark's queue."""
+    import redis
+
+    redis.Redis.from_url(args.redis_url).delete("django_q:notify-bench-receipts:q")
+
+
 def unprocessed_count() -> int:
     from django.db import connection
 
@@ -441,18 +448,18 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
     print(f"loaded in {notifications_load(size):.1f} s", flush=True)
     ids = receipt_ids(min(size, args.id_pool))
     shuffle = random.Random(size)
-    qcluster = None
-    if args.mode == "task":
-        qcluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "qcluster.log").open("w"),
-        )
-    server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log")
+    qcluster = server = None
     bare, receipts, drains, checked = [], [], [], 0
     try:
+        if args.mode == "task":
+            qcluster = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "qcluster.log").open("w"),
+            )
+        server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log")
         for n in range(args.rounds + 1):  # round 0 warms up
             seconds = args.seconds if n else args.warmup
             bare.append(wrk_measured(wrk, args, workdir, server, base + "/livez", seconds))
@@ -474,11 +481,10 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
                 flush=True,
             )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if qcluster:
-            qcluster.terminate()
-            qcluster.wait(timeout=60)
+        for process in (server, qcluster):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
     bare, receipts, drains = bare[1:], receipts[1:], drains[1:]
     receipt_rate = statistics.median(r["rate"] for r in receipts)
     bare_rate = statistics.median(r["rate"] for r in bare)
@@ -579,6 +585,8 @@ def main() -> int:
     wrk = wrk_ensure()
     env = environment(args)
     database_recreate(args.database_url)
+    if args.mode == "task":
+        queue_purge(args)
     manage(env, "migrate", "--verbosity", "0")
     django_setup(env)
     workdir = Path(tempfile.mkdtemp(prefix="bench-receipts-"))
