@@ -7,6 +7,7 @@ SCHEDULES = [
     ("check slow delivery", "sending.tasks.check_slow_delivery", 1),
     ("tend back provider priorities", "sending.tasks.tend_back_priorities", 5),
     ("replay stranded notifications", "sending.tasks.replay_notifications", 15),
+    ("replay failed receipts", "callbacks.tasks.replay_receipts", 15),
     ("time out notifications", "sending.tasks.timeout_notifications", 24 * 60),
 ]
 
