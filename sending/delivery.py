@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from notifyproject import metrics
@@ -38,16 +39,40 @@ class AttemptResult:
     error: Exception | None = None
 
 
-def notification_claim(*, notification_id: str) -> Notification | None:
-    """Take the notification for this worker; None when it is not ours to send."""
-    current = now()
-    claimed = (
-        Notification.objects.filter(id=notification_id, status=NotificationStatus.CREATED)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=current))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=current))
-        .update(lease_until=current + LEASE)
+def _locked(notification_id) -> Notification | None:
+    """The row, locked until the transaction ends, found by primary key alone.
+
+    Why not one `UPDATE … WHERE id = … AND status = 'created'`: when PostgreSQL's statistics say
+    `created` is rare (a table of old, delivered texts) it may find the row through the status
+    index and read every `created` row on the way, which in a backlog of 50,000 made each claim
+    take 13 ms instead of 0.1 ms, just when throughput matters most.
+    """
+    return (
+        Notification.objects.select_for_update()
+        .filter(id=notification_id)
+        .only("id", "status", "lease_until", "next_attempt_at", "sent_by")
+        .first()
     )
-    if not claimed:
+
+
+def notification_claim(*, notification_id: str) -> Notification | None:
+    """Take the notification for this worker; None when it is not ours to send.
+
+    Ours when it is `created`, no other worker holds an unexpired lease, and any planned retry is
+    due. The row lock lasts only for this check, never during the provider call.
+    """
+    current = now()
+    with transaction.atomic():
+        row = _locked(notification_id)
+        claimable = (
+            row is not None
+            and row.status == NotificationStatus.CREATED
+            and (row.lease_until is None or row.lease_until < current)
+            and (row.next_attempt_at is None or row.next_attempt_at <= current)
+        )
+        if claimable:
+            Notification.objects.filter(id=notification_id).update(lease_until=current + LEASE)
+    if not claimable:
         logger.info("delivery skipped: not claimable", extra={"notification_id": notification_id})
         return None
     return Notification.objects.get(id=notification_id)
@@ -111,11 +136,18 @@ def notification_mark_sent(*, notification: Notification, provider: str, referen
     """`sending` with who sent it; a receipt that already arrived keeps its status."""
     current = now()
     handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
-    moved = Notification.objects.filter(
-        id=notification.id, status=NotificationStatus.CREATED
-    ).update(status=NotificationStatus.SENDING, lease_until=None, updated_at=current, **handed_over)
-    if not moved:
-        Notification.objects.filter(id=notification.id, sent_by__isnull=True).update(**handed_over)
+    with transaction.atomic():
+        row = _locked(notification.id)
+        by_id = Notification.objects.filter(id=notification.id)
+        if row is not None and row.status == NotificationStatus.CREATED:
+            by_id.update(
+                status=NotificationStatus.SENDING,
+                lease_until=None,
+                updated_at=current,
+                **handed_over,
+            )
+        elif row is not None and row.sent_by is None:
+            by_id.update(**handed_over)
     metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
     logger.info(
         "notification handed to provider",
@@ -146,9 +178,13 @@ def notification_retry_later(
         )
         return
     due = now() + timedelta(seconds=delay_seconds)
-    planned = Notification.objects.filter(
-        id=notification.id, status=NotificationStatus.CREATED
-    ).update(retry_count=F("retry_count") + 1, next_attempt_at=due, lease_until=None)
+    with transaction.atomic():
+        row = _locked(notification.id)
+        planned = row is not None and row.status == NotificationStatus.CREATED
+        if planned:
+            Notification.objects.filter(id=notification.id).update(
+                retry_count=F("retry_count") + 1, next_attempt_at=due, lease_until=None
+            )
     logger.info(
         "send retry planned",
         extra={
