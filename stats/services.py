@@ -120,6 +120,16 @@ def notification_update_status(
     return notification
 
 
+def _status_not_indexed(column: str) -> str:
+    """The status column as an expression no index can serve, for `WHERE id = … AND status IN …`.
+
+    With the bare column, PostgreSQL may find the row through the status index when its
+    statistics say the statuses are rare (a table of old, delivered texts, then a backlog), and
+    read every row in those statuses to find one id: 13 ms instead of 0.1 ms at 50,000.
+    """
+    return f"({column} || '')"
+
+
 def _status_change(
     *,
     notification_id: uuid.UUID,
@@ -143,7 +153,7 @@ def _status_change(
         f"{column['provider_status_code']} = %s, {column['provider_status_reason']} = %s, "
         f"{column['updated_at']} = %s "
         f"WHERE {column['id']} = %s "
-        f"AND {column['status']} IN ({', '.join(['%s'] * len(allowed))}) "
+        f"AND {_status_not_indexed(column['status'])} IN ({', '.join(['%s'] * len(allowed))}) "
         f"RETURNING {', '.join(column[name] for name in _RETURNED_FIELDS)}"
     )
     params = [
@@ -228,7 +238,8 @@ def _status_change_sql(status: NotificationStatus) -> str:
         f"THEN %(sc_if_pending)s ELSE %(sc_status)s END, "
         f"{n['provider_status_code']} = %(sc_code)s, "
         f"{n['provider_status_reason']} = %(sc_reason)s, {n['updated_at']} = %(sc_now)s "
-        f"WHERE {n['id']} = %(sc_id)s AND {n['status']} IN ({_literals(_MAY_MOVE_FROM[status])}) "
+        f"WHERE {n['id']} = %(sc_id)s "
+        f"AND {_status_not_indexed(n['status'])} IN ({_literals(_MAY_MOVE_FROM[status])}) "
         f"RETURNING {', '.join(n[name] for name in _RETURNED_FIELDS)}), "
         f"counted AS (INSERT INTO {stats_table} ({s['service']}, {s['day']}, "
         f"{', '.join(s[c] for c in requested)}, {', '.join(s[c] for c in counted_columns)}) "
