@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run test lint format bench bench-api clean
+.PHONY: install run test lint format bench bench-api bench-pipeline clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ format: install
 # POST /notifications/sms against the bare view under gunicorn on PostgreSQL + Redis (bench/README.md).
 bench-api: install
 	$(BIN)/python bench/api_create.py $(BENCH_ARGS)
+
+# Delivery throughput against a no-op Django Q task, and latency at 50/s, on PostgreSQL + Redis
+# with the fake providers (bench/README.md).
+bench-pipeline: install
+	$(BIN)/python bench/pipeline_throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* run/
