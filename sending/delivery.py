@@ -39,7 +39,7 @@ class AttemptResult:
     error: Exception | None = None
 
 
-def _locked(notification_id) -> Notification | None:
+def _locked(notification_id, *fields: str) -> Notification | None:
     """The row, locked until the transaction ends, found by primary key alone.
 
     Why not one `UPDATE … WHERE id = … AND status = 'created'`: when PostgreSQL's statistics say
@@ -47,12 +47,8 @@ def _locked(notification_id) -> Notification | None:
     index and read every `created` row on the way, which in a backlog of 50,000 made each claim
     take 13 ms instead of 0.1 ms, just when throughput matters most.
     """
-    return (
-        Notification.objects.select_for_update()
-        .filter(id=notification_id)
-        .only("id", "status", "lease_until", "next_attempt_at", "sent_by")
-        .first()
-    )
+    rows = Notification.objects.select_for_update().filter(id=notification_id)
+    return (rows.only(*fields) if fields else rows).first()
 
 
 def notification_claim(*, notification_id: str) -> Notification | None:
@@ -71,11 +67,12 @@ def notification_claim(*, notification_id: str) -> Notification | None:
             and (row.next_attempt_at is None or row.next_attempt_at <= current)
         )
         if claimable:
-            Notification.objects.filter(id=notification_id).update(lease_until=current + LEASE)
+            row.lease_until = current + LEASE
+            Notification.objects.filter(id=notification_id).update(lease_until=row.lease_until)
     if not claimable:
         logger.info("delivery skipped: not claimable", extra={"notification_id": notification_id})
         return None
-    return Notification.objects.get(id=notification_id)
+    return row
 
 
 def notification_record_queued_for(*, notification: Notification) -> None:
@@ -137,7 +134,7 @@ def notification_mark_sent(*, notification: Notification, provider: str, referen
     current = now()
     handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
     with transaction.atomic():
-        row = _locked(notification.id)
+        row = _locked(notification.id, "status", "sent_by")
         by_id = Notification.objects.filter(id=notification.id)
         if row is not None and row.status == NotificationStatus.CREATED:
             by_id.update(
@@ -179,7 +176,7 @@ def notification_retry_later(
         return
     due = now() + timedelta(seconds=delay_seconds)
     with transaction.atomic():
-        row = _locked(notification.id)
+        row = _locked(notification.id, "status")
         planned = row is not None and row.status == NotificationStatus.CREATED
         if planned:
             Notification.objects.filter(id=notification.id).update(
