@@ -13,29 +13,33 @@ The exit status is 0 when it does, 1 when it misses, 2 when the run itself went 
 """
 
 import argparse
-import json
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import dj_database_url
 import psycopg
-import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
+from bench.common import (  # noqa: E402
+    BenchError,
+    base_env,
+    cpu_seconds,
+    database_recreate,
+    gunicorn_arguments,
+    gunicorn_pids,
+    gunicorn_start,
+    manage,
+    queue_purge,
+    run,
+    wrk_ensure,
+)
+from bench.common import wrk_run as wrk_run_script  # noqa: E402
+
 WRK_SCRIPT = Path(__file__).resolve().with_name("post_json.lua")
 TARGET_RATIO = 0.5
 TARGETS = {"bare view": "/livez", "create SMS": "/notifications/sms"}
-
-
-class BenchError(Exception):
-    """The run could not produce a trustworthy figure."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,9 +49,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--cluster-name", default="notify-bench-api")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    gunicorn_arguments(parser)
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per target")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
@@ -56,148 +58,41 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def wrk_ensure() -> str:
-    """wrk from Debian's packages, installed when missing."""
-    if not shutil.which("wrk"):
-        print("wrk is missing: apt-get install -y wrk", flush=True)
-        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        quiet = {"stdout": subprocess.DEVNULL, "env": apt_env}
-        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, **quiet)
-    path = shutil.which("wrk")
-    if not path:
-        raise BenchError("wrk could not be installed")
-    return path
-
-
-def database_recreate(url: str) -> None:
-    """Drop and make the benchmark's own database, so every run starts from empty tables."""
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    if "postgresql" not in config["ENGINE"] or "bench" not in name:
-        raise BenchError(f"--database-url must be a PostgreSQL database named *bench*: {url}")
-    maintenance = {
-        "host": config["HOST"],
-        "port": config["PORT"] or 5432,
-        "user": config["USER"],
-        "password": config["PASSWORD"] or None,
-        "dbname": "postgres",
-    }
-    with psycopg.connect(**maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def notification_count(url: str) -> int:
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
         return conn.execute("SELECT count(*) FROM sending_notification").fetchone()[0]
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DEBUG": "false",  # production-like: DEBUG keeps every SQL query in memory
-        "SECRET_KEY": "bench-only-secret-key-not-for-production",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "Q_CLUSTER_NAME": args.cluster_name,
-        "API_RATE_LIMIT": args.rate_limit,
-    }
-    env.pop("STATSD_HOST", None)
-    return env
-
-
-def manage(env: dict[str, str], *argv: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True
+    return base_env(
+        args.database_url,
+        ALLOWED_HOSTS="127.0.0.1",
+        REDIS_URL=args.redis_url,
+        Q_CLUSTER_NAME=args.cluster_name,
+        API_RATE_LIMIT=args.rate_limit,
     )
-    if done.returncode:
-        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{done.stderr}")
-    return done.stdout
-
-
-def gunicorn_start(args, env, log: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn on an ephemeral loopback port; answers its base URL once /livez answers."""
-    command = [
-        sys.executable, "-m", "gunicorn", "notifyproject.wsgi:application",
-        "--bind", "127.0.0.1:0",
-        "--workers", str(args.workers),
-        "--worker-class", args.worker_class,
-    ]  # fmt: skip
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
-        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
-        if found and _answers(f"{found.group(1)}/livez"):
-            return server, found.group(1)
-        time.sleep(0.2)
-    server.terminate()
-    raise BenchError(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def wrk_run(wrk: str, url: str, seconds: int, args, api_key: str) -> dict:
-    command = [
-        wrk, "--script", str(WRK_SCRIPT), "--duration", f"{seconds}s", "--timeout", "5s",
-        "--connections", str(args.connections), "--threads", str(args.wrk_threads), url,
-    ]  # fmt: skip
-    env = {**os.environ, "BENCH_API_KEY": api_key}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 30)
-    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
-    if done.returncode or not found:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    result = json.loads(found.group(1))
-    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    result = wrk_run_script(
+        wrk, WRK_SCRIPT, url, seconds,
+        connections=args.connections, threads=args.wrk_threads,
+        env={**os.environ, "BENCH_API_KEY": api_key}, slack=30,
+    )  # fmt: skip
     if result["non_2xx"]:
         raise BenchError(f"{url}: {result['non_2xx']} answers were not 2xx: the rate is not real")
     return result
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used (Linux /proc), 0 for one that is gone."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def server_pids(server: subprocess.Popen, database_url: str) -> dict[str, list[int]]:
+def server_pids(server, database_url: str) -> dict[str, list[int]]:
     """The gunicorn master and workers, and the PostgreSQL backends serving this database."""
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     name = dj_database_url.parse(database_url)["NAME"]
     with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
         backends = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [name],
         ).fetchall()
-    return {"app": [server.pid, *map(int, children)], "db": [pid for (pid,) in backends]}
-
-
-def queue_purge(args) -> int:
-    """Empty this run's Django Q queue (no qcluster ran); answers how many tasks were in it."""
-    connection = redis.Redis.from_url(args.redis_url)
-    key = f"django_q:{args.cluster_name}:q"
-    queued = connection.llen(key)
-    connection.delete(key)
-    return queued
+    return {"app": gunicorn_pids(server), "db": [pid for (pid,) in backends]}
 
 
 def ms(microseconds: float) -> str:
@@ -242,7 +137,7 @@ def main() -> int:
     wrk = wrk_ensure()
     env = server_env(args)
     database_recreate(args.database_url)
-    queue_purge(args)
+    queue_purge(args.redis_url, args.cluster_name)
     manage(env, "migrate", "--verbosity", "0")
     api_key = manage(env, "create_api_key", "Benchmark service").strip().splitlines()[-1]
 
@@ -266,15 +161,11 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        queued = queue_purge(args)
+        queued = queue_purge(args.redis_url, args.cluster_name)
     ratio = report(results, args, queued)
     print(f"server log: {workdir / 'gunicorn.log'}")
     return 0 if ratio >= TARGET_RATIO else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as err:
-        print(f"benchmark failed: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(main)

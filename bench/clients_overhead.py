@@ -24,7 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
+from bench.common import ROOT, django_setup  # noqa: E402
+
 TARGET_MS = 1.0
 
 
@@ -55,22 +57,20 @@ def start_fake_providers() -> tuple[subprocess.Popen, str]:
 
 def configure(url: str) -> None:
     """Settings from the environment, as the service reads them, pointed at the fakes."""
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="notifyproject.settings",
-        DEBUG="true",
-        LOG_LEVEL="WARNING",
-        FIRETEXT_URL=f"{url}/firetext",
-        MMG_URL=f"{url}/mmg",
-        FIRETEXT_API_KEY="bench",
-        MMG_API_KEY="bench",
-        AWS_ENDPOINT_URL_SESV2=url,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
+    django_setup(
+        dict(
+            DJANGO_SETTINGS_MODULE="notifyproject.settings",
+            DEBUG="true",
+            LOG_LEVEL="WARNING",
+            FIRETEXT_URL=f"{url}/firetext",
+            MMG_URL=f"{url}/mmg",
+            FIRETEXT_API_KEY="bench",
+            MMG_API_KEY="bench",
+            AWS_ENDPOINT_URL_SESV2=url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+        )
     )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def measure(send, statsd: socket.socket, calls: int, warmup: int) -> dict[str, list[float]]:

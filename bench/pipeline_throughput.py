@@ -36,7 +36,18 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root: bench.common here; the cluster has it on its path already.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import (  # noqa: E402
+    ROOT,
+    BenchError,
+    base_env,
+    database_recreate,
+    django_setup,
+    manage,
+    process_cpu_seconds,
+)
+
 RATIO_TARGET = 0.5
 P95_TARGET_SECONDS = 1.0
 POLL_SECONDS = 0.05
@@ -56,10 +67,6 @@ def noop(done_key: str) -> None:
 
         _redis_connection = redis.Redis.from_url(settings.REDIS_URL)
     _redis_connection.rpush(done_key, repr(time.time()))
-
-
-class BenchError(Exception):
-    """The run could not produce a trustworthy figure."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,15 +100,6 @@ def process_tree(pid: int) -> list[int]:
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo.extend(int(c) for c in (task / "children").read_text().split())
     return found
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU the process has used so far (user + system); None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
@@ -185,64 +183,21 @@ def _stop(process: subprocess.Popen, *, timeout: float) -> None:
 # --- setup -------------------------------------------------------------------------------------
 
 
-def database_recreate(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    if "postgresql" not in config["ENGINE"] or "bench" not in name:
-        raise BenchError(f"--database-url must be a PostgreSQL database named *bench*: {url}")
-    maintenance = {
-        "host": config["HOST"],
-        "port": config["PORT"] or 5432,
-        "user": config["USER"],
-        "password": config["PASSWORD"] or None,
-        "dbname": "postgres",
-    }
-    with psycopg.connect(**maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def base_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "notifyproject.settings",
-        "DEBUG": "false",  # production-like: DEBUG keeps every SQL query in memory
-        "SECRET_KEY": "bench-only-secret-key-not-for-production",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "Q_CLUSTER_NAME": args.cluster_name,
-        "Q_WORKERS": str(args.workers),
-        "LOG_LEVEL": "WARNING",
-        "FIRETEXT_API_KEY": "bench",
-        "MMG_API_KEY": "bench",
-        "PROVIDER_TIMEOUT_SECONDS": "5",
-    }
-    for name in ("STATSD_HOST", "FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL"):
+def environment(args: argparse.Namespace) -> dict[str, str]:
+    env = base_env(
+        args.database_url,
+        DJANGO_SETTINGS_MODULE="notifyproject.settings",
+        REDIS_URL=args.redis_url,
+        Q_CLUSTER_NAME=args.cluster_name,
+        Q_WORKERS=str(args.workers),
+        LOG_LEVEL="WARNING",
+        FIRETEXT_API_KEY="bench",
+        MMG_API_KEY="bench",
+        PROVIDER_TIMEOUT_SECONDS="5",
+    )
+    for name in ("FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL"):
         env.pop(name, None)
     return env
-
-
-def migrate(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise BenchError(f"migrate failed:\n{done.stderr}")
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def queue_purge() -> int:
@@ -274,7 +229,7 @@ class Window:
     def sample(self, done: int) -> dict:
         for name, pids in self.groups.items():
             for pid in pids():
-                if (used := cpu_seconds(pid)) is not None:
+                if (used := process_cpu_seconds(pid)) is not None:
                     self.seen[name][pid] = used
         return {
             "seen": {name: dict(used) for name, used in self.seen.items()},
@@ -556,14 +511,14 @@ def report(args, rounds: list[dict], latency: dict, sends: int) -> bool:
 
 def main() -> int:
     args = parse_args()
-    env = base_env(args)
+    env = environment(args)
     logdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     stack = Stack(env, logdir)
     load_before = os.getloadavg()
     finished = False
     try:
         database_recreate(args.database_url)
-        migrate(env)
+        manage(env, "migrate", "--verbosity", "0")
         fake_url = stack.fake_start()
         env.update(FIRETEXT_URL=f"{fake_url}/firetext", MMG_URL=f"{fake_url}/mmg")
         django_setup(env)

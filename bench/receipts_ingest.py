@@ -24,20 +24,34 @@ are met, 1 when one is missed, 2 when the run itself went wrong. The database na
 
 import argparse
 import functools
-import json
 import os
 import random
-import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root: bench.common, and bench.receipts_ingest for gunicorn in --mode task.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import (  # noqa: E402
+    ROOT,
+    BenchError,
+    base_env,
+    cpu_seconds,
+    database_recreate,
+    django_setup,
+    gunicorn_arguments,
+    gunicorn_pids,
+    gunicorn_start,
+    manage,
+    queue_purge,
+    run,
+    wrk_ensure,
+)
+from bench.common import wrk_run as wrk_run_script  # noqa: E402
+
 TARGET_RATIO = 0.6
 TARGET_GROWTH = 1.2
 SERVICES = 10
@@ -79,10 +93,6 @@ end
 """
 
 
-class BenchError(Exception):
-    """The run could not produce a trustworthy figure."""
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -97,9 +107,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--id-pool", type=int, default=50_000, help="notifications receipts are drawn from"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    gunicorn_arguments(parser)
     parser.add_argument("--connections", type=int, default=8)
     return parser.parse_args()
 
@@ -108,59 +116,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def environment(args) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DEBUG": "false",  # DEBUG keeps every SQL query in memory
-        "SECRET_KEY": "bench-only-secret-key-not-for-production",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": args.database_url,
-        "Q_CLUSTER_NAME": "notify-bench-receipts",
-        "Q_WORKERS": "2",
-    }
-    env.pop("STATSD_HOST", None)
+    env = base_env(
+        args.database_url,
+        ALLOWED_HOSTS="127.0.0.1",
+        Q_CLUSTER_NAME="notify-bench-receipts",
+        Q_WORKERS="2",
+    )
     env.pop("CALLBACK_BASIC_AUTH", None)
     if args.mode == "task":
         env["REDIS_URL"] = args.redis_url
     else:
         env.pop("REDIS_URL", None)
     return env
-
-
-def database_recreate(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    if "postgresql" not in config["ENGINE"] or "bench" not in name:
-        raise BenchError(f"--database-url must be a PostgreSQL database named *bench*: {url}")
-    with psycopg.connect(
-        host=config["HOST"],
-        port=config["PORT"] or 5432,
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def manage(env, *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{done.stderr}")
-
-
-def django_setup(env) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings")
-    import django
-
-    django.setup()
 
 
 def notifications_load(count: int) -> float:
@@ -273,80 +240,17 @@ def outcome_check() -> dict:
 # --- servers and load --------------------------------------------------------------------------
 
 
-def wrk_ensure() -> str:
-    """wrk from Debian's packages, installed when missing."""
-    if not shutil.which("wrk"):
-        print("wrk is missing: apt-get install -y wrk", flush=True)
-        quiet = {
-            "stdout": subprocess.DEVNULL,
-            "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        }
-        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, **quiet)
-    if not shutil.which("wrk"):
-        raise BenchError("wrk could not be installed")
-    return shutil.which("wrk")
-
-
-def gunicorn_start(args, env, log: Path) -> tuple[subprocess.Popen, str]:
-    app = (
-        "bench.receipts_ingest:task_mode_application()"
-        if args.mode == "task"
-        else "notifyproject.wsgi:application"
-    )
-    command = [
-        sys.executable, "-m", "gunicorn", app, "--bind", "127.0.0.1:0",
-        "--workers", str(args.workers), "--worker-class", args.worker_class,
-    ]  # fmt: skip
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
-        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
-        if found and _answers(f"{found.group(1)}/livez"):
-            return server, found.group(1)
-        time.sleep(0.2)
-    server.terminate()
-    raise BenchError(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the processes have used (Linux /proc); 0 for one that is gone."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
     """gunicorn (master and workers) and the PostgreSQL backends serving this database."""
     from django.db import connection
 
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
         backends = [pid for (pid,) in cursor.fetchall()]
-    return {"app": [server.pid, *map(int, children)], "db": backends}
+    return {"app": gunicorn_pids(server), "db": backends}
 
 
 def wrk_measured(wrk, args, workdir, server, url, seconds, ids=None) -> dict:
@@ -366,18 +270,12 @@ def wrk_run(wrk, args, workdir: Path, url: str, seconds: int, ids=None) -> dict:
         ids_file = workdir / "ids.txt"
         ids_file.write_text("\n".join(ids) + "\n")
         env |= {"BENCH_MODE": "receipts", "BENCH_IDS": str(ids_file)}
-    command = [
-        wrk, "--script", str(workdir / "bench.lua"), "--duration", f"{seconds}s",
-        "--timeout", "5s", "--connections", str(args.connections), "--threads", "1", url,
-    ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
-    if done.returncode or not found:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    result = json.loads(found.group(1))
+    result = wrk_run_script(
+        wrk, workdir / "bench.lua", url, seconds,
+        connections=args.connections, threads=1, env=env, slack=60,
+    )  # fmt: skip
     if result["non_2xx"] or result["socket_errors"]:
         raise BenchError(f"{url}: {result} has errors: the rate is not real")
-    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
 
 
@@ -424,13 +322,6 @@ def receipt_process_queued(receipt_id: int) -> None:
     receipt_process(receipt=Receipt.objects.get(id=receipt_id))
 
 
-def queue_purge(args) -> None:
-    """Forget tasks a run that was stopped left in this benchmark's queue."""
-    import redis
-
-    redis.Redis.from_url(args.redis_url).delete("django_q:notify-bench-receipts:q")
-
-
 def unprocessed_count() -> int:
     from django.db import connection
 
@@ -459,7 +350,12 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
                 stdout=subprocess.DEVNULL,
                 stderr=(workdir / "qcluster.log").open("w"),
             )
-        server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log")
+        app = (
+            "bench.receipts_ingest:task_mode_application()"
+            if args.mode == "task"
+            else "notifyproject.wsgi:application"
+        )
+        server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log", app)
         for n in range(args.rounds + 1):  # round 0 warms up
             seconds = args.seconds if n else args.warmup
             bare.append(wrk_measured(wrk, args, workdir, server, base + "/livez", seconds))
@@ -586,7 +482,7 @@ def main() -> int:
     env = environment(args)
     database_recreate(args.database_url)
     if args.mode == "task":
-        queue_purge(args)
+        queue_purge(args.redis_url, "notify-bench-receipts")
     manage(env, "migrate", "--verbosity", "0")
     django_setup(env)
     workdir = Path(tempfile.mkdtemp(prefix="bench-receipts-"))
@@ -599,8 +495,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as err:
-        print(f"benchmark failed: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(main)

@@ -1,0 +1,200 @@
+"""What the benchmarks share: the bench database, the server environment, manage.py, gunicorn,
+wrk, CPU read from /proc, the Django Q queue and the exit on a failed run.
+
+The scripts run as `.venv/bin/python bench/<name>.py` from the repository root, so each puts the
+root on sys.path and imports this module as `bench.common`, the name the processes they start
+(gunicorn, qcluster) import it by too. Heavy imports stay inside the functions that need them.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchError(Exception):
+    """The run could not produce a trustworthy figure."""
+
+
+def run(main) -> None:
+    """Exit with main's status, or 2 with the reason when the run itself went wrong."""
+    try:
+        sys.exit(main())
+    except BenchError as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+# --- the database and the environment -------------------------------------------------------------
+
+
+def database_recreate(url: str) -> None:
+    """Drop and make the benchmark's own database, so every run starts from empty tables."""
+    import dj_database_url
+    import psycopg
+
+    config = dj_database_url.parse(url)
+    name = config["NAME"]
+    if "postgresql" not in config["ENGINE"] or "bench" not in name:
+        raise BenchError(f"--database-url must be a PostgreSQL database named *bench*: {url}")
+    maintenance = {
+        "host": config["HOST"],
+        "port": config["PORT"] or 5432,
+        "user": config["USER"],
+        "password": config["PASSWORD"] or None,
+        "dbname": "postgres",
+    }
+    with psycopg.connect(**maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def base_env(database_url: str, **settings: str) -> dict[str, str]:
+    """This process's environment, production-like, on the bench database, without statsd."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",  # production-like: DEBUG keeps every SQL query in memory
+        "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "DATABASE_URL": database_url,
+        **settings,
+    }
+    env.pop("STATSD_HOST", None)
+    return env
+
+
+def manage(env: dict[str, str], *argv: str) -> str:
+    """`manage.py <argv>` in the repository root; answers what it printed."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Django in this process, with the environment the servers get."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings")
+    import django
+
+    django.setup()
+
+
+def queue_purge(redis_url: str, cluster_name: str) -> int:
+    """Empty a Django Q cluster's Redis queue; answers how many tasks were in it."""
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    key = f"django_q:{cluster_name}:q"
+    queued = connection.llen(key)
+    connection.delete(key)
+    return queued
+
+
+# --- gunicorn and wrk -----------------------------------------------------------------------------
+
+
+def gunicorn_arguments(parser) -> None:
+    """The options gunicorn_start reads."""
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+
+
+def gunicorn_start(
+    args, env, log: Path, app: str = "notifyproject.wsgi:application"
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn on an ephemeral loopback port; answers its base URL once /livez answers."""
+    command = [
+        sys.executable, "-m", "gunicorn", app,
+        "--bind", "127.0.0.1:0",
+        "--workers", str(args.workers),
+        "--worker-class", args.worker_class,
+    ]  # fmt: skip
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads)]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise BenchError(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
+        if found and _answers(f"{found.group(1)}/livez"):
+            return server, found.group(1)
+        time.sleep(0.2)
+    server.terminate()
+    raise BenchError(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def gunicorn_pids(server: subprocess.Popen) -> list[int]:
+    """The gunicorn master and its workers."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [server.pid, *map(int, children)]
+
+
+def wrk_ensure() -> str:
+    """wrk from Debian's packages, installed when missing."""
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install -y wrk", flush=True)
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        quiet = {"stdout": subprocess.DEVNULL, "env": apt_env}
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, **quiet)
+    path = shutil.which("wrk")
+    if not path:
+        raise BenchError("wrk could not be installed")
+    return path
+
+
+def wrk_run(
+    wrk: str, script: Path, url: str, seconds: int, *, connections, threads, env, slack: int
+) -> dict:
+    """One wrk run with a Lua script whose done() prints `BENCH_RESULT {json}`; answers that
+    JSON with the rate in requests per second."""
+    command = [
+        wrk, "--script", str(script), "--duration", f"{seconds}s", "--timeout", "5s",
+        "--connections", str(connections), "--threads", str(threads), url,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + slack)
+    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode or not found:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = json.loads(found.group(1))
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+# --- CPU ------------------------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU the process has used so far (user + system, Linux /proc); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime ticks
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used, 0 for one that is gone."""
+    return sum(used for pid in pids if (used := process_cpu_seconds(pid)) is not None)
