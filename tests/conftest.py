@@ -1,6 +1,8 @@
 """Shared fixtures: a service with an API key, an authenticated client, the test database."""
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ from django.conf import settings
 from django_q.models import Schedule
 from rest_framework.test import APIClient
 
+from notifyproject import metrics
 from sending.models import ApiKey, ProviderDetails, ProviderDetailsHistory, Service
 from sending.providers import providers_seed
 from sending.schedules import schedules_ensure
@@ -67,3 +70,45 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now, for a child process to bind."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class StatsdListener:
+    """A real UDP socket on loopback that the metrics module sends to."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def read(self, count: int) -> list[str]:
+        """Exactly `count` metric lines (one per packet), waiting up to 2 s for each."""
+        self.sock.settimeout(2)
+        return [self.sock.recv(65536).decode() for _ in range(count)]
+
+    def received(self) -> list[str]:
+        """Every line that arrived, until 0.2 s pass with nothing more."""
+        self.sock.settimeout(0.2)
+        lines: list[str] = []
+        while True:
+            try:
+                lines += self.sock.recv(65536).decode().splitlines()
+            except TimeoutError:
+                return lines
+
+
+@pytest.fixture
+def statsd() -> Iterator[StatsdListener]:
+    listener = StatsdListener()
+    metrics.configure(host="127.0.0.1", port=listener.port, prefix="notify")
+    yield listener
+    metrics.configure(
+        host=settings.STATSD_HOST, port=settings.STATSD_PORT, prefix=settings.STATSD_PREFIX
+    )
+    listener.sock.close()

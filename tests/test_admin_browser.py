@@ -6,7 +6,6 @@ Set ADMIN_SCREENSHOT=/some/file.png to keep a screenshot of the notifications li
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from sending.models import Notification, NotificationStatus, NotificationType, ProviderDetails
-from tests.conftest import REPO_ROOT, subprocess_env
+from tests.conftest import REPO_ROOT, free_port, subprocess_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -52,12 +51,6 @@ CHROMIUM_FLAGS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -70,7 +63,7 @@ def _answers(url: str) -> bool:
 def web_server(tmp_path):
     """`manage.py runserver` (it serves the admin's static files) on this run's test database."""
     for _attempt in range(3):  # the port picked may be taken before the server binds it
-        port = _free_port()
+        port = free_port()
         log = (tmp_path / "web.log").open("w")
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +13,6 @@ from cryptography.x509.oid import NameOID
 from django.test import Client
 
 from callbacks import sns
-from notifyproject import metrics
 from tests.conftest import FIXTURES
 
 # The notification id the Firetext and MMG fixture files name, and the SES message id.
@@ -121,29 +119,3 @@ def receipt_settings(settings):
     settings.CALLBACK_BASIC_AUTH = []
     settings.SES_SNS_TOPIC_ARNS = []
     settings.SNS_VERIFY_SIGNATURES = False
-
-
-class StatsdListener:
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-
-    def received(self) -> list[str]:
-        lines = []
-        while True:
-            try:
-                packet = self.sock.recv(65536).decode()
-            except TimeoutError:
-                return lines
-            lines += packet.splitlines()
-
-
-@pytest.fixture
-def statsd():
-    listener = StatsdListener()
-    metrics.configure(host="127.0.0.1", port=listener.port, prefix="notify")
-    yield listener
-    metrics.configure(host=None)
-    listener.sock.close()

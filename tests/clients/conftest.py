@@ -2,7 +2,6 @@
 receipt catcher."""
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,10 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from moto.server import ThreadedMotoServer
 
-from notifyproject import metrics
 from tests.conftest import FIXTURES
 from tests.fakes import clear_client_caches, fake_clients, fake_providers  # noqa: F401
 
@@ -42,26 +39,6 @@ def _fresh_clients():
     clear_client_caches()
     yield
     clear_client_caches()
-
-
-@pytest.fixture
-def statsd_packets() -> Iterator[Callable[[int], list[str]]]:
-    """Metrics go to a real UDP socket; call the fixture's value to read n lines from it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    metrics.configure(host="127.0.0.1", port=sock.getsockname()[1], prefix="notify")
-
-    def read(count: int) -> list[str]:
-        return [sock.recv(4096).decode() for _ in range(count)]
-
-    yield read
-    metrics.configure(
-        host=django_settings.STATSD_HOST,
-        port=django_settings.STATSD_PORT,
-        prefix=django_settings.STATSD_PREFIX,
-    )
-    sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,10 @@ def parse(lines: list[str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("provider", ["firetext", "mmg"])
-def test_a_successful_sms_send_sends_both_timings_and_a_success(
-    fake_clients, statsd_packets, provider
-):
+def test_a_successful_sms_send_sends_both_timings_and_a_success(fake_clients, statsd, provider):
     sms_client(provider).send_sms(to="447700900123", content="Hi", reference="ref")
 
-    received = parse(statsd_packets(3))
+    received = parse(statsd.read(3))
 
     assert set(received) == {
         f"notify.clients.{provider}.request-time",
@@ -35,16 +33,16 @@ def test_a_successful_sms_send_sends_both_timings_and_a_success(
     assert 0 < float(wire.group(1)) <= float(whole.group(1))
 
 
-def test_a_failed_send_with_an_answer_counts_an_error(fake_clients, statsd_packets):
+def test_a_failed_send_with_an_answer_counts_an_error(fake_clients, statsd):
     fake_clients.control(provider="firetext", error_rate=1)
 
     with pytest.raises(ClientException):
         sms_client("firetext").send_sms(to="447700900123", content="Hi", reference="ref")
 
-    assert set(parse(statsd_packets(3)).items()) >= {("notify.clients.firetext.error", "1|c")}
+    assert set(parse(statsd.read(3)).items()) >= {("notify.clients.firetext.error", "1|c")}
 
 
-def test_a_timeout_has_no_wire_time(fake_clients, settings, statsd_packets):
+def test_a_timeout_has_no_wire_time(fake_clients, settings, statsd):
     settings.PROVIDER_TIMEOUT_SECONDS = 0.1
     sms_client.cache_clear()
     fake_clients.control(provider="mmg", down=True, mode="timeout")
@@ -52,15 +50,15 @@ def test_a_timeout_has_no_wire_time(fake_clients, settings, statsd_packets):
     with pytest.raises(ClientException):
         sms_client("mmg").send_sms(to="447700900123", content="Hi", reference="ref")
 
-    received = parse(statsd_packets(2))
+    received = parse(statsd.read(2))
     assert set(received) == {"notify.clients.mmg.request-time", "notify.clients.mmg.error"}
     assert float(re.fullmatch(TIMING, received["notify.clients.mmg.request-time"]).group(1)) >= 100
 
 
-def test_an_email_send_sends_both_timings_and_a_success(fake_clients, statsd_packets):
+def test_an_email_send_sends_both_timings_and_a_success(fake_clients, statsd):
     email_client().send_email(to="a@example.com", subject="s", body="b", reference="ref")
 
-    received = parse(statsd_packets(3))
+    received = parse(statsd.read(3))
 
     assert received["notify.clients.ses.success"] == "1|c"
     whole = float(re.fullmatch(TIMING, received["notify.clients.ses.request-time"]).group(1))
@@ -68,13 +66,13 @@ def test_an_email_send_sends_both_timings_and_a_success(fake_clients, statsd_pac
     assert 0 < wire <= whole
 
 
-def test_email_wire_time_spans_botocores_retries(fake_clients, statsd_packets):
+def test_email_wire_time_spans_botocores_retries(fake_clients, statsd):
     fake_clients.control(provider="ses", error_rate=1)
 
     with pytest.raises(ClientException):
         email_client().send_email(to="a@example.com", subject="s", body="b", reference="ref")
 
-    received = parse(statsd_packets(3))
+    received = parse(statsd.read(3))
     assert received["notify.clients.ses.error"] == "1|c"
     attempts = [datetime.fromisoformat(r["time"]) for r in fake_clients.requests("ses")]
     assert len(attempts) == 3

@@ -1,10 +1,8 @@
 import random
-import socket
 
 import pytest
 import responses
 
-from notifyproject import metrics
 from sending import failover
 from sending.clients import email_client, sms_client
 from sending.models import Notification, ProviderDetails
@@ -64,24 +62,3 @@ def email(service) -> Notification:
         subject="Hello",
         content="Body",
     )
-
-
-@pytest.fixture
-def statsd_socket():
-    """A real UDP socket that metrics are sent to; yields a function returning what arrived."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    metrics.configure(host="127.0.0.1", port=sock.getsockname()[1], prefix="notify")
-
-    def received() -> list[str]:
-        lines = []
-        try:
-            while True:
-                lines.append(sock.recv(4096).decode())
-        except TimeoutError:
-            return lines
-
-    yield received
-    metrics.configure(host=None)
-    sock.close()

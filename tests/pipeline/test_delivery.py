@@ -256,12 +256,12 @@ def test_ses_switched_off_in_the_admin_holds_emails(email, monkeypatch):
     assert fake.calls == 0 and reload(email).retry_count == 1
 
 
-def test_metrics_count_the_hand_over_and_time_the_queue(sms, wire, statsd_socket):
+def test_metrics_count_the_hand_over_and_time_the_queue(sms, wire, statsd):
     prefer("firetext")
     wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
     tasks.deliver_sms(str(sms.id))
 
-    names = {line.split(":")[0]: line.rsplit("|", 1)[1] for line in statsd_socket()}
+    names = {line.split(":")[0]: line.rsplit("|", 1)[1] for line in statsd.received()}
     assert names["notify.tasks.deliver-sms.success"] == "c"
     assert names["notify.tasks.deliver-sms.queued-for"] == "ms"
 

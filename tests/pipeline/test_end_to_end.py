@@ -1,7 +1,6 @@
 """The delivery pipeline over real processes: the web server, Django Q clusters and the fake
 providers, talking real HTTP. Slower than the rest; each test starts its own processes."""
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,18 +14,13 @@ import requests
 from django.db import connection
 from django_q.brokers import get_broker
 
-from sending.models import ApiKey, ProviderDetails
+from sending.models import ApiKey
 from sending.services import notification_create, notification_queue_delivery
-from tests.conftest import REPO_ROOT, subprocess_env
+from tests.conftest import REPO_ROOT, free_port, subprocess_env
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
+from tests.pipeline.conftest import prefer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:
@@ -133,11 +127,6 @@ def status_becomes(stack, headers, notification_id, wanted: set[str]) -> dict:
         return body.json() if body.json()["status"] in wanted else None
 
     return wait_for(check, what=f"status in {wanted}", stack=stack)
-
-
-def prefer(provider: str) -> None:
-    ProviderDetails.objects.filter(notification_type="sms").update(priority=0)
-    ProviderDetails.objects.filter(name=provider).update(priority=100)
 
 
 def references(fake, provider: str) -> list[str]:
