@@ -118,13 +118,11 @@ def _log_failure(*, notification: Notification, provider: str, error: Exception,
         "duration_ms": duration_ms,
         "status_code": getattr(error, "status_code", None),
     }
-    if getattr(error, "status_code", None) == 504:
+    if extra["status_code"] == 504:
         extra["timeout_s"] = settings.PROVIDER_TIMEOUT_SECONDS
     if isinstance(error, SmsClientResponseException):
         # A provider's bad few minutes must not page anyone: failover and retries handle it.
-        logger.warning(
-            "provider send failed", extra={**extra, "error": getattr(error, "message", "")}
-        )
+        logger.warning("provider send failed", extra={**extra, "error": error.message})
     else:
         logger.error("send failed", exc_info=error, extra=extra)
 
