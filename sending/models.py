@@ -81,6 +81,8 @@ class Notification(models.Model):
     international = models.BooleanField(default=False)
     subject = models.CharField(max_length=998, blank=True, default="")
     content = models.TextField()
+    # SMS parts the text is sent and billed as (sending/fragments.py); null for an email.
+    fragment_count = models.PositiveSmallIntegerField(null=True, blank=True)
     client_reference = models.CharField(max_length=255, blank=True, null=True)
     status = models.CharField(
         max_length=20, choices=NotificationStatus.choices, default=NotificationStatus.CREATED

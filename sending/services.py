@@ -3,12 +3,14 @@
 from functools import cache, partial
 
 from django.db import transaction
+from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from notifyproject import metrics
+from sending.fragments import sms_fragment_count
 from sending.models import Notification, NotificationType, Service
-from stats.services import daily_statistics_increment
+from stats.services import daily_statistics_add
 
 DELIVERY_TASKS = {
     NotificationType.SMS: "sending.tasks.deliver_sms",
@@ -26,7 +28,10 @@ def notification_create(
     client_reference: str | None = None,
     international: bool = False,
 ) -> Notification:
-    """Accept a notification: store it, count it, and queue its delivery once committed."""
+    """Accept a notification: store it, count it (a text's parts too), and queue its delivery
+    once committed."""
+    sms = notification_type == NotificationType.SMS
+    fragments = sms_fragment_count(content) if sms else None
     with transaction.atomic():
         notification = Notification.objects.create(
             service=service,
@@ -35,13 +40,14 @@ def notification_create(
             international=international,
             subject=subject,
             content=content,
+            fragment_count=fragments,
             client_reference=client_reference,
         )
-        daily_statistics_increment(
-            service_id=service.id,
-            created_at=notification.created_at,
-            notification_type=notification_type,
-            outcome="requested",
+        counts = (
+            {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
+        )
+        daily_statistics_add(
+            service_id=service.id, day=timezone.localdate(notification.created_at), counts=counts
         )
         transaction.on_commit(partial(notification_queue_delivery, notification=notification))
     metrics.incr(f"api.notifications.{notification_type}.created")

@@ -4,6 +4,7 @@ STATISTICS_FIELDS = (
     "sms_requested",
     "sms_delivered",
     "sms_failed",
+    "sms_fragments",
     "emails_requested",
     "emails_delivered",
     "emails_failed",
@@ -18,6 +19,7 @@ class DailyStatistics(models.Model):
     sms_requested = models.PositiveIntegerField(default=0)
     sms_delivered = models.PositiveIntegerField(default=0)
     sms_failed = models.PositiveIntegerField(default=0)
+    sms_fragments = models.PositiveIntegerField(default=0, help_text="parts of the texts requested")
     emails_requested = models.PositiveIntegerField(default=0)
     emails_delivered = models.PositiveIntegerField(default=0)
     emails_failed = models.PositiveIntegerField(default=0)

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from sending.models import (
@@ -60,15 +60,24 @@ def daily_statistics_increment(
     increment is tried first; only when no row was there is it made (a racing maker is fine:
     the conflict is ignored) and the increment repeated.
     """
-    day = timezone.localdate(created_at)
     column = statistics_column(notification_type=notification_type, outcome=outcome)
+    daily_statistics_add(
+        service_id=service_id, day=timezone.localdate(created_at), counts={column: 1}
+    )
+
+
+def daily_statistics_add(*, service_id, day: date, counts: dict[str, int]) -> None:
+    """Add `counts` (column → amount) to the service's row for `day` in one update, as
+    `daily_statistics_increment` does (which see): a new text's `sms_requested` and its
+    `sms_fragments` together, or a whole batch's."""
+    additions = {column: F(column) + amount for column, amount in counts.items()}
     row = DailyStatistics.objects.filter(service_id=service_id, day=day)
-    if row.update(**{column: F(column) + 1}):
+    if row.update(**additions):
         return
     DailyStatistics.objects.bulk_create(
         [DailyStatistics(service_id=service_id, day=day)], ignore_conflicts=True
     )
-    row.update(**{column: F(column) + 1})
+    row.update(**additions)
 
 
 def notification_update_status(
@@ -294,6 +303,7 @@ def daily_statistics_recount(*, day: date) -> dict[uuid.UUID, dict[str, int]]:
             requested=Count("id"),
             delivered=Count("id", filter=Q(status=NotificationStatus.DELIVERED)),
             failed=Count("id", filter=Q(status__in=FAILURE_STATUSES)),
+            fragments=Sum("fragment_count", default=0),
         )
         .order_by()
     )
@@ -302,6 +312,8 @@ def daily_statistics_recount(*, day: date) -> dict[uuid.UUID, dict[str, int]]:
         for outcome in ("requested", "delivered", "failed"):
             column = statistics_column(notification_type=row["notification_type"], outcome=outcome)
             service[column] += row[outcome]
+        if row["notification_type"] == NotificationType.SMS:
+            service["sms_fragments"] += row["fragments"]
     return counts
 
 

@@ -41,6 +41,7 @@ class StatisticsDaySerializer(serializers.Serializer):
     sms_requested = serializers.IntegerField()
     sms_delivered = serializers.IntegerField()
     sms_failed = serializers.IntegerField()
+    sms_fragments = serializers.IntegerField(help_text="parts of the texts requested")
     emails_requested = serializers.IntegerField()
     emails_delivered = serializers.IntegerField()
     emails_failed = serializers.IntegerField()

@@ -3,10 +3,10 @@ from datetime import UTC
 from django.core.validators import validate_email
 from rest_framework import serializers
 
+from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import Notification, NotificationStatus, NotificationType
 from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
 
-SMS_CONTENT_LIMIT = 918  # six concatenated 153-character parts
 EMAIL_SUBJECT_LIMIT = 998  # the longest line RFC 5322 allows
 EMAIL_CONTENT_LIMIT = 100_000
 
@@ -53,14 +53,7 @@ class StrictSerializer(serializers.Serializer):
 
 class SmsRequestSerializer(StrictSerializer):
     phone_number = TextField()
-    content = TextField(
-        max_length=SMS_CONTENT_LIMIT,
-        trim_whitespace=False,
-        error_messages={
-            "max_length": f"Content has a character count greater than the limit of "
-            f"{SMS_CONTENT_LIMIT}"
-        },
-    )
+    content = TextField(trim_whitespace=False)
     reference = TextField(required=False, allow_null=True, max_length=255)
 
     def validate_phone_number(self, value: str):
@@ -70,7 +63,10 @@ class SmsRequestSerializer(StrictSerializer):
             raise serializers.ValidationError(str(err)) from None
 
     def validate_content(self, value: str) -> str:
-        return _not_blank(value)
+        fragments = sms_fragment_count(_not_blank(value))
+        if fragments > MAX_SMS_FRAGMENTS:
+            raise serializers.ValidationError(sms_too_long_message(fragments))
+        return value
 
     def notification_fields(self) -> dict:
         """The validated request as `notification_create` arguments."""
@@ -121,6 +117,9 @@ class NotificationSerializer(serializers.Serializer):
     reference = serializers.CharField(source="client_reference", allow_null=True)
     status = serializers.ChoiceField(choices=NotificationStatus.choices)
     sent_by = serializers.CharField(allow_null=True)
+    fragment_count = serializers.IntegerField(
+        allow_null=True, help_text="SMS parts the text is sent and billed as; null for an email"
+    )
     created_at = serializers.DateTimeField(default_timezone=UTC)
     sent_at = serializers.DateTimeField(default_timezone=UTC, allow_null=True)
     updated_at = serializers.DateTimeField(default_timezone=UTC)

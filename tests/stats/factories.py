@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from sending.models import Notification, NotificationStatus, NotificationType, Service
 from stats.models import STATISTICS_FIELDS, DailyStatistics
-from stats.services import daily_statistics_increment, statistics_outcome
+from stats.services import daily_statistics_add, daily_statistics_increment, statistics_outcome
 
 
 def notification_make(
@@ -30,6 +30,7 @@ def notification_make(
             if notification_type == NotificationType.SMS
             else "someone@example.com",
             content="Hello",
+            fragment_count=1 if notification_type == NotificationType.SMS else None,
             status=status,
             sent_by=None if status == NotificationStatus.CREATED else "firetext",
             provider_reference=provider_reference,
@@ -39,6 +40,9 @@ def notification_make(
             Notification.objects.filter(id=notification.id).update(created_at=created_at)
             notification.created_at = created_at
         # Counted as if it had got to its status the usual way.
+        if notification_type == NotificationType.SMS:
+            day = timezone.localdate(notification.created_at)
+            daily_statistics_add(service_id=service.id, day=day, counts={"sms_fragments": 1})
         for outcome in ("requested", statistics_outcome(status)):
             if outcome:
                 daily_statistics_increment(

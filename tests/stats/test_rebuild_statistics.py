@@ -64,6 +64,7 @@ def test_wrong_missing_and_stray_rows_are_corrected_and_reported(service, settin
         "sms_requested": 1,
         "sms_delivered": 1,
         "sms_failed": 0,
+        "sms_fragments": 1,
         "emails_requested": 1,
         "emails_delivered": 0,
         "emails_failed": 1,
@@ -79,15 +80,37 @@ def test_wrong_missing_and_stray_rows_are_corrected_and_reported(service, settin
     assert "corrected 0." in rebuild("--start", "2026-07-01", "--end", "2026-07-02")
 
 
-def test_rebuilding_agrees_with_the_live_counts(service):
-    for status in [S.DELIVERED, S.PERMANENT_FAILURE, S.TEMPORARY_FAILURE, S.PENDING]:
-        notification = notification_make(service=service)
+def test_rebuilding_agrees_with_the_live_counts(api_client, service, settings, monkeypatch):
+    settings.TIME_ZONE = "Europe/London"
+    # One fixed moment, not now, so that a run across midnight cannot split the counts.
+    noon = datetime(2026, 7, 3, 12, tzinfo=ZoneInfo("Europe/London"))
+    monkeypatch.setattr(timezone, "now", lambda: noon)
+    texts = ["Hello", "a" * 161, "ç" * 135, "{" * 81]  # 1, 2, 3 and 2 parts
+    for content in texts:
+        api_client.post(
+            "/notifications/sms", {"phone_number": "07700900123", "content": content}, "json"
+        )
+    api_client.post(
+        "/notifications/email",
+        {"email_address": "a@example.com", "subject": "Hi", "content": "a" * 500},
+        "json",
+    )
+    for notification, status in zip(
+        Notification.objects.filter(notification_type="sms").order_by("content"),
+        [S.DELIVERED, S.PERMANENT_FAILURE, S.TEMPORARY_FAILURE, S.PENDING],
+        strict=True,
+    ):
         notification_update_status(notification_id=notification.id, status=status)
-    live = statistics_of(service)
+    live = statistics_of(service, date(2026, 7, 3))
+    assert (live["sms_requested"], live["sms_fragments"], live["emails_requested"]) == (4, 8, 1)
 
-    assert "corrected 0." in rebuild()
-    assert statistics_of(service) == live
-    assert Notification.objects.count() == live["sms_requested"] == 4
+    assert "corrected 0." in rebuild("--start", "2026-07-03", "--end", "2026-07-03")
+    assert statistics_of(service, date(2026, 7, 3)) == live
+
+    DailyStatistics.objects.update(sms_fragments=0)
+    output = rebuild("--start", "2026-07-03", "--end", "2026-07-03")
+    assert "corrected 2026-07-03 Test service: sms_fragments 0 → 8" in output
+    assert statistics_of(service, date(2026, 7, 3)) == live
 
 
 def test_a_bad_range_is_refused(db):

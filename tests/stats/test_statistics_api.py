@@ -1,6 +1,7 @@
 """`GET /statistics` (contract section 4): the caller's own daily counts."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -11,11 +12,13 @@ from stats.models import DailyStatistics
 from stats.services import notification_update_status
 from tests.stats.factories import notification_make
 
+# The columns of contract section 7, written out: a column added or lost must fail here.
 ZERO = dict.fromkeys(
     [
         "sms_requested",
         "sms_delivered",
         "sms_failed",
+        "sms_fragments",
         "emails_requested",
         "emails_delivered",
         "emails_failed",
@@ -30,29 +33,33 @@ def errors(response) -> list[str]:
     return [(e["error"], e["message"]) for e in body["errors"]]
 
 
-def test_counts_of_the_days_asked_for(api_client, service):
-    delivered = notification_make(service=service)
-    failed = notification_make(service=service)
-    notification_make(service=service, notification_type=NotificationType.EMAIL)
+def test_counts_of_the_days_asked_for(api_client, service, settings):
+    settings.TIME_ZONE = "Europe/London"
+    # A fixed day, not today: a run across midnight must not split the counts.
+    noon = datetime(2026, 3, 5, 12, tzinfo=ZoneInfo("Europe/London"))
+    delivered = notification_make(service=service, created_at=noon)
+    failed = notification_make(service=service, created_at=noon)
+    notification_make(service=service, notification_type=NotificationType.EMAIL, created_at=noon)
     notification_update_status(notification_id=delivered.id, status=NotificationStatus.DELIVERED)
     notification_update_status(
         notification_id=failed.id, status=NotificationStatus.PERMANENT_FAILURE
     )
-    today = timezone.localdate()
     DailyStatistics.objects.create(service=service, day=date(2026, 1, 2), sms_requested=5)
 
-    response = api_client.get("/statistics", {"start": today.isoformat(), "end": today.isoformat()})
+    response = api_client.get("/statistics", {"start": "2026-03-05", "end": "2026-03-05"})
 
     assert response.status_code == 200
     assert response.json() == {
         "statistics": [
             {
-                **ZERO,
-                "day": today.isoformat(),
+                "day": "2026-03-05",
                 "sms_requested": 2,
                 "sms_delivered": 1,
                 "sms_failed": 1,
+                "sms_fragments": 2,
                 "emails_requested": 1,
+                "emails_delivered": 0,
+                "emails_failed": 0,
             }
         ]
     }
