@@ -190,3 +190,28 @@ class SendAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.outcome} at {self.started_at:%H:%M:%S}"
+
+
+class IdempotencyKey(models.Model):
+    """A service's `Idempotency-Key` and the answer its first request got (contract section 4):
+    a hash of the request, never the request itself, and the answer's status and body.
+
+    Unique per service, so that of two racing requests with one key only one can commit; it is
+    written in the same transaction as the notifications it answers for.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "key"], name="idempotency_service_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.key}"

@@ -9,6 +9,7 @@ SCHEDULES = [
     ("replay stranded notifications", "sending.tasks.replay_notifications", 15),
     ("replay failed receipts", "callbacks.tasks.replay_receipts", 15),
     ("time out notifications", "sending.tasks.timeout_notifications", 24 * 60),
+    ("sweep expired idempotency keys", "sending.tasks.sweep_idempotency_keys", 60),
 ]
 
 

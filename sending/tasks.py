@@ -20,6 +20,7 @@ from sending.failover import (
     providers_check_slow_delivery,
     providers_tend_back,
 )
+from sending.idempotency import idempotency_keys_sweep
 from sending.models import ProviderDetails
 
 # The chosen provider, then at once a different active one.
@@ -119,3 +120,7 @@ def tend_back_priorities() -> list[str]:
 
 def check_slow_delivery() -> str | None:
     return providers_check_slow_delivery()
+
+
+def sweep_idempotency_keys() -> int:
+    return idempotency_keys_sweep()

@@ -11,6 +11,8 @@ ERROR_NAMES = {
     status.HTTP_403_FORBIDDEN: "AuthError",
     status.HTTP_404_NOT_FOUND: "NoResultFound",
     status.HTTP_405_METHOD_NOT_ALLOWED: "MethodNotAllowed",
+    status.HTTP_409_CONFLICT: "IdempotencyError",
+    status.HTTP_422_UNPROCESSABLE_ENTITY: "IdempotencyError",
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "BadRequestError",
     status.HTTP_429_TOO_MANY_REQUESTS: "RateLimitError",
 }

@@ -8,6 +8,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sending.api.idempotency import SCHEMA_PARAMETERS, idempotent_response, schema_responses
 from sending.api.serializers import (
     EmailRequestSerializer,
     NotificationFilterSerializer,
@@ -19,26 +20,40 @@ from sending.services import notification_create
 
 
 class NotificationCreateView(APIView):
-    """Validate with `request_serializer`, then create through the one write path."""
+    """Validate with `request_serializer`, then create through the one write path (at most once
+    per `Idempotency-Key`)."""
 
     request_serializer: type[SmsRequestSerializer | EmailRequestSerializer]
 
     def post(self, request):
-        serializer = self.request_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        notification = notification_create(service=request.user, **serializer.notification_fields())
-        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+        def create():
+            serializer = self.request_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            notification = notification_create(
+                service=request.user, **serializer.notification_fields()
+            )
+            return status.HTTP_201_CREATED, NotificationSerializer(notification).data
+
+        return idempotent_response(request, create=create)
 
 
 @extend_schema_view(
-    post=extend_schema(request=SmsRequestSerializer, responses={201: NotificationSerializer})
+    post=extend_schema(
+        request=SmsRequestSerializer,
+        parameters=SCHEMA_PARAMETERS,
+        responses=schema_responses(NotificationSerializer),
+    )
 )
 class SmsCreateView(NotificationCreateView):
     request_serializer = SmsRequestSerializer
 
 
 @extend_schema_view(
-    post=extend_schema(request=EmailRequestSerializer, responses={201: NotificationSerializer})
+    post=extend_schema(
+        request=EmailRequestSerializer,
+        parameters=SCHEMA_PARAMETERS,
+        responses=schema_responses(NotificationSerializer),
+    )
 )
 class EmailCreateView(NotificationCreateView):
     request_serializer = EmailRequestSerializer
