@@ -22,16 +22,17 @@ from callbacks.parsers import (
 )
 from callbacks.sns import sns_subscription_confirm
 from notifyproject import metrics
-from sending.models import Notification, NotificationStatus
-from stats.services import (
-    notification_update_status,
-    quoted_columns,
-    sql_literal,
-    status_change_ctes,
-    status_may_move_from,
-)
+from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
+from sending.models import Notification
+from sending.status import notification_update_status, status_change_ctes, status_sources
 
 logger = logging.getLogger(__name__)
+
+
+# PostgreSQL: a status receipt naming our id is stored and applied in one statement
+# (`_receipt_store_and_apply`). Off, it takes the path every other receipt takes; the
+# differential test (tests/callbacks/test_receipt_paths.py) runs both and compares.
+SINGLE_STATEMENT_ON_POSTGRESQL = True
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
         receipt = receipt_store(provider=provider, body=text, content_type=content_type)
         return _receipt_failed(receipt, err)
     if (
-        connection.vendor == "postgresql"
+        SINGLE_STATEMENT_ON_POSTGRESQL
+        and connection.vendor == "postgresql"
         and isinstance(event, StatusReceipt)
         and event.notification_id is not None
     ):
@@ -175,9 +177,10 @@ def _receipt_store_and_apply(
         "r_reference": event.reference,
         "r_reported_at": event.reported_at,
     }
+    statement = _receipt_statement(event.status, event.status_if_pending, changes)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_receipt_statement(NotificationStatus(event.status), changes), params)
+            cursor.execute(statement, params)
             receipt_id, outcome, status, sent_at = cursor.fetchone()
     except DatabaseError:
         logger.exception("receipt statement failed", extra={"provider": provider})
@@ -192,10 +195,9 @@ def _receipt_store_and_apply(
 
 
 @functools.cache
-def _receipt_statement(status: NotificationStatus, changes: str) -> str:
-    """`changes` (`changed` and `counted`), plus the receipt's row, whose outcome says what
-    happened: as `_status_receipt_apply` words it."""
-    quote = connection.ops.quote_name
+def _receipt_statement(status: str, status_if_pending: str | None, changes: str) -> str:
+    """`changes` (`before`, `changed` and `counted`), plus the receipt's row, whose outcome says
+    what happened: as `_status_receipt_apply` words it."""
     r = quoted_columns(Receipt)
     n = quoted_columns(Notification)
     columns = (
@@ -203,16 +205,15 @@ def _receipt_statement(status: NotificationStatus, changes: str) -> str:
         "processed_at", "reported_at", "attempts",
     )  # fmt: skip
     return (
-        f"WITH before AS (SELECT {n['status']} FROM "  # noqa: S608
-        f"{quote(Notification._meta.db_table)} WHERE {n['id']} = %(sc_id)s), {changes}, "
-        f"stored AS (INSERT INTO {quote(Receipt._meta.db_table)} "
+        f"WITH {changes}, "  # noqa: S608
+        f"stored AS (INSERT INTO {quoted_table(Receipt)} "
         f"({', '.join(r[c] for c in columns)}) VALUES (%(r_provider)s, %(r_body)s, "
         f"%(r_content_type)s, %(r_now)s, {sql_literal(ReceiptState.PROCESSED)}, "
         f"%(r_reference)s, CASE WHEN EXISTS (SELECT 1 FROM changed) "
         f"THEN 'now ' || (SELECT {n['status']} FROM changed) "
         f"WHEN NOT EXISTS (SELECT 1 FROM before) THEN {sql_literal(UNKNOWN_NOTIFICATION)} "
         f"WHEN (SELECT {n['status']} FROM before) "
-        f"IN ({', '.join(sql_literal(s) for s in status_may_move_from(status))}) "
+        f"IN ({sql_literals(status_sources(status=status, status_if_pending=status_if_pending))}) "
         f"THEN {sql_literal(RACED)} "
         f"ELSE 'unchanged: already ' || (SELECT {n['status']} FROM before) END, "
         f"%(r_now)s, %(r_reported_at)s, 1) RETURNING {r['id']}, {r['outcome']}) "

@@ -21,7 +21,7 @@ from notifyproject.logging import mask_recipient
 from sending.clients.exceptions import SmsClientResponseException
 from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.services import notification_queue_delivery
-from stats.services import notification_update_status
+from sending.status import notification_fail, notification_mark_sent
 
 logger = logging.getLogger(__name__)
 
@@ -127,22 +127,9 @@ def _log_failure(*, notification: Notification, provider: str, error: Exception,
         logger.error("send failed", exc_info=error, extra=extra)
 
 
-def notification_mark_sent(*, notification: Notification, provider: str, reference: str | None):
-    """`sending` with who sent it; a receipt that already arrived keeps its status."""
-    current = now()
-    handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
-    with transaction.atomic():
-        row = _locked(notification.id, "status", "sent_by")
-        by_id = Notification.objects.filter(id=notification.id)
-        if row is not None and row.status == NotificationStatus.CREATED:
-            by_id.update(
-                status=NotificationStatus.SENDING,
-                lease_until=None,
-                updated_at=current,
-                **handed_over,
-            )
-        elif row is not None and row.sent_by is None:
-            by_id.update(**handed_over)
+def notification_record_sent(*, notification: Notification, provider: str, reference: str | None):
+    """The provider took it: hand it over (`sending/status.py`), count it, log it."""
+    notification_mark_sent(notification_id=notification.id, provider=provider, reference=reference)
     metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
     logger.info(
         "notification handed to provider",
@@ -150,12 +137,9 @@ def notification_mark_sent(*, notification: Notification, provider: str, referen
     )
 
 
-def notification_fail(*, notification: Notification, reason: str) -> None:
-    notification_update_status(
-        notification_id=notification.id,
-        status=NotificationStatus.TECHNICAL_FAILURE,
-        provider_status_reason=reason[:255],
-    )
+def notification_give_up(*, notification: Notification, reason: str) -> None:
+    """No more tries: `technical-failure` (`sending/status.py`), logged."""
+    notification_fail(notification_id=notification.id, reason=reason)
     logger.warning(
         "notification technical-failure",
         extra={"notification_id": str(notification.id), "reason": reason},
@@ -167,7 +151,7 @@ def notification_retry_later(
 ) -> None:
     """Wait `delay_seconds` for the next try, or give up after `max_retries` delayed retries."""
     if notification.retry_count >= max_retries:
-        notification_fail(
+        notification_give_up(
             notification=notification,
             reason=f"gave up after {notification.retry_count} retries: {reason}",
         )

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from sending.models import Notification, NotificationStatus
 from sending.services import notification_queue_delivery
-from stats.services import notification_update_status
+from sending.status import notification_fail
 
 now = timezone.now  # seam for tests
 
@@ -68,10 +68,10 @@ def notifications_timeout(
     reason = f"no delivery receipt within {older_than.total_seconds() / 3600:g} hours"
     count = 0
     for notification_id in silent.values_list("id", flat=True).iterator(chunk_size=BATCH):
-        changed = notification_update_status(
+        changed = notification_fail(
             notification_id=notification_id,
+            reason=reason,
             status=NotificationStatus.TEMPORARY_FAILURE,
-            provider_status_reason=reason,
         )
         count += changed is not None
         if progress and count and count % BATCH == 0:

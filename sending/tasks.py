@@ -8,9 +8,9 @@ from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException
 from sending.delivery import (
     notification_claim,
-    notification_fail,
-    notification_mark_sent,
+    notification_give_up,
     notification_record_queued_for,
+    notification_record_sent,
     notification_retry_later,
     provider_attempt,
 )
@@ -53,7 +53,7 @@ def deliver_sms(notification_id: str) -> None:
             ),
         )
         if result.ok:
-            notification_mark_sent(
+            notification_record_sent(
                 notification=notification, provider=provider, reference=result.reference
             )
             return
@@ -92,11 +92,11 @@ def deliver_email(notification_id: str) -> None:
         ),
     )
     if result.ok:
-        notification_mark_sent(
+        notification_record_sent(
             notification=notification, provider=client.name, reference=result.reference
         )
     elif isinstance(result.error, EmailClientException) and not result.error.retryable:
-        notification_fail(notification=notification, reason=f"ses: {result.error}")
+        notification_give_up(notification=notification, reason=f"ses: {result.error}")
     else:
         notification_retry_later(**retry, reason=f"ses: {result.error}")
 

@@ -9,7 +9,7 @@ from django.db import connection
 
 from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.callbacks.conftest import FIRETEXT, REFERENCE, fixture_text, post
 from tests.stats.factories import notification_make, statistics_of
 

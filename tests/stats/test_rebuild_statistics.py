@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from sending.models import Notification, NotificationStatus, NotificationType, Service
+from sending.status import notification_update_status
 from stats.models import DailyStatistics
-from stats.services import notification_update_status
 from tests.stats.factories import notification_make, statistics_of
 
 S = NotificationStatus

@@ -8,8 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from sending.models import ApiKey, NotificationStatus, NotificationType, Service
+from sending.status import notification_update_status
 from stats.models import DailyStatistics
-from stats.services import notification_update_status
 from tests.stats.factories import notification_make
 
 # The columns of contract section 7, written out: a column added or lost must fail here.

@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 
 from sending.models import Notification, NotificationStatus, NotificationType
+from sending.status import notification_update_status
 from stats.models import DailyStatistics
-from stats.services import notification_update_status
 from tests.stats.factories import notification_make, statistics_of
 
 S = NotificationStatus
