@@ -18,8 +18,10 @@ from django.utils import timezone
 
 from notifyproject import metrics
 from notifyproject.logging import mask_recipient
-from sending.clients.exceptions import SmsClientResponseException
-from sending.models import Notification, NotificationStatus, SendAttempt
+from sending.clients import email_client, sms_client
+from sending.clients.exceptions import EmailClientException, SmsClientResponseException
+from sending.failover import provider_check_errors, provider_choose
+from sending.models import Notification, NotificationStatus, ProviderDetails, SendAttempt
 from sending.services import notification_queue_delivery
 from sending.status import notification_fail, notification_mark_sent
 
@@ -30,6 +32,10 @@ now = timezone.now  # seam for tests
 # Longer than a task may run (django-q kills it at `timeout`), so a live worker never loses its
 # claim; a worker that died releases it when the lease runs out.
 LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+
+
+# The chosen provider, then at once a different active one.
+PROVIDERS_PER_RUN = 2
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,9 @@ def _log_failure(*, notification: Notification, provider: str, error: Exception,
     }
     if extra["status_code"] == 504:
         extra["timeout_s"] = settings.PROVIDER_TIMEOUT_SECONDS
-    if isinstance(error, SmsClientResponseException):
+    if isinstance(error, SmsClientResponseException) or (
+        isinstance(error, EmailClientException) and error.retryable
+    ):
         # A provider's bad few minutes must not page anyone: failover and retries handle it.
         logger.warning("provider send failed", extra={**extra, "error": error.message})
     else:
@@ -175,3 +183,81 @@ def notification_retry_later(
     )
     if planned and delay_seconds == 0:
         notification_queue_delivery(notification=notification)
+
+
+def notification_deliver_sms(*, notification_id: str) -> None:
+    """Claim a text, try the chosen SMS provider and at once a different one (failover), then
+    hand it over, or plan a retry."""
+    notification = notification_claim(notification_id=notification_id)
+    if notification is None:
+        return
+    notification_record_queued_for(notification=notification)
+    tried: set[str] = set()
+    reason = "no active SMS provider"
+    for _ in range(PROVIDERS_PER_RUN):
+        provider = provider_choose(
+            international=notification.international, exclude=frozenset(tried)
+        )
+        if provider is None:
+            break
+        tried.add(provider)
+        client = sms_client(provider)
+        result = provider_attempt(
+            notification=notification,
+            provider=provider,
+            call=lambda client=client: client.send_sms(
+                to=notification.recipient,
+                content=notification.content,
+                reference=str(notification.id),
+                international=notification.international,
+            ),
+        )
+        if result.ok:
+            notification_record_sent(
+                notification=notification, provider=provider, reference=result.reference
+            )
+            return
+        reason = f"{provider}: {result.error}"
+        provider_check_errors(provider=provider)
+    notification_retry_later(
+        notification=notification,
+        delay_seconds=settings.SMS_RETRY_DELAY_SECONDS,
+        max_retries=settings.SMS_MAX_RETRIES,
+        reason=reason,
+    )
+
+
+def notification_deliver_email(*, notification_id: str) -> None:
+    """Claim an email, send it through SES, then hand it over, give up (an error SES will
+    never accept) or plan a retry."""
+    notification = notification_claim(notification_id=notification_id)
+    if notification is None:
+        return
+    notification_record_queued_for(notification=notification)
+    retry = {
+        "notification": notification,
+        "delay_seconds": settings.EMAIL_RETRY_DELAY_SECONDS,
+        "max_retries": settings.EMAIL_MAX_RETRIES,
+    }
+    if not ProviderDetails.objects.filter(name="ses", active=True).exists():
+        notification_retry_later(**retry, reason="SES is not active")
+        return
+    client = email_client()
+    result = provider_attempt(
+        notification=notification,
+        provider=client.name,
+        call=lambda: client.send_email(
+            to=notification.recipient,
+            subject=notification.subject,
+            body=notification.content,
+            reference=str(notification.id),
+        ),
+    )
+    if result.ok:
+        notification_record_sent(
+            notification=notification, provider=client.name, reference=result.reference
+        )
+    elif isinstance(result.error, EmailClientException) and not result.error.retryable:
+        notification_give_up(notification=notification, reason=f"ses: {result.error}")
+    else:
+        notification_retry_later(**retry, reason=f"ses: {result.error}")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from sending import delivery, tasks
 from sending.clients.exceptions import (
+    EmailClientException,
     EmailClientNonRetryableException,
     EmailClientThrottlingException,
 )
@@ -106,8 +107,8 @@ def test_a_bug_is_logged_as_an_error_with_its_traceback_and_retried(sms, monkeyp
     def broken(self, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(type(tasks.sms_client("firetext")), "send_sms", broken)
-    monkeypatch.setattr(type(tasks.sms_client("mmg")), "send_sms", broken)
+    monkeypatch.setattr(type(delivery.sms_client("firetext")), "send_sms", broken)
+    monkeypatch.setattr(type(delivery.sms_client("mmg")), "send_sms", broken)
 
     tasks.deliver_sms(str(sms.id))
 
@@ -215,7 +216,7 @@ class FakeSes:
 
 def use_ses(monkeypatch, outcome) -> FakeSes:
     fake = FakeSes(outcome)
-    monkeypatch.setattr(tasks, "email_client", lambda: fake)
+    monkeypatch.setattr(delivery, "email_client", lambda: fake)
     return fake
 
 
@@ -247,6 +248,37 @@ def test_a_non_retryable_ses_error_is_a_technical_failure_at_once(email, monkeyp
     assert reload(email).status == "technical-failure"
     assert fake.calls == 1
     assert DailyStatistics.objects.get(service=service).emails_failed == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EmailClientThrottlingException("ses", 429, "TooManyRequestsException"),
+        EmailClientException("ses", 503, "ServiceUnavailable"),
+        EmailClientException("ses", 504, "Gateway timeout"),
+    ],
+    ids=["throttling", "5xx", "timeout"],
+)
+def test_a_retryable_ses_error_is_a_warning_not_an_error(email, monkeypatch, caplog, error):
+    """Contract section 5: SES's blips are retried and must not page anyone."""
+    use_ses(monkeypatch, error)
+    tasks.deliver_email(str(email.id))
+
+    failures = [r for r in caplog.records if r.name == "sending.delivery" and "failed" in r.msg]
+    assert [(r.levelno, r.msg, r.status_code) for r in failures] == [
+        (logging.WARNING, "provider send failed", error.status_code)
+    ]
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+    assert reload(email).retry_count == 1
+
+
+def test_a_non_retryable_ses_error_is_an_error_with_its_traceback(email, monkeypatch, caplog):
+    use_ses(monkeypatch, EmailClientNonRetryableException("ses", 400, "InvalidParameterValue"))
+    tasks.deliver_email(str(email.id))
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.msg for r in errors] == ["send failed"]
+    assert errors[0].exc_info[0] is EmailClientNonRetryableException
 
 
 def test_ses_switched_off_in_the_admin_holds_emails(email, monkeypatch):
