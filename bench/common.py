@@ -198,3 +198,63 @@ def process_cpu_seconds(pid: int) -> float | None:
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used, 0 for one that is gone."""
     return sum(used for pid in pids if (used := process_cpu_seconds(pid)) is not None)
+
+
+# --- results: what `bench/run.py` collects ---------------------------------------------------
+
+
+def results_arguments(parser) -> None:
+    """--quick (a smoke check: shorter, fewer rounds) and --json (where the figures go)."""
+    parser.add_argument("--quick", action="store_true", help="a smoke check: short and few")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+
+
+def spread(values) -> dict:
+    """Median, min and max of the rounds' values."""
+    import statistics
+
+    values = list(values)
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def figure(
+    name: str,
+    *,
+    value: dict,
+    unit: str,
+    baseline: str | None = None,
+    baseline_value: dict | None = None,
+    ratio: dict | None = None,
+    target: str | None = None,
+    met: bool | None = None,
+    latency_ms: dict | None = None,
+    note: str = "",
+) -> dict:
+    """One line of the results table: a figure (median, min, max over the rounds), its
+    baseline from the same run, their ratio, the target and whether it was met."""
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": baseline_value,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "latency_ms": latency_ms or {},
+        "note": note,
+    }
+
+
+def results_write(path: Path | None, bench: str, figures: list[dict], **context) -> None:
+    """The benchmark's figures as JSON, for bench/run.py (nothing when --json was not given)."""
+    if path is None:
+        return
+    record = {
+        "bench": bench,
+        "figures": figures,
+        "load_average": os.getloadavg(),
+        "cores": os.cpu_count(),
+        **context,
+    }
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")

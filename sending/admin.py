@@ -1,8 +1,8 @@
 import uuid
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
+from sending.api_keys import api_keys_revoke
 from sending.models import (
     ApiKey,
     Notification,
@@ -103,7 +103,7 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = api_keys_revoke(keys=queryset)
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
 
     def has_change_permission(self, request, obj=None):

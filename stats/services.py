@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
@@ -45,10 +45,10 @@ def daily_statistics_increment(
     """Count one outcome on the service's row for the local day of creation.
 
     Call it inside the transaction that changes the notification, so the two land together.
-    The counting is an `F()` increment, so concurrent writers never lose a count. The row
-    nearly always exists already (the notification's own `*_requested` made it), so the
-    increment is tried first; only when no row was there is it made (a racing maker is fine:
-    the conflict is ignored) and the increment repeated.
+    One statement, `INSERT … ON CONFLICT … DO UPDATE SET column = column + amount` (PostgreSQL and
+    SQLite alike): it makes the day's row when it is missing and never loses a concurrent
+    count, in one round trip where an `UPDATE` then an `INSERT` took two on the first of a
+    day (and the ORM's building of both, a tenth of an API create's CPU).
     """
     column = statistics_column(notification_type=notification_type, outcome=outcome)
     daily_statistics_add(
@@ -57,17 +57,53 @@ def daily_statistics_increment(
 
 
 def daily_statistics_add(*, service_id, day: date, counts: dict[str, int]) -> None:
-    """Add `counts` (column → amount) to the service's row for `day` in one update, as
+    """Add `counts` (column → amount) to the service's row for `day`, as
     `daily_statistics_increment` does (which see): a new text's `sms_requested` and its
-    `sms_fragments` together, or a whole batch's."""
-    additions = {column: F(column) + amount for column, amount in counts.items()}
-    row = DailyStatistics.objects.filter(service_id=service_id, day=day)
-    if row.update(**additions):
-        return
-    DailyStatistics.objects.bulk_create(
-        [DailyStatistics(service_id=service_id, day=day)], ignore_conflicts=True
+    `sms_fragments` together, or a whole batch's. One statement on PostgreSQL and SQLite alike."""
+    columns = tuple(sorted(counts))
+    sql, slots = _add_sql(columns)
+    given = {
+        _SERVICE: DailyStatistics._meta.get_field("service").get_db_prep_value(
+            service_id, connection
+        ),
+        _DAY: connection.ops.adapt_datefield_value(day),
+        **counts,
+    }
+    params = [given[slot] if isinstance(slot, str) else slot[0] for slot in slots]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_SERVICE, _DAY = "service", "day"
+
+
+@functools.cache
+def _add_sql(columns: tuple[str, ...]) -> tuple[str, list]:
+    """The upsert's text for these counted columns, and what each of its parameters is: the
+    service, the day, a counted column's amount (by name), or (in a 1-tuple) another column's
+    default (every column of the model is written, so one added later gets its default)."""
+    quote = connection.ops.quote_name
+    table = quote(DailyStatistics._meta.db_table)
+    names, slots = [], []
+    for field in DailyStatistics._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        names.append(quote(field.column))
+        if field.name in (_SERVICE, _DAY, *columns):
+            slots.append(field.name)
+        else:
+            slots.append((field.get_db_prep_save(field.get_default(), connection),))
+    unknown = set(columns) - {field.name for field in DailyStatistics._meta.concrete_fields}
+    if unknown:
+        raise ValueError(f"not a statistics column: {', '.join(sorted(unknown))}")
+    conflict = ", ".join(quote(DailyStatistics._meta.get_field(f).column) for f in (_SERVICE, _DAY))
+    counted = [quote(DailyStatistics._meta.get_field(column).column) for column in columns]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(names))}) ON CONFLICT ({conflict}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counted)
     )
-    row.update(**additions)
+    return sql, slots
 
 
 def daily_statistics_count(

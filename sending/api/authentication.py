@@ -4,7 +4,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from sending.models import ApiKey, api_key_hash
+from sending.api_keys import api_key_find
+from sending.models import ApiKey
 
 
 class RevokedApiKey(exceptions.PermissionDenied):
@@ -25,10 +26,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if header[0].decode(errors="replace").lower() != self.keyword.lower() or len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <api key>'")
         secret = header[1].decode(errors="replace")
-        try:
-            key = ApiKey.objects.select_related("service").get(key_hash=api_key_hash(secret))
-        except ApiKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid API key") from None
+        key = api_key_find(secret=secret)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid API key")
         if key.revoked_at is not None:
             raise RevokedApiKey()
         return key.service, key

@@ -1,0 +1,82 @@
+"""API keys: finding one by its secret, through the shared cache, and revoking.
+
+A request's key is looked up in the shared cache first (one Redis round trip, no query) and
+only on a miss in the database; the entry then lives ENTRY_SECONDS. Revoking stays immediate:
+`api_keys_revoke` (the admin's action) writes a revoked entry over any cached one once its
+transaction commits, and a miss fills the cache with `add`, which never overwrites. So a
+request that read the key just before it was revoked can't put the valid entry back: either
+its `add` comes first and the revocation overwrites it, or the revocation's entry is there
+and the `add` is refused. A key deleted (with its service) is marked gone the same way. Only a
+change made around this module (an SQL `UPDATE`, a queryset `update()` elsewhere) waits for
+the entry to expire, ENTRY_SECONDS at most.
+"""
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils import timezone
+
+from sending.models import ApiKey, Service, api_key_hash
+
+ENTRY_SECONDS = 60
+# Far longer than a lookup takes between its query and its `add`.
+REVOKED_ENTRY_SECONDS = 3600
+GONE = "gone"
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"api-key:{key_hash}"
+
+
+def _fields(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def _entry(key: ApiKey) -> dict:
+    return {
+        "key": [getattr(key, name) for name in _fields(ApiKey)],
+        "service": [getattr(key.service, name) for name in _fields(Service)],
+    }
+
+
+def _from_entry(entry: dict) -> ApiKey:
+    key = ApiKey.from_db("default", _fields(ApiKey), entry["key"])
+    key.service = Service.from_db("default", _fields(Service), entry["service"])
+    return key
+
+
+def api_key_find(*, secret: str) -> ApiKey | None:
+    """The key (with its service) whose secret this is, revoked or not; None when unknown."""
+    key_hash = api_key_hash(secret)
+    entry = cache.get(_cache_key(key_hash))
+    if entry == GONE:
+        return None
+    if entry is not None:
+        return _from_entry(entry)
+    key = ApiKey.objects.select_related("service").filter(key_hash=key_hash).first()
+    if key is not None:
+        cache.add(_cache_key(key_hash), _entry(key), timeout=ENTRY_SECONDS)
+    return key
+
+
+def api_keys_revoke(*, keys) -> int:
+    """Revoke the keys of the queryset that are not revoked yet; answers how many. Requests
+    with them are refused from the moment the transaction commits."""
+    with transaction.atomic():
+        chosen = list(
+            keys.filter(revoked_at__isnull=True).select_related("service").select_for_update()
+        )
+        now = timezone.now()
+        ApiKey.objects.filter(id__in=[key.id for key in chosen]).update(revoked_at=now)
+        for key in chosen:
+            key.revoked_at = now
+        entries = {_cache_key(key.key_hash): _entry(key) for key in chosen}
+        transaction.on_commit(lambda: cache.set_many(entries, timeout=REVOKED_ENTRY_SECONDS))
+    return len(chosen)
+
+
+@receiver(post_delete, sender=ApiKey)
+def _api_key_deleted(sender, instance: ApiKey, **kwargs) -> None:
+    entry = _cache_key(instance.key_hash)
+    transaction.on_commit(lambda: cache.set(entry, GONE, timeout=REVOKED_ENTRY_SECONDS))
