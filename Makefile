@@ -28,7 +28,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# POST /notifications/sms against the bare view under gunicorn on PostgreSQL + Redis (bench/README.md).
+# Every benchmark: one table of figures against their baselines and a plot, in bench/README.md
+# (BENCH_ARGS=--quick: a smoke check of a few minutes that records nothing). wrk is installed
+# with apt-get when missing.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# POST /notifications/sms against the same-work view under gunicorn on PostgreSQL + Redis (bench/README.md).
 bench-api: install
 	$(BIN)/python bench/api_create.py $(BENCH_ARGS)
 

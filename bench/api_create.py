@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from bench.common import (  # noqa: E402
     BenchError,
     base_env,
+    bench_database_url,
+    bench_redis_url,
     cpu_seconds,
     database_recreate,
     figure,
@@ -56,10 +58,8 @@ APP = "bench.baselines:application()"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/notify_bench_api"
-    )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--database-url", default=bench_database_url("api"))
+    parser.add_argument("--redis-url", default=bench_redis_url(9))
     parser.add_argument("--cluster-name", default="notify-bench-api")
     gunicorn_arguments(parser)
     parser.add_argument("--duration", type=int, default=8, help="seconds per target per round")

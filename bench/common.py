@@ -258,3 +258,15 @@ def results_write(path: Path | None, bench: str, figures: list[dict], **context)
         **context,
     }
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+
+def bench_database_url(name: str) -> str:
+    """The default database of one benchmark: `<BENCH_DATABASE_PREFIX>_<name>` (default prefix
+    notify_bench), so that people sharing a PostgreSQL can keep their runs apart."""
+    prefix = os.environ.get("BENCH_DATABASE_PREFIX", "notify_bench")
+    return f"postgres://postgres@127.0.0.1:5432/{prefix}_{name}"
+
+
+def bench_redis_url(db: int) -> str:
+    """The default Redis of one benchmark: BENCH_REDIS_URL when set, else its own db number."""
+    return os.environ.get("BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{db}")

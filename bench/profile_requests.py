@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 from bench.common import (  # noqa: E402
     base_env,
+    bench_database_url,
+    bench_redis_url,
     database_recreate,
     django_setup,
     manage,
@@ -37,10 +39,8 @@ BODY = b'{"phone_number": "07700 900123", "content": "Your security code is 1234
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/notify_bench_profile"
-    )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
+    parser.add_argument("--database-url", default=bench_database_url("profile"))
+    parser.add_argument("--redis-url", default=bench_redis_url(11))
     parser.add_argument("--cluster-name", default="notify-bench-profile")
     parser.add_argument(
         "--target", choices=("create", "same-work", "receipt", "receipt-same-work"),
