@@ -4,9 +4,12 @@ import logging
 
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_q.brokers import get_broker
+
+from sending.selectors import notification_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -19,12 +22,14 @@ def livez(request):
 
 
 def healthz(request):
-    """200 when the database and the broker answer; 503 naming the one that doesn't."""
+    """200 when the database and the broker answer; 503 naming the one that doesn't. With the
+    ages of the oldest `created` notification and of the oldest unsettled claim (seconds)."""
     checks, failing = {}, []
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
+        checks.update(notification_backlog().ages(timezone.now()))
     except Exception as err:
         logger.error("health check failed", extra={"component": "database", "error": repr(err)})
         checks["database"], failing = "unavailable", [*failing, "database"]

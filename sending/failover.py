@@ -6,11 +6,12 @@ Every move is bounded 0–100, happens under a row lock on the providers, at mos
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from sending.models import (
@@ -107,12 +108,22 @@ def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> 
     return True
 
 
+def _attempts_in_error_window(provider: str):
+    window = timedelta(seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS)
+    return SendAttempt.objects.filter(provider=provider, started_at__gte=now() - window)
+
+
+def provider_error_rate(*, provider: str) -> tuple[int, int]:
+    """The provider's errors and all its attempts in the failover window (for the console)."""
+    counts = _attempts_in_error_window(provider).aggregate(
+        errors=Count("id", filter=Q(outcome=SendAttempt.Outcome.ERROR)), attempts=Count("id")
+    )
+    return counts["errors"], counts["attempts"]
+
+
 def provider_check_errors(*, provider: str) -> bool:
     """After an error: too many errors in the window move priority away from the provider."""
-    window = timedelta(seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS)
-    errors = SendAttempt.objects.filter(
-        provider=provider, outcome=SendAttempt.Outcome.ERROR, started_at__gte=now() - window
-    ).count()
+    errors = _attempts_in_error_window(provider).filter(outcome=SendAttempt.Outcome.ERROR).count()
     if errors < settings.FAILOVER_ERROR_THRESHOLD:
         return False
     return provider_priority_shift(
@@ -125,8 +136,6 @@ def provider_check_errors(*, provider: str) -> bool:
 def providers_tend_back() -> list[str]:
     """Scheduled every 5 minutes: once nothing changed for 15 minutes, move each SMS provider
     up to 10 points back towards its resting priority. Returns the names moved."""
-    resting = settings.SMS_RESTING_PRIORITIES
-    moved = []
     with transaction.atomic():
         providers = _sms_providers_locked()
         last_change = ProviderDetailsHistory.objects.filter(
@@ -134,22 +143,54 @@ def providers_tend_back() -> list[str]:
         ).first()
         if last_change and last_change.created_at > now() - TEND_BACK_AFTER:
             return []
-        for name, provider in providers.items():
-            target = resting.get(name, provider.priority)
-            gap = target - provider.priority
-            if gap == 0:
-                continue
-            step = max(-PRIORITY_STEP, min(PRIORITY_STEP, gap))
-            provider_update(
-                provider=provider,
-                priority=provider.priority + step,
-                active=provider.active,
-                changed_by="schedule:tend-back",
-                reason=f"back towards the resting split ({target})",
-            )
-            moved.append(name)
+        moved = _towards_resting(
+            providers,
+            step=PRIORITY_STEP,
+            changed_by="schedule:tend-back",
+            reason=lambda target: f"back towards the resting split ({target})",
+        )
     if moved:
         logger.info("provider priorities tended back", extra={"providers": ",".join(moved)})
+    return moved
+
+
+def providers_rest(*, changed_by: str, reason: str) -> list[str]:
+    """Put every SMS provider back on its resting priority at once (an operator's action).
+    Returns the names moved."""
+    with transaction.atomic():
+        moved = _towards_resting(
+            _sms_providers_locked(), step=100, changed_by=changed_by, reason=lambda _: reason
+        )
+    if moved:
+        logger.warning(
+            "provider priorities reset to the resting split",
+            extra={"providers": ",".join(moved), "changed_by": changed_by},
+        )
+    return moved
+
+
+def _towards_resting(
+    providers: dict[str, ProviderDetails],
+    *,
+    step: int,
+    changed_by: str,
+    reason: Callable[[int], str],
+) -> list[str]:
+    """Move each provider up to `step` points towards its resting priority (rows locked)."""
+    moved = []
+    for name, provider in providers.items():
+        target = settings.SMS_RESTING_PRIORITIES.get(name, provider.priority)
+        gap = target - provider.priority
+        if gap == 0:
+            continue
+        provider_update(
+            provider=provider,
+            priority=provider.priority + max(-step, min(step, gap)),
+            active=provider.active,
+            changed_by=changed_by,
+            reason=reason(target),
+        )
+        moved.append(name)
     return moved
 
 

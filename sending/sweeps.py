@@ -57,6 +57,15 @@ def notifications_replay(
     return _queue_each(stranded, progress)
 
 
+def notifications_requeue(*, queryset) -> int:
+    """Queue again those of `queryset` still `created` and free (an operator's replay): not
+    held by a worker and not waiting for a retry. The claim makes a duplicate harmless."""
+    current = now()
+    stuck = queryset.select_related(None).filter(status=NotificationStatus.CREATED)
+    stuck = stuck.filter(_free(current))
+    return _queue_each(stuck.order_by(), None)
+
+
 def notifications_timeout(
     *, older_than: timedelta = TIMEOUT_AFTER, progress: Progress | None = None
 ) -> int:
