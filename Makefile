@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run test lint format bench bench-api bench-pipeline clean
+.PHONY: install run admin test lint format bench bench-api bench-pipeline bench-console clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(BIN)/.installed
 
 run: install
 	bash scripts/run-local.sh
+
+# The first admin login, on the database `make run` uses (asks for a name and a password).
+admin: install
+	$(BIN)/python manage.py createsuperuser
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,8 +1,11 @@
+import json
 from datetime import datetime
 
 from django.db.models import QuerySet
 
 from callbacks.models import Receipt, ReceiptState
+from callbacks.parsers import RECEIPT_PARSERS, SesReceiptParser, StatusReceipt
+from sending.models import Notification
 
 
 def receipt_list_to_replay(
@@ -22,3 +25,28 @@ def receipt_list_to_replay(
     if provider:
         receipts = receipts.filter(provider=provider)
     return receipts.order_by("received_at", "id")
+
+
+def receipt_list_for_notification(*, notification: Notification) -> QuerySet[Receipt]:
+    """The receipts that name the notification: by its id (Firetext, MMG) or its provider
+    reference (SES's message id); oldest first."""
+    references = [str(notification.id)]
+    if notification.provider_reference:
+        references.append(notification.provider_reference)
+    return Receipt.objects.filter(reference__in=references).order_by("received_at", "id")
+
+
+def receipt_status_read(*, receipt: Receipt) -> StatusReceipt | None:
+    """What a stored receipt says (our status, the provider's code and reason), read again from
+    its body without applying it or fetching an SNS certificate; None when it names no status
+    or can't be read."""
+    parser = RECEIPT_PARSERS.get(receipt.provider)
+    try:
+        if isinstance(parser, SesReceiptParser):
+            message = json.loads(receipt.body)
+            event = parser.ses_notification(message.get("Message"), message.get("MessageId", ""))
+        else:
+            event = parser.parse(body=receipt.body, content_type=receipt.content_type)
+    except Exception:  # a rejected or unreadable body says nothing more than its outcome
+        return None
+    return event if isinstance(event, StatusReceipt) else None

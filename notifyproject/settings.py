@@ -28,7 +28,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Before the admin, whose templates (pagination) it overrides; the admin's site is the
+    # console's (its front page).
+    "console",
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

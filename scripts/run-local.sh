@@ -77,7 +77,7 @@ cat <<MSG
 Notify is running (logs in run/):
   API        http://127.0.0.1:$WEB_PORT/notifications
   API docs   http://127.0.0.1:$WEB_PORT/docs/
-  admin      http://127.0.0.1:$WEB_PORT/admin/   (.venv/bin/python manage.py createsuperuser for a login)
+  admin      http://127.0.0.1:$WEB_PORT/admin/   (make admin, in another terminal, for the first login)
   health     http://127.0.0.1:$WEB_PORT/healthz
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
 

@@ -1,17 +1,36 @@
+import logging
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from console.actions import action_reason, action_reason_page
+from console.lists import BigTableAdmin, DayFilter, ProviderFilter
+from console.masking import recipient_mask
+from console.timeline import notification_timeline
 from sending.api_keys import api_keys_revoke
+from sending.failover import providers_rest
 from sending.models import (
+    IN_FLIGHT_STATUSES,
     ApiKey,
     Notification,
+    NotificationStatus,
     ProviderDetails,
     ProviderDetailsHistory,
     SendAttempt,
     Service,
 )
 from sending.providers import provider_update
+from sending.sweeps import notifications_requeue
+from stats.services import notification_update_status
+
+logger = logging.getLogger(__name__)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,42 +44,171 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class SendAttemptInline(admin.TabularInline):
-    model = SendAttempt
-    fields = ("started_at", "provider", "outcome", "duration_ms", "status_code", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
+class SentByFilter(ProviderFilter):
+    field = "sent_by"
+
+
+class AttemptDayFilter(DayFilter):
+    field = "started_at"
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
-    inlines = [SendAttemptInline]
+class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = (
+        "id",
+        "notification_type",
+        "status",
+        "sent_by",
+        "to",
+        "service",
+        "created_at",
+        "sent_at",
+    )
+    list_filter = (
+        "status",
+        "notification_type",
+        SentByFilter,
+        ("service", admin.RelatedFieldListFilter),
+        DayFilter,
+    )
+    # Never searched with LIKE: `get_search_results` matches ids and references exactly.
+    search_fields = ("=client_reference",)
+    search_help_text = "an id, a client reference or a provider reference, exactly"
+    ordering = ("-created_at",)
+    list_select_related = ("service",)
+    fields = (
         "id",
         "service",
         "notification_type",
         "status",
+        "to",
+        "international",
+        "client_reference",
+        "subject",
+        "content",
         "sent_by",
+        "provider_reference",
+        "provider_status_code",
+        "provider_status_reason",
         "created_at",
         "sent_at",
+        "updated_at",
+        "retry_count",
+        "next_attempt_at",
+        "lease_until",
     )
-    list_filter = ("status", "notification_type", "sent_by", "created_at")
-    date_hierarchy = "created_at"
-    search_fields = ("client_reference", "provider_reference")
-    list_select_related = ("service",)
-    show_full_result_count = False
+    readonly_fields = fields
+    actions = ["replay", "mark_technical_failure"]
+
+    @admin.display(description="recipient")
+    def to(self, notification):
+        return recipient_mask(notification.recipient)
+
+    def get_queryset(self, request):
+        notifications = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
+            # A list never shows the content (up to 100 kB a row).
+            notifications = notifications.defer("content", "subject")
+        return notifications
 
     def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(client_reference=term) | Q(provider_reference=term)
         try:
-            return queryset.filter(id=uuid.UUID(search_term.strip())), False
+            match |= Q(id=uuid.UUID(term))
         except ValueError:
-            return super().get_search_results(request, queryset, search_term)
+            pass
+        return queryset.filter(match), False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        notification = self.get_object(request, object_id)
+        extra = {**(extra_context or {})}
+        if notification is not None:
+            extra["timeline"] = notification_timeline(notification=notification)
+            extra["may_reveal"] = request.user.has_perm("console.reveal_recipient")
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def get_urls(self):
+        reveal = path(
+            "<path:object_id>/reveal/",
+            self.admin_site.admin_view(self.reveal_view),
+            name="sending_notification_reveal",
+        )
+        return [reveal, *super().get_urls()]
+
+    def reveal_view(self, request, object_id):
+        """The whole recipient, for an operator with the console's reveal permission; logged
+        (who and which notification, never the value)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("console.reveal_recipient"):
+            raise PermissionDenied
+        notification = self.get_object(request, object_id)
+        if notification is None:
+            raise Http404
+        logger.warning(
+            "recipient revealed",
+            extra={"notification_id": str(notification.id), "user": request.user.get_username()},
+        )
+        return TemplateResponse(
+            request,
+            "console/reveal.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Recipient",
+                "opts": self.opts,
+                "original": notification,
+                "recipient": notification.recipient,
+            },
+        )
+
+    @admin.action(
+        description="Replay selected stuck notifications (created, not held by a worker)",
+        permissions=["mend"],
+    )
+    def replay(self, request, queryset):
+        count = notifications_requeue(queryset=queryset)
+        logger.info(
+            "notifications replayed from the admin",
+            extra={"count": count, "user": request.user.get_username()},
+        )
+        self.message_user(request, f"Queued {count} notification(s) again.", messages.SUCCESS)
+
+    @admin.action(
+        description="Mark selected stuck notifications technical-failure…", permissions=["mend"]
+    )
+    def mark_technical_failure(self, request, queryset):
+        in_flight = queryset.filter(status__in=IN_FLIGHT_STATUSES)
+        title = "Mark technical-failure"
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title=title, count=in_flight.count())
+        user = request.user.get_username()
+        count = 0
+        for notification_id in in_flight.order_by().values_list("id", flat=True).iterator():
+            changed = notification_update_status(
+                notification_id=notification_id,
+                status=NotificationStatus.TECHNICAL_FAILURE,
+                provider_status_reason=f"admin:{user}: {reason}",
+            )
+            count += changed is not None
+        logger.warning(
+            "notifications marked technical-failure from the admin",
+            extra={"count": count, "user": user, "reason": reason},
+        )
+        self.message_user(
+            request, f"Marked {count} notification(s) technical-failure.", messages.SUCCESS
+        )
+        return None
+
+    def has_mend_permission(self, request):
+        return request.user.has_perm("sending.change_notification")
 
 
 @admin.register(SendAttempt)
-class SendAttemptAdmin(ReadOnlyAdmin):
+class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
     """Every hand-over to a provider: filter by provider and outcome for its recent error rate."""
 
     list_display = (
@@ -69,12 +217,16 @@ class SendAttemptAdmin(ReadOnlyAdmin):
         "outcome",
         "duration_ms",
         "status_code",
-        "notification",
+        "notification_link",
     )
-    list_filter = ("provider", "outcome", "started_at")
-    date_hierarchy = "started_at"
-    show_full_result_count = False
+    list_filter = (ProviderFilter, "outcome", AttemptDayFilter)
+    ordering = ("-id",)  # the order they were made in, by primary key: no other index needed
     raw_id_fields = ("notification",)
+
+    @admin.display(description="notification")
+    def notification_link(self, attempt):
+        url = reverse("admin:sending_notification_change", args=[attempt.notification_id])
+        return format_html('<a href="{}">{}</a>', url, attempt.notification_id)
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -110,19 +262,39 @@ class ApiKeyAdmin(ReadOnlyAdmin):
         return request.user.has_perm("sending.change_apikey")
 
 
-class ProviderHistoryInline(admin.TabularInline):
-    model = ProviderDetailsHistory
-    fields = ("created_at", "priority", "active", "changed_by", "reason")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
+HISTORY_SHOWN = 50
+
+
+class ProviderForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="why: required to change the priority or the active flag (kept in the history)",
+    )
+
+    class Meta:
+        model = ProviderDetails
+        fields = ("priority", "active")
+
+    def clean(self):
+        cleaned = super().clean()
+        if {"priority", "active"} & set(self.changed_data) and not cleaned.get("reason"):
+            self.add_error("reason", "Say why the priority or the active flag changes.")
+        return cleaned
 
 
 @admin.register(ProviderDetails)
 class ProviderDetailsAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "notification_type", "priority", "active", "updated_at")
-    list_editable = ("priority", "active")
+    form = ProviderForm
+    list_display = (
+        "display_name",
+        "notification_type",
+        "priority",
+        "active",
+        "last_change",
+        "updated_at",
+    )
     fields = (
         "name",
         "display_name",
@@ -130,9 +302,15 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
         "priority",
         "active",
         "supports_international",
+        "reason",
     )
     readonly_fields = ("name", "display_name", "notification_type", "supports_international")
-    inlines = [ProviderHistoryInline]
+    actions = ["rest"]
+
+    @admin.display(description="last change")
+    def last_change(self, provider):
+        change = provider.history.first()
+        return f"{change.changed_by}: {change.reason}" if change else "—"
 
     def has_add_permission(self, request):
         return False
@@ -140,13 +318,32 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        history = ProviderDetailsHistory.objects.filter(provider_id=object_id)[:HISTORY_SHOWN]
+        extra = {**(extra_context or {}), "history": history, "history_shown": HISTORY_SHOWN}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
     def save_model(self, request, obj, form, change):
-        if not form.changed_data:
+        if not {"priority", "active"} & set(form.changed_data):
             return
         provider_update(
             provider=obj,
             priority=obj.priority,
             active=obj.active,
             changed_by=f"admin:{request.user.get_username()}",
-            reason="changed in the admin",
+            reason=form.cleaned_data["reason"],
         )
+
+    @admin.action(description="Return the SMS providers to the resting split…")
+    def rest(self, request, queryset):
+        reason = action_reason(request)
+        if reason is None:
+            title = "Return to the resting split"
+            return action_reason_page(self, request, title=title, count=queryset.count())
+        moved = providers_rest(changed_by=f"admin:{request.user.get_username()}", reason=reason)
+        self.message_user(
+            request,
+            f"Moved {', '.join(moved)} to the resting split." if moved else "Already resting.",
+            messages.SUCCESS,
+        )
+        return None

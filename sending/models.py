@@ -116,6 +116,19 @@ class Notification(models.Model):
                 name="notification_client_ref",
                 condition=Q(client_reference__isnull=False),
             ),
+            # The console: the newest first, a search by client reference across services, and
+            # the oldest unsettled claim.
+            models.Index(fields=["created_at"], name="notification_created"),
+            models.Index(
+                fields=["client_reference"],
+                name="notification_client_ref_any",
+                condition=Q(client_reference__isnull=False),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="notification_claimed",
+                condition=Q(status="created", lease_until__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

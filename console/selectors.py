@@ -1,0 +1,105 @@
+"""The figures on the operator's front page: each one an indexed read, none a full count."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+
+from callbacks.models import Receipt, ReceiptState
+from sending.failover import provider_error_rate, provider_slow_share
+from sending.models import (
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    ProviderDetails,
+    ProviderDetailsHistory,
+)
+from sending.selectors import Backlog, notification_backlog
+
+DAY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ProviderFigures:
+    provider: ProviderDetails
+    errors: int
+    attempts: int
+    slow_share: float
+    slow_judged: int
+    last_change: ProviderDetailsHistory | None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.attempts if self.attempts else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    now: datetime
+    status_counts: list[tuple[str, int]]
+    backlog: Backlog
+    backlog_ages: dict[str, float | None]
+    providers: list[ProviderFigures]
+    receipts_waiting: dict[str, int]
+    error_window_seconds: int
+    # (label, count, list URL) of anything else waiting for an operator.
+    more_waiting: list[tuple[str, int, str]]
+
+
+def notification_status_counts(*, since: datetime) -> list[tuple[str, int]]:
+    """Notifications created since `since`, by status, every status listed (zeros too).
+    `status IN (…) AND created_at >= …` reads the (status, created_at) index, not the table."""
+    counted = dict(
+        Notification.objects.filter(status__in=NotificationStatus.values, created_at__gte=since)
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("id"))
+    )
+    return [(status, counted.get(status, 0)) for status in NotificationStatus.values]
+
+
+def provider_figures_list() -> list[ProviderFigures]:
+    figures = []
+    for provider in ProviderDetails.objects.filter(notification_type=NotificationType.SMS).order_by(
+        "name"
+    ):
+        errors, attempts = provider_error_rate(provider=provider.name)
+        share, judged = provider_slow_share(provider=provider.name)
+        figures.append(
+            ProviderFigures(
+                provider=provider,
+                errors=errors,
+                attempts=attempts,
+                slow_share=share,
+                slow_judged=judged,
+                last_change=provider.history.first(),
+            )
+        )
+    return figures
+
+
+def receipts_waiting() -> dict[str, int]:
+    """Receipts an operator may have to replay, by state (the state index)."""
+    waiting = (ReceiptState.FAILED, ReceiptState.RECEIVED)
+    counted = dict(
+        Receipt.objects.filter(state__in=waiting)
+        .order_by()
+        .values_list("state")
+        .annotate(count=Count("id"))
+    )
+    return {state: counted.get(state, 0) for state in waiting}
+
+
+def dashboard_read(*, now: datetime) -> Dashboard:
+    backlog = notification_backlog()
+    return Dashboard(
+        now=now,
+        status_counts=notification_status_counts(since=now - DAY),
+        backlog=backlog,
+        backlog_ages=backlog.ages(now),
+        providers=provider_figures_list(),
+        receipts_waiting=receipts_waiting(),
+        error_window_seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS,
+        more_waiting=[],
+    )

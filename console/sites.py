@@ -1,0 +1,64 @@
+"""The admin site, with the operator's front page as its index and the statistics chart."""
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from console.charts import statistics_chart_svg, statistics_series
+from console.selectors import dashboard_read
+from sending.models import Service
+from stats.models import DailyStatistics
+from stats.selectors import daily_statistics_list
+
+CHART_DAYS = 30
+
+
+class ConsoleAdminSite(admin.AdminSite):
+    site_header = "Notify operations"
+    site_title = "Notify operations"
+    index_title = "What is stuck, and who is failing"
+    index_template = "console/index.html"
+
+    def index(self, request, extra_context=None):
+        extra = {"dashboard": dashboard_read(now=timezone.now()), **(extra_context or {})}
+        return super().index(request, extra_context=extra)
+
+    def get_urls(self):
+        chart = path("statistics/", self.admin_view(self.statistics_view), name="statistics")
+        return [chart, *super().get_urls()]
+
+    def statistics_view(self, request):
+        """Each service's last 30 days: a chart, and the numbers under it."""
+        end = timezone.localdate()
+        start = end - timedelta(days=CHART_DAYS - 1)
+        active = DailyStatistics.objects.filter(day__gte=start, day__lte=end)
+        services = Service.objects.filter(id__in=active.values("service_id")).order_by("name")
+        series = statistics_series()
+        charts = []
+        for service in services:
+            days = daily_statistics_list(service=service, start=start, end=end)
+            charts.append(
+                {
+                    "service": service,
+                    # pygal escapes every label and value it draws.
+                    "svg": mark_safe(statistics_chart_svg(title=service.name, days=days)),  # noqa: S308
+                    # The table newest first: tonight's numbers at the top.
+                    "rows": [
+                        (day["day"], [day[column] for column, _ in series])
+                        for day in reversed(days)
+                    ],
+                }
+            )
+        context = {
+            **self.each_context(request),
+            "title": f"Statistics: the last {CHART_DAYS} days",
+            "charts": charts,
+            "series": series,
+            "start": start,
+            "end": end,
+        }
+        return TemplateResponse(request, "console/statistics.html", context)

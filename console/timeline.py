@@ -1,0 +1,68 @@
+"""A notification's life in time order: created, each send attempt, each receipt, each
+status callback to its service."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.urls import reverse
+
+from callbacks.selectors import receipt_list_for_notification, receipt_status_read
+from console.masking import text_mask
+from sending.models import Notification
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    summary: str
+    details: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    link: str = ""
+
+
+def notification_timeline(*, notification: Notification) -> list[TimelineEntry]:
+    entries = [
+        TimelineEntry(
+            at=notification.created_at,
+            kind="created",
+            summary=f"{notification.get_notification_type_display()} accepted",
+            details={"service": str(notification.service)},
+        )
+    ]
+    for attempt in notification.attempts.order_by("started_at", "id"):
+        details = {"provider": attempt.provider, "duration": f"{attempt.duration_ms} ms"}
+        if attempt.status_code is not None:
+            details["status code"] = str(attempt.status_code)
+        if attempt.error:
+            details["error"] = text_mask(attempt.error)
+        entries.append(
+            TimelineEntry(
+                at=attempt.started_at,
+                kind="send attempt",
+                summary=f"{attempt.provider}: {attempt.outcome}",
+                details=details,
+            )
+        )
+    for receipt in receipt_list_for_notification(notification=notification):
+        entries.append(_receipt_entry(receipt))
+    entries.sort(key=lambda entry: entry.at)
+    return entries
+
+
+def _receipt_entry(receipt) -> TimelineEntry:
+    said = receipt_status_read(receipt=receipt)
+    details = {"state": receipt.state, "outcome": receipt.outcome or "—"}
+    if said is not None:
+        details.update(status=said.status, code=said.code or "—", reason=said.reason or "—")
+        if said.reported_at:
+            details["reported at"] = said.reported_at.isoformat()
+    return TimelineEntry(
+        at=receipt.received_at,
+        kind="receipt",
+        summary=f"{receipt.get_provider_display()} receipt"
+        + (f": {said.status}" if said is not None else ""),
+        details=details,
+        body=text_mask(receipt.body),
+        link=reverse("admin:callbacks_receipt_change", args=[receipt.pk]),
+    )
