@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run admin test lint format bench bench-api bench-pipeline bench-console clean
+.PHONY: install run admin test lint format bench bench-api bench-pipeline clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

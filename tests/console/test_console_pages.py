@@ -170,6 +170,7 @@ def test_statistics_chart_is_inline_svg_with_the_table(admin_client, service):
     assert "Test service" in page
     assert "texts delivered" in page
     assert "emails failed" in page
+    assert "text parts sent" in page
     assert "<script" not in page[page.index("<svg") : page.index("</svg>")]
     svg = page[page.index("<svg") : page.index("</svg>")]
     assert "https://" not in svg
