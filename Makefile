@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run admin test lint format bench bench-api bench-pipeline clean
+.PHONY: install run admin test lint format bench bench-api bench-pipeline bench-console clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench-api: install
 # with the fake providers (bench/README.md).
 bench-pipeline: install
 	$(BIN)/python bench/pipeline_throughput.py $(BENCH_ARGS)
+
+# Every console page timed with 1,000,000 notifications, receipts and send attempts on
+# PostgreSQL (bench/README.md).
+bench-console: install
+	$(BIN)/python bench/console_lists.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* run/

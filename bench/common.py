@@ -270,3 +270,32 @@ def bench_database_url(name: str) -> str:
 def bench_redis_url(db: int) -> str:
     """The default Redis of one benchmark: BENCH_REDIS_URL when set, else its own db number."""
     return os.environ.get("BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{db}")
+
+
+# --- filling tables by SQL ------------------------------------------------------------------------
+
+
+def insert_select(model, known: dict[str, str], source: str, params: dict | None = None) -> None:
+    """`INSERT INTO <model's table> SELECT … FROM <source>`: each column from `known` (an SQL
+    expression over `source`), the others the model field's default, so fields added later
+    need no change here. `params` are named (`%(name)s`) for the expressions and the source."""
+    from django.db import connection
+
+    columns, expressions, values = [], [], dict(params or {})
+    for field in model._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in known:
+            expressions.append(known[field.column])
+        elif field.primary_key and not known.get(field.column):
+            columns.pop()  # an automatic primary key: the sequence gives it
+        else:
+            default = field.get_default() if field.has_default() or not field.null else None
+            values[f"default_{field.column}"] = field.get_db_prep_save(default, connection)
+            expressions.append(f"%(default_{field.column})s")
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(expressions)} FROM {source}",
+            values,
+        )

@@ -54,6 +54,9 @@ class OutcomeFilter(admin.SimpleListFilter):
 class ReceivedDayFilter(DayFilter):
     field = "received_at"
 
+    def index_prefix(self) -> dict:
+        return {"state__in": ReceiptState.values}  # the (state, received_at) index
+
 
 @admin.register(Receipt)
 class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):

@@ -41,7 +41,7 @@ def statistics_chart_svg(*, title: str, days: list[dict]) -> str:
         legend_at_bottom=True,
         legend_at_bottom_columns=4,
         min_scale=1,
-        dots_size=2,
+        show_dots=False,
         include_x_axis=True,
     )
     chart.x_labels = [day["day"].strftime("%d %b") for day in days]

@@ -22,6 +22,8 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "Notify operations"
     index_title = "What is stuck, and who is failing"
     index_template = "console/index.html"
+    # The lists need the width (ids stay on one line); the front page links to everything.
+    enable_nav_sidebar = False
 
     def index(self, request, extra_context=None):
         extra = {"dashboard": dashboard_read(now=timezone.now()), **(extra_context or {})}

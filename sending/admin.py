@@ -51,6 +51,11 @@ class SentByFilter(ProviderFilter):
 class AttemptDayFilter(DayFilter):
     field = "started_at"
 
+    def index_prefix(self) -> dict:
+        # The (provider, outcome, started_at) index.
+        providers = list(ProviderDetails.objects.values_list("name", flat=True))
+        return {"provider__in": providers, "outcome__in": SendAttempt.Outcome.values}
+
 
 @admin.register(Notification)
 class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):

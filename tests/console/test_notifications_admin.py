@@ -222,3 +222,10 @@ def test_unknown_id_in_search_finds_nothing(admin_client, service):
     notification_make(service=service)
     page = _rows(admin_client.get(LIST, {"q": str(uuid.uuid4())}))
     assert "0 notifications" in page
+
+
+def test_filters_never_offer_counts(admin_client, service):
+    notification_make(service=service)
+    page = _rows(admin_client.get(f"{LIST}?_facets=True"))
+    assert "Show counts" not in page
+    assert "(1)" not in page[page.index('id="changelist-filter"') :]
