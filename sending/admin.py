@@ -20,15 +20,14 @@ from sending.models import (
     IN_FLIGHT_STATUSES,
     ApiKey,
     Notification,
-    NotificationStatus,
     ProviderDetails,
     ProviderDetailsHistory,
     SendAttempt,
     Service,
 )
 from sending.providers import provider_update
+from sending.status import notification_fail
 from sending.sweeps import notifications_requeue
-from stats.services import notification_update_status
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +192,8 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         user = request.user.get_username()
         count = 0
         for notification_id in in_flight.order_by().values_list("id", flat=True).iterator():
-            changed = notification_update_status(
-                notification_id=notification_id,
-                status=NotificationStatus.TECHNICAL_FAILURE,
-                provider_status_reason=f"admin:{user}: {reason}",
+            changed = notification_fail(
+                notification_id=notification_id, reason=f"admin:{user}: {reason}"
             )
             count += changed is not None
         logger.warning(
