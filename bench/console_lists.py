@@ -63,7 +63,7 @@ def tables_fill(rows: int) -> float:
     started = time.monotonic()
     services = [Service.objects.create(name=f"Bench service {n}").id for n in range(SERVICES)]
     # Oldest first, as they arrive: g = rows is now, g = 1 thirty days ago.
-    moment = f"now() - ((%(rows)s - g) * {DAYS * 86400} / %(rows)s) * interval '1 second'"
+    moment = f"now() - ((%(rows)s - g)::bigint * {DAYS * 86400} / %(rows)s) * interval '1 second'"
     status = (
         "CASE WHEN g %% 100 < 90 THEN 'delivered' WHEN g %% 100 < 93 THEN 'technical-failure' "
         "WHEN g %% 100 < 95 THEN 'permanent-failure' WHEN g %% 100 < 97 THEN 'temporary-failure' "

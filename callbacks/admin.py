@@ -65,6 +65,7 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
     search_fields = ("=reference",)
     search_help_text = "a notification id, or an SES message id, exactly"
     ordering = ("-id",)  # the order they came in, by primary key: no other index needed
+    list_deferred = ("body",)
     fields = (
         "id",
         "provider",
@@ -89,12 +90,6 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
     def masked_body(self, receipt):
         return text_mask(receipt.body)
 
-    def get_queryset(self, request):
-        receipts = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
-            receipts = receipts.defer("body")
-        return receipts
-
     def get_search_results(self, request, queryset, search_term):
         # A notification id as it is stored, whatever case or braces it was typed with.
         term = search_term.strip()
@@ -110,7 +105,7 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
         permissions=["replay"],
     )
     def replay(self, request, queryset):
-        replayable = queryset.filter(
+        replayable = queryset.defer(None).filter(
             state__in=[ReceiptState.RECEIVED, ReceiptState.FAILED, ReceiptState.REJECTED]
         )
         states = []

@@ -5,13 +5,18 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
+def reason_field(*, required: bool = True, help_text: str = "recorded with the change"):
+    """Why an operator changes something: kept with the change (history, status reason, log)."""
+    return forms.CharField(
         max_length=200,
-        strip=True,
+        required=required,
         widget=forms.TextInput(attrs={"size": 80}),
-        help_text="recorded with the change",
+        help_text=help_text,
     )
+
+
+class ReasonForm(forms.Form):
+    reason = reason_field()
 
 
 def action_reason(request) -> str | None:

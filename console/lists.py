@@ -20,6 +20,15 @@ class BigTableAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # a count for every filter choice: whole-table reads
     list_per_page = 50  # drawing a row costs more than finding it
+    list_deferred: tuple[str, ...] = ()  # big columns the list never shows
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        match = request.resolver_match
+        if self.list_deferred and match and match.url_name.endswith("_changelist"):
+            rows = rows.defer(*self.list_deferred)
+        return rows
+
     date_hierarchy = None
 
     class Media:

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from console.actions import action_reason, action_reason_page
+from console.actions import action_reason, action_reason_page, reason_field
 from console.lists import BigTableAdmin, DayFilter, ProviderFilter
 from console.masking import recipient_mask
 from console.timeline import notification_timeline
@@ -80,6 +80,7 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
     search_help_text = "an id, a client reference or a provider reference, exactly"
     ordering = ("-created_at",)
     list_select_related = ("service",)
+    list_deferred = ("content", "subject")  # up to 100 kB a row, never shown in the list
     fields = (
         "id",
         "service",
@@ -107,13 +108,6 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
     @admin.display(description="recipient")
     def to(self, notification):
         return recipient_mask(notification.recipient)
-
-    def get_queryset(self, request):
-        notifications = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
-            # A list never shows the content (up to 100 kB a row).
-            notifications = notifications.defer("content", "subject")
-        return notifications
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -268,10 +262,8 @@ HISTORY_SHOWN = 50
 
 
 class ProviderForm(forms.ModelForm):
-    reason = forms.CharField(
-        max_length=200,
+    reason = reason_field(
         required=False,
-        widget=forms.TextInput(attrs={"size": 60}),
         help_text="why: required to change the priority or the active flag (kept in the history)",
     )
 
