@@ -11,6 +11,8 @@ page's number of SQL queries.
     .venv/bin/python bench/console_lists.py            # or: make bench-console
     .venv/bin/python bench/console_lists.py --rows 100000 --repeat 3
 
+`bench/run.py` (`make bench`) runs it too (`--quick`: 100,000 rows, two requests a page).
+
 Target: every page's median under 1 second (exit status 0; 1 when one is missed, 2 when the run
 itself went wrong). The database named by --database-url is dropped and made again, so its name
 must contain "bench".
@@ -28,11 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     BenchError,
     base_env,
+    bench_database_url,
     database_recreate,
     django_setup,
+    figure,
     insert_select,
     manage,
+    results_arguments,
+    results_write,
     run,
+    spread,
 )
 
 TARGET_SECONDS = 1.0
@@ -42,12 +49,15 @@ DAYS = 30
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/notify_console_bench"
-    )
-    parser.add_argument("--rows", type=int, default=1_000_000, help="notifications (and receipts)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed requests per page")
-    return parser.parse_args()
+    parser.add_argument("--database-url", default=bench_database_url("console"))
+    parser.add_argument("--rows", type=int, default=None, help="notifications (and receipts)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed requests per page")
+    results_arguments(parser)
+    args = parser.parse_args()
+    # --quick (bench/run.py's smoke check): a tenth of the rows, two requests a page.
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    args.repeat = args.repeat or (2 if args.quick else 5)
+    return args
 
 
 def tables_fill(rows: int) -> float:
@@ -239,6 +249,7 @@ def page_time(client, url: str, repeat: int) -> dict[str, float]:
         cpus.append(time.process_time() - cpu)
         sqls.append(sum(sql))
     return {
+        "walls": walls,
         "median": statistics.median(walls),
         "slowest": max(walls),
         "cpu": statistics.median(cpus),
@@ -265,9 +276,20 @@ def main() -> int:
         "\n| page | median | slowest | Django CPU | SQL | queries |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: |"
     )
-    missed = []
+    missed, figures = [], []
     for name, url in pages():
         took = page_time(client, url, args.repeat)
+        figures.append(
+            figure(
+                f"console: {name}",
+                value=spread(ms * 1000 for ms in took["walls"]),
+                unit="ms",
+                target=f"< {TARGET_SECONDS * 1000:.0f} ms at {args.rows:,} rows",
+                met=took["median"] < TARGET_SECONDS,
+                note=f"Django CPU {took['cpu'] * 1000:.0f} ms, SQL {took['sql'] * 1000:.0f} ms, "
+                f"{took['queries']} queries",
+            )
+        )
         print(
             f"| {name} | {took['median'] * 1000:.0f} ms | {took['slowest'] * 1000:.0f} ms "
             f"| {took['cpu'] * 1000:.0f} ms | {took['sql'] * 1000:.0f} ms | {took['queries']} |",
@@ -279,6 +301,7 @@ def main() -> int:
         f"\nmissed (median ≥ {TARGET_SECONDS:g} s): {', '.join(missed)}" if missed else "\nall met"
     )
     print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    results_write(args.json, "console_lists", figures, rows=args.rows, repeat=args.repeat)
     return 1 if missed else 0
 
 

@@ -54,7 +54,7 @@ def notification_status_counts(*, since: datetime) -> list[tuple[str, int]]:
         Notification.objects.filter(status__in=NotificationStatus.values, created_at__gte=since)
         .order_by()
         .values_list("status")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))  # COUNT(*): an index-only scan, no row read
     )
     return [(status, counted.get(status, 0)) for status in NotificationStatus.values]
 
@@ -81,12 +81,17 @@ def provider_figures_list() -> list[ProviderFigures]:
 
 def receipts_waiting() -> dict[str, int]:
     """Receipts an operator may have to replay, by state (the state index)."""
-    waiting = (ReceiptState.FAILED, ReceiptState.RECEIVED)
+    # With the give-up state of receipts that failed too often (issue 10), once it exists.
+    waiting = (
+        ReceiptState.FAILED,
+        ReceiptState.RECEIVED,
+        *([ReceiptState.GIVEN_UP] if hasattr(ReceiptState, "GIVEN_UP") else []),
+    )
     counted = dict(
         Receipt.objects.filter(state__in=waiting)
         .order_by()
         .values_list("state")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
     )
     return {state: counted.get(state, 0) for state in waiting}
 
