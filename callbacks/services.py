@@ -12,15 +12,15 @@ from django.utils import timezone
 
 from callbacks.models import Complaint, Receipt, ReceiptState
 from callbacks.parsers import (
-    RECEIPT_PARSERS,
     ComplaintReceipt,
     ReceiptEvent,
     ReceiptInvalid,
     StatusReceipt,
     SubscriptionConfirmation,
     SubscriptionNotice,
+    receipt_parser,
 )
-from callbacks.sns import sns_subscription_confirm
+from callbacks.parsers.sns import sns_subscription_confirm
 from notifyproject import metrics
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import Notification
@@ -75,9 +75,8 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
     one is answered 200 only once it is committed.
     """
     text = receipt_body_text(body)
-    parser = RECEIPT_PARSERS[provider]
     try:
-        event = parser.parse(body=text, content_type=content_type)
+        event = receipt_parser(provider).parse(body=text, content_type=content_type)
     except ReceiptInvalid as err:
         receipt = receipt_store(
             provider=provider,
@@ -111,7 +110,7 @@ def receipt_process(*, receipt: Receipt) -> list[str]:
     """Parse a stored receipt again and apply it (a replay). Repeating it changes nothing
     more: status changes are conditional and complaints are unique."""
     try:
-        event = RECEIPT_PARSERS[receipt.provider].parse(
+        event = receipt_parser(receipt.provider).parse(
             body=receipt.body, content_type=receipt.content_type
         )
     except ReceiptInvalid as err:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from django.test import Client
 
-from callbacks import sns
+from callbacks.parsers import sns
 from tests.conftest import FIXTURES
 
 # The notification id the Firetext and MMG fixture files name, and the SES message id.

@@ -11,6 +11,7 @@ from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
 from sending.status import notification_update_status
 from tests.callbacks.conftest import FIRETEXT, REFERENCE, fixture_text, post
+from tests.callbacks.receipt_cases import ReceiptCases
 from tests.stats.factories import notification_make, statistics_of
 
 S = NotificationStatus
@@ -242,11 +243,6 @@ BAD_INPUT = [
         ["Firetext callback failed: status missing", "Firetext callback failed: reference missing"],
     ),
     ("reference_not_uuid.txt", None, ["Firetext callback failed: reference is not a UUID"]),
-    (
-        "time_not_a_time.txt",
-        None,
-        ["Firetext callback failed: time is not a time (expected YYYY-MM-DD HH:MM:SS)"],
-    ),
     ("not_form.txt", None, ["Firetext callback failed: body is not form-encoded"]),
     ("not_utf8_escape.txt", None, ["Firetext callback failed: body is not form-encoded"]),
     (
@@ -336,3 +332,22 @@ def test_on_postgresql_a_receipt_is_stored_and_applied_in_one_statement(
     assert stored(sent).status == S.PERMANENT_FAILURE
     assert statistics_of(service)["sms_failed"] == 1
     assert Receipt.objects.get().outcome == "now permanent-failure"
+
+
+class TestFiretextReceiptCases(ReceiptCases):
+    endpoint = FIRETEXT
+    display_name = "Firetext"
+    missing_status_message = "Firetext callback failed: status missing"
+    missing_id_message = "Firetext callback failed: reference missing"
+
+    def delivered(self, reference=REFERENCE):
+        return firetext("delivered.txt", reference=str(reference))
+
+    def without_status(self):
+        return fixture_text("firetext", "missing_status.txt")
+
+    def without_id(self):
+        return fixture_text("firetext", "missing_reference.txt")
+
+    def with_bad_time(self):
+        return fixture_text("firetext", "time_not_a_time.txt")

@@ -9,6 +9,7 @@ import pytest
 from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
 from tests.callbacks.conftest import MMG, REFERENCE, fixture_text, post
+from tests.callbacks.receipt_cases import ReceiptCases
 from tests.stats.factories import notification_make, statistics_of
 
 S = NotificationStatus
@@ -196,11 +197,6 @@ BAD_INPUT = [
     ),
     ("cid_not_uuid.json", None, ["MMG callback failed: CID is not a UUID"]),
     (
-        "deliverytime_not_a_time.json",
-        None,
-        ["MMG callback failed: deliverytime is not a time (expected YYYY-MM-DD HH:MM:SS)"],
-    ),
-    (
         "status_not_text.json",
         None,
         ["MMG callback failed: status must be a string or a whole number"],
@@ -250,3 +246,22 @@ def test_metrics(service, statsd):
     assert any(
         line.startswith("notify.callback.mmg.temporary-failure.elapsed-time:") for line in lines
     )
+
+
+class TestMmgReceiptCases(ReceiptCases):
+    endpoint = MMG
+    display_name = "MMG"
+    missing_status_message = "MMG callback failed: status missing"
+    missing_id_message = "MMG callback failed: CID missing"
+
+    def delivered(self, reference=REFERENCE):
+        return mmg("delivered.json", CID=str(reference))
+
+    def without_status(self):
+        return fixture_text("mmg", "missing_status.json")
+
+    def without_id(self):
+        return fixture_text("mmg", "missing_cid.json")
+
+    def with_bad_time(self):
+        return fixture_text("mmg", "deliverytime_not_a_time.json")

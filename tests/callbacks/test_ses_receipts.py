@@ -9,8 +9,9 @@ import requests
 import responses
 from responses import matchers
 
-from callbacks import sns
 from callbacks.models import Complaint, Receipt, ReceiptState
+from callbacks.parsers import ReceiptInvalid, sns
+from callbacks.parsers.ses import SesReceiptParser
 from callbacks.services import receipt_process
 from sending.models import Notification, NotificationStatus, NotificationType
 from tests.callbacks.conftest import (
@@ -22,6 +23,7 @@ from tests.callbacks.conftest import (
     ses_notification,
     sns_envelope,
 )
+from tests.callbacks.receipt_cases import ReceiptCases
 from tests.stats.factories import notification_make, statistics_of
 
 S = NotificationStatus
@@ -369,3 +371,56 @@ def test_the_certificate_is_downloaded_with_a_timeout(settings):
     )
 
     assert sns.sns_certificate_fetch(CERT_URL) == b"-----BEGIN CERTIFICATE-----"
+
+
+class TestSesReceiptCases(ReceiptCases):
+    endpoint = SES
+    display_name = "SES"
+    notification_type = NotificationType.EMAIL
+    missing_status_message = "SES callback failed: notificationType missing"
+    missing_id_message = "SES callback failed: mail.messageId missing"
+
+    def ses(self, **changes) -> str:
+        return json.dumps(sns_envelope(ses_notification("delivery.json", **changes)))
+
+    def delivered(self, reference=None):
+        return self.ses()
+
+    def without_status(self):
+        notification = ses_notification("delivery.json")
+        del notification["notificationType"]
+        return json.dumps(sns_envelope(notification))
+
+    def without_id(self):
+        notification = ses_notification("delivery.json")
+        del notification["mail"]["messageId"]
+        return json.dumps(sns_envelope(notification))
+
+    def with_bad_time(self):
+        delivery = ses_notification("delivery.json")["delivery"]
+        return self.ses(delivery={**delivery, "timestamp": "yesterday afternoon"})
+
+
+def test_the_ses_parser_reads_no_settings_it_is_handed_its_verifier_and_topics(settings):
+    """Pure: what decides is what it was given, whatever the settings say."""
+    settings.SNS_VERIFY_SIGNATURES = False
+    settings.SES_SNS_TOPIC_ARNS = []
+    checked = []
+
+    def refuse(message):
+        checked.append(message["MessageId"])
+        raise sns.SnsSignatureInvalid("no")
+
+    body = json.dumps(sns_envelope(ses_notification("delivery.json")))
+    strict = SesReceiptParser(topic_arns=("arn:aws:sns:eu-west-1:123456789012:other",))
+    with pytest.raises(ReceiptInvalid) as refused:
+        strict.parse(body=body, content_type="text/plain")
+    assert refused.value.messages[0].endswith("not allowed")
+
+    with pytest.raises(ReceiptInvalid) as unsigned:
+        SesReceiptParser(verify=refuse).parse(body=body, content_type="text/plain")
+    assert unsigned.value.messages == ["SES callback failed: invalid signature"]
+    assert len(checked) == 1
+
+    event = SesReceiptParser().parse(body=body, content_type="text/plain")
+    assert (event.status, event.provider_reference) == (S.DELIVERED, SES_MESSAGE_ID)

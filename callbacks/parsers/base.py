@@ -1,0 +1,161 @@
+"""What every receipt parser shares (contract section 6): the events a receipt can carry, the
+refusal, and a small base whose `parse` checks the content type and hands the body to the
+provider's `parse_body`.
+
+A parser is pure: it reads no settings and makes no network call (what it needs, such as SES's
+signature verifier and topic allow-list, is handed to it), and touches no database, so a stored
+receipt can be parsed again at any time (`manage.py replay_receipts`) with the same result.
+A receipt is refused (400) only when it lacks our id or a status or cannot be read at all; a bad
+optional field (a time that does not parse, an unknown code) is logged at WARNING and the receipt
+applied without it.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sending.models import NotificationStatus
+
+logger = logging.getLogger("callbacks.parsers")
+
+DELIVERED = NotificationStatus.DELIVERED
+PENDING = NotificationStatus.PENDING
+PERMANENT_FAILURE = NotificationStatus.PERMANENT_FAILURE
+TEMPORARY_FAILURE = NotificationStatus.TEMPORARY_FAILURE
+TECHNICAL_FAILURE = NotificationStatus.TECHNICAL_FAILURE
+
+# Firetext and MMG report UK local time.
+UK = ZoneInfo("Europe/London")
+
+
+class ReceiptInvalid(Exception):
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class StatusReceipt:
+    """The provider says what became of a notification."""
+
+    status: NotificationStatus
+    provider_status: str
+    notification_id: uuid.UUID | None = None
+    provider_reference: str = ""  # SES names the message by its MessageId instead
+    status_if_pending: NotificationStatus | None = None
+    code: str = ""
+    reason: str = ""
+    reported_at: datetime | None = None
+    # A status not in the map: the notification becomes technical-failure, and the
+    # provider is answered 400 with these messages.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def reference(self) -> str:
+        return str(self.notification_id) if self.notification_id else self.provider_reference
+
+
+@dataclass(frozen=True)
+class ComplaintReceipt:
+    provider_reference: str
+    feedback_id: str
+    complaint_type: str
+    complained_at: datetime | None
+
+    @property
+    def reference(self) -> str:
+        return self.provider_reference
+
+
+@dataclass(frozen=True)
+class SubscriptionConfirmation:
+    topic_arn: str
+    subscribe_url: str
+
+    @property
+    def reference(self) -> str:
+        return self.topic_arn
+
+
+@dataclass(frozen=True)
+class SubscriptionNotice:
+    """An SNS message that needs no action (UnsubscribeConfirmation)."""
+
+    kind: str
+    topic_arn: str
+
+    @property
+    def reference(self) -> str:
+        return self.topic_arn
+
+
+ReceiptEvent = StatusReceipt | ComplaintReceipt | SubscriptionConfirmation | SubscriptionNotice
+
+
+class ReceiptParser:
+    name: str
+    display_name: str
+    content_types: tuple[str, ...]
+
+    def parse(self, *, body: str, content_type: str) -> ReceiptEvent:
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type not in self.content_types:
+            raise self.invalid(
+                f"content type {media_type or 'missing'} not supported "
+                f"(expected {' or '.join(self.content_types)})"
+            )
+        return self.parse_body(body)
+
+    def parse_body(self, body: str) -> ReceiptEvent:
+        raise NotImplementedError
+
+    def invalid(self, *problems: str) -> ReceiptInvalid:
+        return ReceiptInvalid([self.message(problem) for problem in problems])
+
+    def message(self, problem: str) -> str:
+        return f"{self.display_name} callback failed: {problem}"
+
+    @staticmethod
+    def missing(**fields: str) -> list[str]:
+        return [f"{name} missing" for name, value in fields.items() if not value]
+
+    def notification_id(self, field: str, value: str, problems: list[str]) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            problems.append(f"{field} is not a UUID")
+            return None
+
+    def local_time(self, field: str, value: str, reference: str) -> datetime | None:
+        """`2016-03-10 14:17:00` in UK local time, or with an offset (`+0200`). An optional
+        field: one that does not parse is logged and left out, and the receipt still applies."""
+        if not value:
+            return None
+        for layout in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%z"):
+            try:
+                moment = datetime.strptime(value.strip(), layout)
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=UK)
+        self.log_bad_field(field, value, reference, "is not a time (expected YYYY-MM-DD HH:MM:SS)")
+        return None
+
+    def log_bad_field(self, field: str, value: str, reference: str, problem: str) -> None:
+        logger.warning(
+            f"{self.name} receipt with a bad {field}: applied without it",
+            extra={
+                "provider": self.name,
+                field: value[:100],
+                "problem": problem,
+                "reference": reference,
+            },
+        )
+
+    def log_unknown(self, what: str, value: str, reference: str, *, level: int) -> None:
+        logger.log(
+            level,
+            f"{self.name} receipt with unknown {what}",
+            extra={"provider": self.name, what: value, "reference": reference},
+        )
