@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "sending",
     "callbacks",
     "stats",
+    "fakes",
 ]
 
 MIDDLEWARE = [

@@ -31,8 +31,8 @@ from contextlib import contextmanager
 import pytest
 import requests
 
+from fakes import Behaviour, FakeProviderServer
 from sending.clients import email_client, sms_client
-from sending.fake_providers import Behaviour, FakeProviderServer
 
 FIRETEXT_API_KEY = "test-firetext-key"
 FIRETEXT_INTERNATIONAL_API_KEY = "test-firetext-international-key"

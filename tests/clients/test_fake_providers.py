@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from fakes import Behaviour, BehaviourError, parse_outcomes
 from sending.clients import email_client, sms_client
-from sending.fake_providers import Behaviour, BehaviourError, parse_outcomes
 from tests.clients.conftest import wait_for
 from tests.fakes import running_fake_providers
 

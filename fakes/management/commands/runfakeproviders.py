@@ -4,7 +4,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sending.fake_providers import Behaviour, BehaviourError, FakeProviderServer, parse_outcomes
+from fakes import Behaviour, BehaviourError, FakeProviderServer, parse_outcomes
 
 RATES = ("duplicate", "error", "timeout", "slow", "malformed", "reset")
 

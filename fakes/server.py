@@ -25,15 +25,15 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
-from sending.fake_providers.behaviour import Behaviour, BehaviourError
-from sending.fake_providers.providers import (
+from fakes.behaviour import Behaviour, BehaviourError
+from fakes.providers import (
     Answer,
     FakeProvider,
     FiretextFake,
     MmgFake,
     SesFake,
 )
-from sending.fake_providers.receipts import ReceiptSender
+from fakes.receipts import ReceiptSender
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from sending.fake_providers.providers import Receipt
+from fakes.providers import Receipt
 
 logger = logging.getLogger(__name__)
 
