@@ -13,11 +13,10 @@ Use in a conftest (or a test module):
     .receipts()                   receipts it posted back (when started with receipts_to)
     .configure_clients(settings, monkeypatch)
                                   point FIRETEXT_URL, MMG_URL and boto3's SES endpoint (plus dummy
-                                  AWS credentials and API keys) at it and clear the client caches
+                                  AWS credentials and API keys) at it
 
 `fake_clients` is `fake_providers` with `configure_clients` already done (for the test's
-`settings`; the client caches are cleared again afterwards). After changing a setting yourself,
-call `sms_client.cache_clear()` / `email_client.cache_clear()`.
+`settings`). The clients are made again whenever a setting they read changes: nothing to clear.
 
 For receipts, another outcome mix or faults from the start, use the context manager:
 
@@ -32,7 +31,6 @@ import pytest
 import requests
 
 from fakes import Behaviour, FakeProviderServer
-from sending.clients import email_client, sms_client
 
 FIRETEXT_API_KEY = "test-firetext-key"
 FIRETEXT_INTERNATIONAL_API_KEY = "test-firetext-international-key"
@@ -74,15 +72,9 @@ class FakeProviders:
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SES"):
             monkeypatch.delenv(name, raising=False)
-        clear_client_caches()
 
     def close(self) -> None:
         self._http.close()
-
-
-def clear_client_caches() -> None:
-    sms_client.cache_clear()
-    email_client.cache_clear()
 
 
 @contextmanager
@@ -110,4 +102,3 @@ def fake_providers() -> Iterator[FakeProviders]:
 def fake_clients(fake_providers, settings, monkeypatch) -> Iterator[FakeProviders]:
     fake_providers.configure_clients(settings, monkeypatch)
     yield fake_providers
-    clear_client_caches()

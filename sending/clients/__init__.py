@@ -1,12 +1,13 @@
 """Provider clients: `sms_client("firetext" | "mmg")` and `email_client()`.
 
-One instance of each per process (it holds the HTTP connection pool or the boto3 client);
-after changing settings, tests call `sms_client.cache_clear()` / `email_client.cache_clear()`.
+One instance of each per process (it holds the HTTP connection pool or the boto3 client), made
+again when anything it was made from changes (its `settings_key`: the settings it reads, and for
+SES the AWS variables boto3 reads), so a changed setting never meets a stale client.
 """
 
-import functools
+import threading
 
-from sending.clients.base import SmsClient
+from sending.clients.base import ProviderClient, SmsClient
 from sending.clients.exceptions import UnknownProviderError
 from sending.clients.firetext import FiretextClient
 from sending.clients.mmg import MmgClient
@@ -17,19 +18,44 @@ SMS_CLIENTS: dict[str, type[FiretextClient] | type[MmgClient]] = {
     MmgClient.name: MmgClient,
 }
 
+_made: dict[str, tuple[tuple, ProviderClient]] = {}
+_making = threading.Lock()
 
-@functools.cache
+
+def _client(client_class: type[ProviderClient]) -> ProviderClient:
+    key = client_class.settings_key()
+    made = _made.get(client_class.name)
+    if made is not None and made[0] == key:
+        return made[1]
+    with _making:
+        made = _made.get(client_class.name)
+        if made is None or made[0] != key:
+            made = _made[client_class.name] = (key, client_class.from_settings())
+    return made[1]
+
+
 def sms_client(name: str) -> SmsClient:
     try:
         client_class = SMS_CLIENTS[name]
     except KeyError:
         raise UnknownProviderError(f"no SMS client named {name!r}") from None
-    return client_class.from_settings()
+    return _client(client_class)
 
 
-@functools.cache
 def email_client() -> SesClient:
-    return SesClient.from_settings()
+    return _client(SesClient)
 
 
-__all__ = ["SMS_CLIENTS", "SesClient", "SmsClient", "email_client", "sms_client"]
+def clients_forget() -> None:
+    """Drop every client made (they are made again on first use)."""
+    _made.clear()
+
+
+__all__ = [
+    "SMS_CLIENTS",
+    "SesClient",
+    "SmsClient",
+    "clients_forget",
+    "email_client",
+    "sms_client",
+]

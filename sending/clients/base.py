@@ -1,8 +1,12 @@
-"""The small base every HTTP SMS client stands on.
+"""The small base every provider client stands on, and the HTTP base of the SMS clients.
 
-`send_sms` runs fixed steps: build the request (subclass), post it (here: session, timeouts,
-turning library errors into ours), check the answer (subclass). It times the whole call and the
-wire alone, and counts successes and errors under `clients.{name}.…`.
+`ProviderClient` owns what every client shares: its `name`, the metrics (`clients.{name}.…`:
+`request-time`, `raw-request-time`, `success`, `error`), the one log line per call, and how a
+client is built from the settings it reads (`settings_key`: `sms_client`/`email_client` rebuild
+a cached client when that key changes). SES (`ses.py`, not plain HTTP) stands on it directly.
+
+`SmsClient.send_sms` runs fixed steps: build the request (subclass), post it (here: session,
+timeouts, turning library errors into ours), check the answer (subclass).
 """
 
 import logging
@@ -14,7 +18,7 @@ import requests
 
 from notifyproject import metrics
 from notifyproject.logging import mask_recipient
-from sending.clients.exceptions import SmsClientResponseException
+from sending.clients.exceptions import ClientException, SmsClientResponseException
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +33,67 @@ def excerpt(text: str) -> str:
     return flat if len(flat) <= EXCERPT_LENGTH else f"{flat[:EXCERPT_LENGTH]}…"
 
 
-class SmsClient:
+class ProviderClient:
     name: str = ""
+    # The settings `from_settings` reads: a cached client is rebuilt when one changes.
+    settings_names: tuple[str, ...] = ()
 
-    def __init__(self, *, url: str, timeout: float, session: requests.Session | None = None):
-        self.url = url
-        # (connect, read): the read timeout is the longest wait between bytes, not a total.
-        self.timeout = (timeout, timeout)
-        self.session = session or requests.Session()
+    def __init__(self) -> None:
         self._request_time = f"clients.{self.name}.request-time"
         self._raw_request_time = f"clients.{self.name}.raw-request-time"
         self._success = f"clients.{self.name}.success"
         self._error = f"clients.{self.name}.error"
+
+    @classmethod
+    def from_settings(cls) -> "ProviderClient":
+        raise NotImplementedError
+
+    @classmethod
+    def settings_key(cls) -> tuple:
+        """What this client is built from, as it is now (see `settings_names`)."""
+        from django.conf import settings
+
+        return tuple(getattr(settings, name) for name in cls.settings_names)
+
+    def _record(
+        self,
+        duration: float,
+        *,
+        reference: str,
+        raw_duration: float | None = None,
+        status_code: int | None = None,
+        error: ClientException | None = None,
+    ) -> None:
+        """The call's metrics and its one log line (`provider request succeeded`/`failed`)."""
+        metrics.timing(self._request_time, duration)
+        extra: dict[str, Any] = {
+            "provider": self.name,
+            "reference": reference,
+            "duration_ms": round(duration * 1000, 2),
+        }
+        if raw_duration is not None:
+            metrics.timing(self._raw_request_time, raw_duration)
+            extra["raw_duration_ms"] = round(raw_duration * 1000, 2)
+        if error is None:
+            metrics.incr(self._success)
+            if status_code is not None:
+                extra["status_code"] = status_code
+            logger.info("provider request succeeded", extra=extra)
+        else:
+            metrics.incr(self._error)
+            extra.update(status_code=error.status_code, error=error.message)
+            if getattr(error, "retryable", None) is not None:
+                extra["retryable"] = error.retryable
+            logger.warning("provider request failed", extra=extra)
+
+
+class SmsClient(ProviderClient):
+    def __init__(self, *, url: str, timeout: float, session: requests.Session | None = None):
+        super().__init__()
+        self.url = url
+        # (connect, read): the read timeout is the longest wait between bytes, not a total.
+        self.timeout = (timeout, timeout)
+        self.session = session or requests.Session()
 
     # --- the steps a provider fills in ---------------------------------------------------------
 
@@ -76,9 +129,9 @@ class SmsClient:
                 # Providers sometimes echo the number back; keep it out of our errors and logs.
                 err.message = err.message.replace(to, mask_recipient(to))
                 err.args = (err.provider, err.status_code, err.message)
-            self._record(duration, response, reference=reference, error=err)
+            self._record_response(duration, response, reference=reference, error=err)
             raise
-        self._record(time.perf_counter() - start, response, reference=reference)
+        self._record_response(time.perf_counter() - start, response, reference=reference)
         return provider_reference
 
     def _post(self, kwargs: dict[str, Any]) -> requests.Response:
@@ -93,7 +146,7 @@ class SmsClient:
         except requests.RequestException as err:
             raise self.error(None, excerpt(f"{type(err).__name__}: {err}")) from err
 
-    def _record(
+    def _record_response(
         self,
         duration: float,
         response: requests.Response | None,
@@ -101,21 +154,11 @@ class SmsClient:
         reference: str,
         error: SmsClientResponseException | None = None,
     ) -> None:
-        metrics.timing(self._request_time, duration)
-        extra: dict[str, Any] = {
-            "provider": self.name,
-            "reference": reference,
-            "duration_ms": round(duration * 1000, 2),
-        }
-        if response is not None:
-            raw = response.elapsed.total_seconds()
-            metrics.timing(self._raw_request_time, raw)
-            extra["raw_duration_ms"] = round(raw * 1000, 2)
-        if error is None:
-            metrics.incr(self._success)
-            extra["status_code"] = response.status_code if response is not None else None
-            logger.info("provider request succeeded", extra=extra)
-        else:
-            metrics.incr(self._error)
-            extra.update(status_code=error.status_code, error=error.message)
-            logger.warning("provider request failed", extra=extra)
+        # The wire alone is `response.elapsed`; no answer, no wire time.
+        self._record(
+            duration,
+            reference=reference,
+            raw_duration=None if response is None else response.elapsed.total_seconds(),
+            status_code=None if response is None else response.status_code,
+            error=error,
+        )

@@ -28,6 +28,15 @@ class FiretextClient(SmsClient):
         self.sender = sender
         self.receipt_url = receipt_url
 
+    settings_names = (
+        "FIRETEXT_URL",
+        "FIRETEXT_API_KEY",
+        "FIRETEXT_INTERNATIONAL_API_KEY",
+        "SMS_SENDER",
+        "FIRETEXT_RECEIPT_URL",
+        "PROVIDER_TIMEOUT_SECONDS",
+    )
+
     @classmethod
     def from_settings(cls) -> "FiretextClient":
         return cls(

@@ -27,6 +27,14 @@ class MmgClient(SmsClient):
         # MMG issues the key already encoded for the Basic scheme.
         self.headers = {"Content-Type": "application/json", "Authorization": f"Basic {api_key}"}
 
+    settings_names = (
+        "MMG_URL",
+        "MMG_API_KEY",
+        "SMS_SENDER",
+        "MMG_RECEIPT_URL",
+        "PROVIDER_TIMEOUT_SECONDS",
+    )
+
     @classmethod
     def from_settings(cls) -> "MmgClient":
         return cls(

@@ -1,4 +1,5 @@
-"""SES through boto3 `sesv2`: not plain HTTP, so it sits beside the SMS base rather than on it.
+"""SES through boto3 `sesv2`: not plain HTTP, so it stands on the provider base
+(`ProviderClient`: metrics, log line, settings key) beside the HTTP SMS base, not on it.
 
 Timing: `request-time` is the whole call; `raw-request-time` runs from the first attempt's
 botocore `request-created` to the last `response-received`, as the contract (section 8) names
@@ -6,7 +7,6 @@ them: it covers signing, the wire and botocore's own retries with their back-off
 validating and serialising the call or checking the answer.
 """
 
-import logging
 import os
 import threading
 import time
@@ -18,15 +18,12 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from botocore.parsers import ResponseParserError
 from django.conf import settings
 
-from notifyproject import metrics
-from sending.clients.base import excerpt
+from sending.clients.base import ProviderClient, excerpt
 from sending.clients.exceptions import (
     EmailClientException,
     EmailClientNonRetryableException,
     EmailClientThrottlingException,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class _WireTimes(threading.local):
@@ -37,8 +34,20 @@ class _WireTimes(threading.local):
         self.end: float | None = None
 
 
-class SesClient:
+class SesClient(ProviderClient):
     name = "ses"
+    settings_names = ("SES_FROM_ADDRESS", "AWS_REGION", "PROVIDER_TIMEOUT_SECONDS")
+    # boto3 reads these itself when the client is made.
+    environment_names = (
+        "AWS_ENDPOINT_URL_SESV2",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SES",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_MAX_ATTEMPTS",
+    )
 
     # SES error codes: sending again later may help with these ...
     throttling_codes = frozenset(
@@ -63,6 +72,7 @@ class SesClient:
         timeout: float,
         endpoint_url: str | None = None,
     ):
+        super().__init__()
         self.from_address = from_address
         config = Config(
             connect_timeout=timeout,
@@ -86,6 +96,10 @@ class SesClient:
             timeout=settings.PROVIDER_TIMEOUT_SECONDS,
             endpoint_url=_legacy_endpoint_url(),
         )
+
+    @classmethod
+    def settings_key(cls) -> tuple:
+        return (*super().settings_key(), *(os.environ.get(n) for n in cls.environment_names))
 
     def send_email(self, *, to: str, subject: str, body: str, reference: str) -> str:
         start = time.perf_counter()
@@ -147,24 +161,10 @@ class SesClient:
     def _record(
         self, duration: float, *, reference: str, error: EmailClientException | None = None
     ) -> None:
-        metrics.timing(f"clients.{self.name}.request-time", duration)
-        extra: dict[str, Any] = {
-            "provider": self.name,
-            "reference": reference,
-            "duration_ms": round(duration * 1000, 2),
-        }
+        # The wire: the first attempt's request-created to the last response-received.
         wire_start, wire_end = self._wire.start, self._wire.end
-        if wire_start is not None and wire_end is not None:
-            metrics.timing(f"clients.{self.name}.raw-request-time", wire_end - wire_start)
-            extra["raw_duration_ms"] = round((wire_end - wire_start) * 1000, 2)
-        if error is None:
-            metrics.incr(f"clients.{self.name}.success")
-            logger.info("provider request succeeded", extra=extra)
-        else:
-            metrics.incr(f"clients.{self.name}.error")
-            extra.update(status_code=error.status_code, error=error.message)
-            extra["retryable"] = error.retryable
-            logger.warning("provider request failed", extra=extra)
+        raw = wire_end - wire_start if wire_start is not None and wire_end is not None else None
+        super()._record(duration, reference=reference, raw_duration=raw, error=error)
 
 
 def _legacy_endpoint_url() -> str | None:

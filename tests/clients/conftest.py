@@ -12,7 +12,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from tests.conftest import FIXTURES
-from tests.fakes import clear_client_caches, fake_clients, fake_providers  # noqa: F401
+from tests.fakes import fake_clients, fake_providers  # noqa: F401
 
 
 def fixture_text(provider: str, name: str) -> str:
@@ -34,13 +34,6 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> object:
         time.sleep(0.02)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients():
-    clear_client_caches()
-    yield
-    clear_client_caches()
-
-
 @pytest.fixture(scope="module")
 def _moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -60,7 +53,6 @@ def moto_ses(_moto_server, monkeypatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SES"):
         monkeypatch.delenv(name, raising=False)
-    clear_client_caches()
     return _moto_server
 
 

@@ -89,7 +89,6 @@ def test_a_provider_that_is_down_fails_while_the_other_still_sends(fake_clients)
 @pytest.mark.parametrize("provider", ["firetext", "mmg"])
 def test_a_provider_that_hangs_is_a_504_after_the_timeout(fake_clients, settings, provider):
     settings.PROVIDER_TIMEOUT_SECONDS = 0.2
-    sms_client.cache_clear()
     fake_clients.control(provider=provider, down=True, mode="timeout")
 
     with pytest.raises(SmsClientResponseException) as caught:
@@ -149,7 +148,6 @@ def test_ses_through_a_down_fake_is_retried_by_botocore_then_a_retryable_error(f
 def test_ses_timeout_is_a_retryable_504(fake_clients, settings, monkeypatch):
     settings.PROVIDER_TIMEOUT_SECONDS = 0.2
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    email_client.cache_clear()
     fake_clients.control(provider="ses", down=True, mode="timeout")
 
     with pytest.raises(EmailClientException) as caught:
@@ -173,7 +171,6 @@ def test_ses_malformed_answers_are_our_error(fake_clients):
 def test_ses_endpoint_can_also_come_from_aws_endpoint_url_ses(fake_clients, monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL_SESV2")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SES", fake_clients.url)
-    email_client.cache_clear()
 
     assert email_client().send_email(to="a@example.com", subject="s", body="b", reference="r")
     assert len(fake_clients.requests("ses")) == 1

@@ -18,7 +18,6 @@ def test_one_client_per_name_from_the_settings_of_the_moment(settings, name):
 
     settings.FIRETEXT_URL = "https://two.test/firetext"
     settings.MMG_URL = "https://two.test/mmg"
-    sms_client.cache_clear()
     assert sms_client(name).url == f"https://two.test/{name}"
 
 
@@ -37,3 +36,20 @@ def test_one_email_client(monkeypatch):
 
     assert email_client() is email_client()
     assert email_client().name == "ses"
+
+
+def test_the_email_client_is_made_again_when_its_settings_or_aws_variables_change(
+    settings, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:1")
+    first = email_client()
+    assert first.client.meta.endpoint_url == "http://127.0.0.1:1"
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:2")
+    second = email_client()
+    assert second is not first and second.client.meta.endpoint_url == "http://127.0.0.1:2"
+
+    settings.SES_FROM_ADDRESS = "other@example.com"
+    assert email_client().from_address == "other@example.com"

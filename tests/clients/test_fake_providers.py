@@ -165,7 +165,6 @@ def test_firetext_pending_then_delivered_is_status_2_then_0(with_receipts, recei
 def test_firetext_receipt_goes_to_the_url_the_send_named(with_receipts, receipt_catcher, settings):
     with_receipts(only("delivered"))
     settings.FIRETEXT_RECEIPT_URL = f"{receipt_catcher.url}/elsewhere/firetext"
-    sms_client.cache_clear()
 
     send_text("firetext")
 
@@ -339,7 +338,6 @@ def test_stop_does_not_wait_for_a_request_held_in_a_timeout(settings, monkeypatc
     with running_fake_providers(hang_seconds=60) as fake:
         fake.configure_clients(settings, monkeypatch)
         settings.PROVIDER_TIMEOUT_SECONDS = 0.1
-        sms_client.cache_clear()
         fake.control(down=True, mode="timeout")
         with pytest.raises(Exception):  # noqa: B017 - the client's 504, tested elsewhere
             send_text("firetext")

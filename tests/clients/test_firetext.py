@@ -21,7 +21,6 @@ def firetext(settings):
     settings.FIRETEXT_RECEIPT_URL = None
     settings.SMS_SENDER = "NOTIFY"
     settings.PROVIDER_TIMEOUT_SECONDS = 7.5
-    sms_client.cache_clear()
     return lambda: sms_client("firetext")
 
 
@@ -78,7 +77,6 @@ def test_international_numbers_use_the_international_key(firetext):
 @responses.activate
 def test_the_receipt_url_is_sent_when_set(firetext, settings):
     settings.FIRETEXT_RECEIPT_URL = "https://notify.test/notifications/sms/firetext"
-    sms_client.cache_clear()
     success(
         matchers.urlencoded_params_matcher(
             {

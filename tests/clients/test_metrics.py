@@ -44,7 +44,6 @@ def test_a_failed_send_with_an_answer_counts_an_error(fake_clients, statsd):
 
 def test_a_timeout_has_no_wire_time(fake_clients, settings, statsd):
     settings.PROVIDER_TIMEOUT_SECONDS = 0.1
-    sms_client.cache_clear()
     fake_clients.control(provider="mmg", down=True, mode="timeout")
 
     with pytest.raises(ClientException):

@@ -22,7 +22,6 @@ def mmg(settings):
     settings.MMG_RECEIPT_URL = None
     settings.SMS_SENDER = "NOTIFY"
     settings.PROVIDER_TIMEOUT_SECONDS = 4
-    sms_client.cache_clear()
     return lambda: sms_client("mmg")
 
 
@@ -67,7 +66,6 @@ def test_sends_the_json_body_and_headers_and_returns_mmgs_reference_as_text(mmg)
 @responses.activate
 def test_the_receipt_url_is_sent_as_delurl_when_set(mmg, settings):
     settings.MMG_RECEIPT_URL = "https://notify.test/notifications/sms/mmg"
-    sms_client.cache_clear()
     success(expected_body(delurl="https://notify.test/notifications/sms/mmg"))
 
     assert send(mmg()) == "12345678"

@@ -56,6 +56,23 @@ def test_an_unverified_sender_is_not_retryable(moto_ses):
     assert "someone@example.com" not in str(caught.value)
 
 
+@pytest.fixture
+def answer_from(monkeypatch):
+    """Make the email client's next calls answer from a fixture file (`canned`), for this test
+    only: the handler comes off the client, which outlives the test, at the end."""
+    registered = []
+
+    def register(fixture: str) -> None:
+        events = email_client().client.meta.events
+        handler = canned(fixture)
+        events.register("before-send.sesv2.SendEmail", handler)
+        registered.append((events, handler))
+
+    yield register
+    for events, handler in registered:
+        events.unregister("before-send.sesv2.SendEmail", handler)
+
+
 def canned(fixture: str):
     """A before-send handler answering from a fixture file instead of making the HTTP call."""
     answer = fixture_json("ses", fixture)
@@ -92,11 +109,10 @@ def canned(fixture: str):
     ],
 )
 def test_throttling_and_bad_parameters_map_to_their_kinds(
-    verified_sender, monkeypatch, fixture, kind, status, message
+    verified_sender, monkeypatch, answer_from, fixture, kind, status, message
 ):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no back-off sleeps between retries
-    email_client.cache_clear()
-    email_client().client.meta.events.register("before-send.sesv2.SendEmail", canned(fixture))
+    answer_from(fixture)
 
     with pytest.raises(EmailClientException) as caught:
         send()
@@ -107,10 +123,8 @@ def test_throttling_and_bad_parameters_map_to_their_kinds(
     assert caught.value.retryable is (kind is EmailClientThrottlingException)
 
 
-def test_a_canned_success_answer_gives_its_message_id(verified_sender):
-    email_client().client.meta.events.register(
-        "before-send.sesv2.SendEmail", canned("send-email-success.json")
-    )
+def test_a_canned_success_answer_gives_its_message_id(verified_sender, answer_from):
+    answer_from("send-email-success.json")
 
     assert send() == "0102018f6a4c3d1e-5b8e2f4a-9c7d-4e1b-a3f6-2d8c9b0e1f7a-000000"
 
@@ -120,7 +134,6 @@ def test_an_endpoint_that_does_not_answer_is_a_retryable_error(monkeypatch, sett
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    email_client.cache_clear()
 
     with pytest.raises(EmailClientException) as caught:
         send()
@@ -132,7 +145,6 @@ def test_an_endpoint_that_does_not_answer_is_a_retryable_error(monkeypatch, sett
 
 def test_the_client_is_built_once_with_our_timeouts_and_standard_retries(settings):
     settings.PROVIDER_TIMEOUT_SECONDS = 3.5
-    email_client.cache_clear()
 
     client = email_client()
 

@@ -4,7 +4,6 @@ import pytest
 import responses
 
 from sending import failover
-from sending.clients import email_client, sms_client
 from sending.models import Notification, ProviderDetails
 from sending.services import notification_create
 
@@ -19,11 +18,7 @@ def provider_settings(settings):
     settings.MMG_URL = MMG_URL
     settings.FIRETEXT_API_KEY = "firetext-key"
     settings.MMG_API_KEY = "mmg-key"
-    sms_client.cache_clear()
-    email_client.cache_clear()
     yield settings
-    sms_client.cache_clear()
-    email_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)
