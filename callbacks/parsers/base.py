@@ -153,6 +153,15 @@ class ReceiptParser:
             },
         )
 
+    def unknown_status(self, status: str, reference: str, **receipt) -> "StatusReceipt":
+        """A status not in the map: `technical-failure`, logged at ERROR, answered 400."""
+        self.log_unknown("status", status, reference, level=logging.ERROR)
+        return StatusReceipt(
+            status=TECHNICAL_FAILURE,
+            problems=(self.message(f"status {status} not found"),),
+            **receipt,
+        )
+
     def log_unknown(self, what: str, value: str, reference: str, *, level: int) -> None:
         logger.log(
             level,

@@ -8,7 +8,6 @@ from callbacks.parsers.base import (
     DELIVERED,
     PENDING,
     PERMANENT_FAILURE,
-    TECHNICAL_FAILURE,
     TEMPORARY_FAILURE,
     ReceiptParser,
     StatusReceipt,
@@ -71,12 +70,7 @@ class FiretextReceiptParser(ReceiptParser):
             reported_at=reported_at,
         )
         if status not in self.statuses:
-            self.log_unknown("status", status, reference, level=logging.ERROR)
-            return StatusReceipt(
-                status=TECHNICAL_FAILURE,
-                problems=(self.message(f"status {status} not found"),),
-                **receipt,
-            )
+            return self.unknown_status(status, reference, **receipt)
         mapped = self.statuses[status][1]
         if mapped is not None:
             return StatusReceipt(status=mapped, **receipt)

@@ -7,7 +7,6 @@ from callbacks.models import ReceiptProvider
 from callbacks.parsers.base import (
     DELIVERED,
     PERMANENT_FAILURE,
-    TECHNICAL_FAILURE,
     TEMPORARY_FAILURE,
     ReceiptParser,
     StatusReceipt,
@@ -105,12 +104,7 @@ class MmgReceiptParser(ReceiptParser):
             reported_at=reported_at,
         )
         if status not in self.statuses:
-            self.log_unknown("status", status, cid, level=logging.ERROR)
-            return StatusReceipt(
-                status=TECHNICAL_FAILURE,
-                problems=(self.message(f"status {status} not found"),),
-                **receipt,
-            )
+            return self.unknown_status(status, cid, **receipt)
         return StatusReceipt(status=self.statuses[status], **receipt)
 
     def optional_text(self, data: dict, field: str, reference: str) -> str:
