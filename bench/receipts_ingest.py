@@ -185,9 +185,10 @@ def notifications_load(count: int) -> float:
             params,
         )
         cursor.execute(
-            "INSERT INTO stats_dailystatistics (service_id, day, sms_requested, sms_delivered, "
-            "sms_failed, emails_requested, emails_delivered, emails_failed) "
-            "SELECT service_id, (created_at AT TIME ZONE %s)::date, count(*), 0, 0, 0, 0, 0 "
+            "INSERT INTO stats_dailystatistics (service_id, day, sms_requested, sms_fragments, "
+            "sms_delivered, sms_failed, emails_requested, emails_delivered, emails_failed) "
+            "SELECT service_id, (created_at AT TIME ZONE %s)::date, count(*), count(*), "
+            "0, 0, 0, 0, 0 "
             "FROM sending_notification GROUP BY 1, 2",
             [zone],
         )
