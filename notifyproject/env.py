@@ -1,6 +1,8 @@
 """Read configuration from the environment, once, with errors that name the variable."""
 
+import math
 import os
+import re
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -53,7 +55,9 @@ def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
     return number
 
 
-def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
+) -> float:
     value = _raw(name)
     if value is None or value == "":
         return default
@@ -61,8 +65,10 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
         number = float(value)
     except ValueError:
         raise _bad(name, value, "a number") from None
-    if number < minimum:
-        raise _bad(name, value, f"a number >= {minimum}")
+    # float() takes "nan" and "inf", which every comparison below would let through.
+    if not math.isfinite(number) or number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise _bad(name, value, f"a number {bound}")
     return number
 
 
@@ -103,6 +109,18 @@ def env_credentials(name: str) -> list[tuple[str, str]]:
             raise _bad(name, item, "user:password pairs separated by commas")
         pairs.append((user, password))
     return pairs
+
+
+def env_proxy_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto=https`: the header a TLS proxy sets, and the value that means HTTPS,
+    as Django's SECURE_PROXY_SSL_HEADER (`("HTTP_X_FORWARDED_PROTO", "https")`)."""
+    value = _raw(name)
+    if not value:
+        return None
+    header, sep, expected = (part.strip() for part in value.partition("="))
+    if not sep or not expected or not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise _bad(name, value, "Header-Name=value, e.g. X-Forwarded-Proto=https")
+    return "HTTP_" + header.upper().replace("-", "_"), expected
 
 
 def env_rate(name: str, default: str) -> str:

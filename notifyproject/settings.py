@@ -12,12 +12,16 @@ from notifyproject.env import (
     env_int,
     env_list,
     env_optional,
+    env_proxy_header,
     env_rate,
     env_str,
     env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The upper bound of durations read from the environment: larger ones are typing mistakes, and
+# some would overflow a timedelta.
+DAY = 24 * 60 * 60
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -26,6 +30,16 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+
+# --- HTTPS, for running behind a TLS proxy (all off by default; README: Security) ------------
+SECURE_PROXY_SSL_HEADER = env_proxy_header("SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, maximum=2 * 365 * DAY)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 
 INSTALLED_APPS = [
     # Before the admin, whose templates (pagination) it overrides; the admin's site is the
@@ -49,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sending.api.errors.LengthRequiredMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,7 +104,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     # With 0 the ORM broker reconnects on every call (~80 enqueues/s instead of 1,200+).
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, maximum=DAY)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -105,15 +120,15 @@ else:
         }
     }
 
-PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.01)
+PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0.01, maximum=300)
 
 Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "notify"),
-    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "workers": env_int("Q_WORKERS", 2, minimum=1, maximum=256),
     # A send makes at most two provider calls (one failover) each bounded by the provider
     # timeout; the task timeout stays below `retry` so a slow task is never handed out twice.
-    "timeout": env_int("Q_TASK_TIMEOUT_SECONDS", 60, minimum=1),
-    "retry": env_int("Q_RETRY_SECONDS", 120, minimum=2),
+    "timeout": env_int("Q_TASK_TIMEOUT_SECONDS", 60, minimum=1, maximum=DAY),
+    "retry": env_int("Q_RETRY_SECONDS", 120, minimum=2, maximum=DAY),
     # Our own retry plan handles provider failures; the broker only redelivers a task whose
     # worker died. Never forever (django-q's default of 0).
     "max_attempts": 3,
@@ -138,7 +153,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["sending.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": API_RATE_LIMIT},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["sending.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "sending.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -167,15 +182,15 @@ SMS_SENDER = env_str("SMS_SENDER", "NOTIFY")
 SES_FROM_ADDRESS = env_str("SES_FROM_ADDRESS", "notifications@example.com")
 AWS_REGION = env_str("AWS_REGION", "eu-west-1")
 
-SMS_RETRY_DELAY_SECONDS = env_int("SMS_RETRY_DELAY_SECONDS", 300)
-EMAIL_RETRY_DELAY_SECONDS = env_int("EMAIL_RETRY_DELAY_SECONDS", 300)
-SMS_MAX_RETRIES = env_int("SMS_MAX_RETRIES", 48)
-EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 48)
+SMS_RETRY_DELAY_SECONDS = env_int("SMS_RETRY_DELAY_SECONDS", 300, maximum=DAY)
+EMAIL_RETRY_DELAY_SECONDS = env_int("EMAIL_RETRY_DELAY_SECONDS", 300, maximum=DAY)
+SMS_MAX_RETRIES = env_int("SMS_MAX_RETRIES", 48, maximum=1000)
+EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 48, maximum=1000)
 
 # Failover between SMS providers (contract section 5).
 SMS_RESTING_PRIORITIES = {"firetext": 50, "mmg": 50}
-FAILOVER_ERROR_THRESHOLD = env_int("FAILOVER_ERROR_THRESHOLD", 10, minimum=1)
-FAILOVER_ERROR_WINDOW_SECONDS = env_int("FAILOVER_ERROR_WINDOW_SECONDS", 60, minimum=1)
+FAILOVER_ERROR_THRESHOLD = env_int("FAILOVER_ERROR_THRESHOLD", 10, minimum=1, maximum=1_000_000)
+FAILOVER_ERROR_WINDOW_SECONDS = env_int("FAILOVER_ERROR_WINDOW_SECONDS", 60, minimum=1, maximum=DAY)
 
 # --- receipts ----------------------------------------------------------------------------------
 CALLBACK_BASIC_AUTH = env_credentials("CALLBACK_BASIC_AUTH")

@@ -33,4 +33,7 @@ urlpatterns = [
     path("", include("sending.urls")),
 ]
 
+handler400 = "sending.api.errors.bad_request"
+handler403 = "sending.api.errors.permission_denied"
 handler404 = "sending.api.errors.not_found"
+handler500 = "sending.api.errors.server_error"

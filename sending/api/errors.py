@@ -1,9 +1,19 @@
-"""The one place that turns exceptions into API answers (contract section 4)."""
+"""The one place that turns exceptions into API answers (contract section 4): DRF's exception
+handler for the API views, and Django's handlers (400, 403, 404, 500) for everything else, so
+no answer is ever an HTML page. A receipt endpoint answers in its own shape (contract
+section 6)."""
 
+import re
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from callbacks.models import ReceiptProvider
 
 ERROR_NAMES = {
     status.HTTP_400_BAD_REQUEST: "ValidationError",
@@ -15,7 +25,11 @@ ERROR_NAMES = {
     status.HTTP_422_UNPROCESSABLE_ENTITY: "IdempotencyError",
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "BadRequestError",
     status.HTTP_429_TOO_MANY_REQUESTS: "RateLimitError",
+    status.HTTP_500_INTERNAL_SERVER_ERROR: "InternalServerError",
 }
+# JSON can carry a lone surrogate ("\ud800"), which can't be encoded as UTF-8: an error that
+# echoes one (an unknown field named so) would fail to render.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _messages(detail, field: str | None = None) -> list[str]:
@@ -30,7 +44,8 @@ def _messages(detail, field: str | None = None) -> list[str]:
         ]
     if isinstance(detail, list):
         return [message for item in detail for message in _messages(item, field)]
-    return [f"{field} {detail}" if field else str(detail)]
+    message = f"{field} {detail}" if field else str(detail)
+    return [_SURROGATE.sub("\ufffd", message)]
 
 
 def _join(parent: str | None, key) -> str:
@@ -55,8 +70,65 @@ def _kept_headers(response) -> dict:
     return {k: v for k, v in response.items() if k in {"Retry-After", "WWW-Authenticate", "Allow"}}
 
 
+def error_response(request, code: int, message: str, *, name: str | None = None) -> JsonResponse:
+    """An answer outside DRF: the API's error shape, or the receipts' where it was for one."""
+    message = _SURROGATE.sub("\ufffd", message)
+    provider = _receipt_provider(request)
+    if provider is not None:
+        body = {"result": "error", "message": [f"{provider} callback failed: {message}"]}
+    else:
+        error = {"error": name or ERROR_NAMES.get(code, "BadRequestError"), "message": message}
+        body = {"status_code": code, "errors": [error]}
+    return JsonResponse(body, status=code)
+
+
+def _receipt_provider(request) -> str | None:
+    """The display name of the provider whose receipt endpoint the request is for, if any."""
+    try:
+        match = request.resolver_match or resolve(request.path_info)
+    except Resolver404:
+        return None
+    name = (match.url_name or "").removeprefix("receipt-")
+    return ReceiptProvider(name).label if name in ReceiptProvider.values else None
+
+
+def body_too_big_message() -> str:
+    return f"body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    """Django's 400s: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413 here), a bad Host header,
+    too many form fields."""
+    if isinstance(exception, RequestDataTooBig):
+        return error_response(request, 413, body_too_big_message())
+    return error_response(request, 400, "Bad request", name="BadRequestError")
+
+
+def permission_denied(request, exception=None) -> JsonResponse:
+    return error_response(request, 403, "Permission denied")
+
+
 def not_found(request, exception=None) -> JsonResponse:
     """An unknown path answers in the API's error shape too, not with an HTML page."""
-    message = f"No such path: {request.method} {request.path}"
-    body = {"status_code": 404, "errors": [{"error": "NoResultFound", "message": message}]}
-    return JsonResponse(body, status=404)
+    return error_response(request, 404, f"No such path: {request.method} {request.path}")
+
+
+def server_error(request) -> JsonResponse:
+    """A bug slipped through: the error is logged by Django with its traceback."""
+    return error_response(request, 500, "Internal server error")
+
+
+class LengthRequiredMiddleware:
+    """A chunked body that reached Django without a length (the server did not de-chunk it,
+    see `notifyproject.wsgi.ChunkedBodyReader`) would read as empty: refuse it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
+            return error_response(
+                request, 411, "Length Required: send the body with a Content-Length header"
+            )
+        return self.get_response(request)

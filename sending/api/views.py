@@ -1,8 +1,10 @@
 import uuid
+from datetime import UTC
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -70,9 +72,31 @@ class NotificationDetailView(APIView):
         return Response(NotificationSerializer(notification).data)
 
 
+INVALID_CURSOR = "is not a valid cursor (use links.next as it was given)"
+
+
 class NotificationPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
+
+    def decode_cursor(self, request):
+        """A cursor is ours only if it decodes and its position is a time the database can
+        compare: DRF answers 404 for one that does not decode, and a tampered position
+        (`p=2024`) would reach the query as a 500."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": [INVALID_CURSOR]}) from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            moment = parse_datetime(cursor.position)
+            moment = moment.astimezone(UTC) if moment and moment.tzinfo else None
+        except (ValueError, OverflowError):
+            moment = None
+        if moment is None:
+            raise ValidationError({"cursor": [INVALID_CURSOR]})
+        return cursor._replace(position=moment.isoformat())
 
     def get_paginated_response(self, data):
         return Response({"notifications": data, "links": {"next": self.get_next_link()}})
