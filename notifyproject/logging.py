@@ -4,6 +4,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 # Anything that looks like a phone number (9+ digits, maybe with + and spaces) or an email
 # address is masked in every line, as a safety net under `mask_recipient`.
@@ -18,6 +19,15 @@ def mask_recipient(recipient: str) -> str:
         local, _, domain = recipient.partition("@")
         return f"{local[:1]}***@{domain}"
     return f"{recipient[:4]}*****{recipient[-3:]}" if len(recipient) > 7 else "*****"
+
+
+def mask_url_password(url: str) -> str:
+    """`http://user:secret@host/` → `http://user:***@host/`, for showing a URL with credentials."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _scrub(text: str) -> str:

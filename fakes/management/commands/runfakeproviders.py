@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from fakes import Behaviour, BehaviourError, FakeProviderServer, parse_outcomes
+from notifyproject.logging import mask_url_password
 
 RATES = ("duplicate", "error", "timeout", "slow", "malformed", "reset")
 
@@ -89,7 +90,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  FIRETEXT_URL={url}/firetext")
         self.stdout.write(f"  MMG_URL={url}/mmg")
         self.stdout.write(f"  AWS_ENDPOINT_URL_SESV2={url}")
-        receipts = options["receipts_to"] or "nowhere"
+        receipts = mask_url_password(options["receipts_to"]) or "nowhere"
         self.stdout.write(f"  receipts to {receipts}; requests at {url}/_requests")
         self.stdout.flush()
         stop.wait()
