@@ -120,7 +120,9 @@ def test_no_log_line_of_the_main_flows_holds_personal_data_or_secrets(
 
         # A send that fails on both SMS providers: failover, then a retry planned.
         fake.control(down=True)
-        failing = api.post(f"{web}/notifications/sms", json={"phone_number": UK_MOBILE, "content": "x"})
+        failing = api.post(
+            f"{web}/notifications/sms", json={"phone_number": UK_MOBILE, "content": "x"}
+        )
         deliver_sms(failing.json()["id"])
         assert Notification.objects.get(id=failing.json()["id"]).retry_count == 1
 
