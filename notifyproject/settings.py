@@ -166,6 +166,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this server, not a CDN: the docs work offline and their version is pinned.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sending.api.schema.error_responses",
+    ],
 }
 
 # --- providers ---------------------------------------------------------------------------------

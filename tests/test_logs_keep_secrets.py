@@ -58,13 +58,13 @@ def captured():
     root.setLevel(level)
 
 
-def wait_for(check, what: str, timeout: float = 60.0):
+def wait_for(check, what, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
             return result
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what()}")
 
 
 def test_no_log_line_of_the_main_flows_holds_personal_data_or_secrets(
@@ -81,7 +81,8 @@ def test_no_log_line_of_the_main_flows_holds_personal_data_or_secrets(
     api.headers.update(auth)
 
     with running_fake_providers(
-        receipts_to=receipts_to, behaviour=Behaviour(receipt_delay=0.0)
+        receipts_to=receipts_to,
+        behaviour=Behaviour(receipt_delay=0.0, outcomes={"delivered": 1, "permanent-failure": 1}),
     ) as fake:
         fake.configure_clients(settings, monkeypatch)
 
@@ -112,11 +113,13 @@ def test_no_log_line_of_the_main_flows_holds_personal_data_or_secrets(
         deliver_sms(ids[1])
         deliver_email(ids[2])
 
-        def all_final():
-            statuses = set(Notification.objects.filter(id__in=ids).values_list("status", flat=True))
-            return statuses and not statuses & {"created", "sending", "pending"}
+        def statuses():
+            return set(Notification.objects.filter(id__in=ids).values_list("status", flat=True))
 
-        wait_for(all_final, "every receipt applied")
+        wait_for(
+            lambda: not statuses() & {"created", "sending", "pending"},
+            lambda: f"every receipt applied: {statuses()}, posted {fake.receipts()}",
+        )
 
         # A send that fails on both SMS providers: failover, then a retry planned.
         fake.control(down=True)

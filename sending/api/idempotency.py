@@ -93,7 +93,7 @@ def idempotent_response(request, *, create: Callable[[], tuple[int, Any]]) -> Ht
 SCHEMA_PARAMETERS = [
     OpenApiParameter(
         HEADER,
-        str,
+        {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
         location=OpenApiParameter.HEADER,
         required=False,
         description=(

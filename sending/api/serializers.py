@@ -3,11 +3,15 @@ from datetime import UTC
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import validate_email
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from rest_framework import serializers
 
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import Notification, NotificationStatus, NotificationType
-from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
+from sending.phone_numbers import PHONE_NUMBER_PATTERN, InvalidPhoneNumber, normalise_phone_number
 
 EMAIL_SUBJECT_LIMIT = 998  # the longest line RFC 5322 allows
 EMAIL_CONTENT_LIMIT = 100_000
@@ -25,17 +29,39 @@ def _not_blank(value: str) -> str:
     return value
 
 
-class TextField(serializers.CharField):
-    """A CharField that takes only JSON strings (DRF's would turn 123 into "123")."""
+# A value that is not blank once trimmed (Python's whitespace is spelled out: the schema's
+# regex engines don't count U+001C-U+001F as space) and holds no NUL, which DRF refuses.
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x1c-\x1f\x00][^\x00]*$"
 
-    def __init__(self, **kwargs):
+
+class TextField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's would turn 123 into "123"), whose length
+    limit counts the value as sent (DRF's counts it trimmed), and whose OpenAPI schema states
+    what it accepts: `minLength`, a pattern, and any `schema` keys given (a format, a bound the
+    field's validation enforces in its own words)."""
+
+    def __init__(self, *, schema: dict | None = None, **kwargs):
         kwargs.setdefault("error_messages", {}).update(_MESSAGES)
+        self.schema = schema or {}
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError(f"must be a string, not {type(data).__name__}")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+class TextFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = TextField
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        schema = auto_schema._map_serializer_field(field, direction, bypass_extensions=True)
+        if not field.allow_blank:
+            schema.update(minLength=1, pattern=NOT_BLANK_PATTERN)
+        return schema | field.schema
 
 
 class StrictSerializer(serializers.Serializer):
@@ -53,9 +79,36 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
+# No text of more characters fits in six parts; fewer may not (UCS-2, extension characters).
+SMS_CONTENT_MAX_CHARACTERS = 918
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """The schema says so too: no property but those listed."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
+
+
 class SmsRequestSerializer(StrictSerializer):
-    phone_number = TextField()
-    content = TextField(trim_whitespace=False)
+    phone_number = TextField(
+        schema={
+            "pattern": PHONE_NUMBER_PATTERN,
+            "description": "a UK mobile in any common form, or + or 00 and 8-15 digits",
+        }
+    )
+    content = TextField(
+        trim_whitespace=False,
+        schema={
+            "maxLength": SMS_CONTENT_MAX_CHARACTERS,
+            "description": "at most 6 parts: 918 GSM 03.38 characters (extension characters "
+            "count twice) or 402 UTF-16 units of anything else",
+        },
+    )
     reference = TextField(required=False, allow_null=True, max_length=255)
 
     def validate_phone_number(self, value: str):
@@ -83,7 +136,7 @@ class SmsRequestSerializer(StrictSerializer):
 
 
 class EmailRequestSerializer(StrictSerializer):
-    email_address = TextField(max_length=320)
+    email_address = TextField(max_length=320, schema={"format": "email"})
     subject = TextField(max_length=EMAIL_SUBJECT_LIMIT)
     content = TextField(max_length=EMAIL_CONTENT_LIMIT, trim_whitespace=False)
     reference = TextField(required=False, allow_null=True, max_length=255)
@@ -170,4 +223,6 @@ class NotificationFilterSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=NotificationStatus.choices, required=False)
     type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
     reference = TextField(required=False, max_length=255)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(
+        required=False, help_text="opaque: the next page's, as links.next gives it"
+    )

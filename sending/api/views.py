@@ -2,7 +2,7 @@ import uuid
 from datetime import UTC
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -118,13 +118,7 @@ class NotificationListView(ListAPIView):
     serializer_class = NotificationSerializer
     pagination_class = NotificationPagination
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=NotificationSerializer().fields["status"].choices),
-            OpenApiParameter("type", str, enum=["sms", "email"]),
-            OpenApiParameter("reference", str),
-        ]
-    )
+    @extend_schema(parameters=[NotificationFilterSerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
