@@ -3,7 +3,8 @@ import uuid
 from django.contrib import admin, messages
 
 from callbacks.models import Complaint, Receipt, ReceiptState
-from callbacks.services import RACED, UNKNOWN_NOTIFICATION, receipt_process
+from callbacks.replay import receipt_replay
+from callbacks.services import RACED, UNKNOWN_NOTIFICATION
 from console.lists import BigTableAdmin, DayFilter
 from console.masking import text_mask
 from sending.admin import ReadOnlyAdmin
@@ -22,6 +23,7 @@ OUTCOMES = {
     "unknown": ("unknown notification", {"state": "processed", "outcome": UNKNOWN_NOTIFICATION}),
     "rejected": ("rejected (answered 400)", {"state": ReceiptState.REJECTED}),
     "failed": ("failed while processing", {"state": ReceiptState.FAILED}),
+    "given-up": ("given up: failed every attempt", {"state": ReceiptState.GIVEN_UP}),
     "received": ("not processed yet", {"state": ReceiptState.RECEIVED}),
 }
 # The give-up state of receipts that failed too often (issue 10), once the model has it.
@@ -107,16 +109,21 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
             return queryset.filter(reference=term), False
 
     @admin.action(
-        description="Replay selected receipts (not processed yet, failed or rejected)",
+        description="Replay selected receipts (not processed yet, failed, rejected or given up)",
         permissions=["replay"],
     )
     def replay(self, request, queryset):
         replayable = queryset.defer(None).filter(
-            state__in=[ReceiptState.RECEIVED, ReceiptState.FAILED, ReceiptState.REJECTED]
+            state__in=[
+                ReceiptState.RECEIVED,
+                ReceiptState.FAILED,
+                ReceiptState.REJECTED,
+                ReceiptState.GIVEN_UP,
+            ]
         )
         states = []
         for receipt in replayable:
-            receipt_process(receipt=receipt)
+            receipt_replay(receipt=receipt)
             states.append(receipt.state)
         self.message_user(
             request,

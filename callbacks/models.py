@@ -13,6 +13,7 @@ class ReceiptState(models.TextChoices):
     PROCESSED = "processed"
     REJECTED = "rejected", "rejected (answered 400)"
     FAILED = "failed", "failed while processing"
+    GIVEN_UP = "given-up", "given up: failed every attempt"
 
 
 class Receipt(models.Model):
@@ -40,6 +41,11 @@ class Receipt(models.Model):
     outcome = models.CharField(max_length=255, blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+
+    # A receipt that failed this many times is `given-up`: no schedule replays it again (an
+    # operator can, from the admin or with `replay_receipts --given-up`), so no row can keep
+    # failing at every run.
+    MAX_ATTEMPTS = 8
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -13,11 +13,15 @@ def receipt_list_to_replay(
     since: datetime | None = None,
     provider: str | None = None,
     include_rejected: bool = False,
+    include_given_up: bool = False,
 ) -> QuerySet[Receipt]:
-    """Receipts that failed or were never processed, oldest first."""
+    """Receipts that failed or were never processed, oldest first (not those given up, which
+    failed `Receipt.MAX_ATTEMPTS` times, unless asked)."""
     states = [ReceiptState.RECEIVED, ReceiptState.FAILED]
     if include_rejected:
         states.append(ReceiptState.REJECTED)
+    if include_given_up:
+        states.append(ReceiptState.GIVEN_UP)
     receipts = Receipt.objects.filter(state__in=states, received_at__lt=received_before)
     if since is not None:
         receipts = receipts.filter(received_at__gte=since)

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from callbacks.replay import receipt_replay
 from callbacks.selectors import receipt_list_to_replay
-from callbacks.services import receipt_process
 
 # Younger receipts may still be in their request; a run does at most this many.
 SETTLE = timedelta(minutes=1)
@@ -14,10 +14,11 @@ BATCH = 1000
 
 def replay_receipts() -> int:
     """Scheduled: process again the receipts that failed (an SNS certificate that could not be
-    fetched, a database error) or were never processed. Safe to repeat."""
+    fetched, a database error) or were never processed. Safe to repeat; a receipt that fails
+    is marked and the run goes on (`receipt_replay`)."""
     receipts = receipt_list_to_replay(received_before=timezone.now() - SETTLE)[:BATCH]
     count = 0
     for receipt in receipts:
-        receipt_process(receipt=receipt)
+        receipt_replay(receipt=receipt)
         count += 1
     return count

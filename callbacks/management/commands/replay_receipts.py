@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from callbacks.models import Receipt, ReceiptProvider
+from callbacks.replay import receipt_replay
 from callbacks.selectors import receipt_list_to_replay
-from callbacks.services import receipt_process
 
 PROGRESS_EVERY = 100
 
@@ -41,19 +41,25 @@ class Command(BaseCommand):
             help="also receipts that were refused (400), e.g. after a status was added to a map",
         )
         parser.add_argument(
+            "--given-up",
+            action="store_true",
+            help=f"also receipts given up after failing {Receipt.MAX_ATTEMPTS} times",
+        )
+        parser.add_argument(
             "--settle-seconds",
             type=int,
             default=60,
             help="leave alone receipts younger than this, which a request may be processing now",
         )
 
-    def handle(self, *args, since, provider, rejected, settle_seconds, **options):
+    def handle(self, *args, since, provider, rejected, given_up, settle_seconds, **options):
         ids = list(
             receipt_list_to_replay(
                 received_before=timezone.now() - timedelta(seconds=settle_seconds),
                 since=since,
                 provider=provider,
                 include_rejected=rejected,
+                include_given_up=given_up,
             ).values_list("id", flat=True)
         )
         total = len(ids)
@@ -62,8 +68,7 @@ class Command(BaseCommand):
         for done, receipt_id in enumerate(ids, start=1):
             receipt = Receipt.objects.filter(id=receipt_id).first()
             if receipt is not None:
-                receipt_process(receipt=receipt)
-                states[receipt.state] += 1
+                states[receipt_replay(receipt=receipt)] += 1
             if done % PROGRESS_EVERY == 0 or done == total:
                 self.stdout.write(f"  {done}/{total} replayed")
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))

@@ -1,0 +1,94 @@
+"""No receipt can stall the replays (issue 10): a row that fails is marked with why and
+skipped, the others are replayed, and after `Receipt.MAX_ATTEMPTS` failures it is `given-up`
+(no longer replayed by the schedule or the command, unless asked)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from callbacks.models import Receipt, ReceiptState
+from callbacks.services import receipt_store
+from callbacks.tasks import replay_receipts
+from sending.models import Notification, NotificationStatus, NotificationType
+from tests.callbacks.conftest import (
+    REFERENCE,
+    SES_MESSAGE_ID,
+    fixture_text,
+    ses_notification,
+    sns_envelope,
+)
+from tests.callbacks.test_replay_receipts import replay, stored_receipt
+from tests.stats.factories import notification_make
+
+S = NotificationStatus
+
+
+def stored(provider: str, body: str, content_type: str, *, state=ReceiptState.RECEIVED) -> Receipt:
+    receipt = receipt_store(provider=provider, body=body, content_type=content_type)
+    Receipt.objects.filter(id=receipt.id).update(
+        received_at=timezone.now() - timedelta(minutes=5), state=state
+    )
+    return receipt
+
+
+def mmg_with_offset(offset: str) -> str:
+    body = json.loads(fixture_text("mmg", "delivered.json"))
+    body["deliverytime"] = f"2016-04-05 16:01:07{offset}"
+    return json.dumps(body)
+
+
+def ses_with_surrogate() -> str:
+    """smtpResponse "\\ud800": json.loads reads it, no database can store it."""
+    ses = ses_notification("delivery.json")
+    ses["delivery"]["smtpResponse"] = "250 ok \ud800"
+    return json.dumps(sns_envelope(ses))
+
+
+@pytest.fixture(autouse=True)
+def unsigned_sns(settings):
+    settings.SNS_VERIFY_SIGNATURES = False
+    settings.SES_SNS_TOPIC_ARNS = []
+
+
+def test_a_receipt_that_fails_is_marked_and_the_others_are_still_replayed(service):
+    """The issue's case: an MMG time offset past ±15:59 (PostgreSQL refuses it) stalled every
+    later receipt; a lone surrogate fails on every database."""
+    sms = notification_make(service=service, notification_id=REFERENCE)
+    email = notification_make(
+        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+    )
+    bad_time = stored("mmg", mmg_with_offset("+1600"), "application/json")
+    bad_text = stored("ses", ses_with_surrogate(), "text/plain")
+    good = stored_receipt("firetext", "delivered.txt", state=ReceiptState.FAILED)
+
+    output = replay()
+
+    assert "Replayed 3 receipt(s)" in output
+    assert Receipt.objects.get(id=good.id).state == ReceiptState.PROCESSED
+    assert Notification.objects.get(id=sms.id).status == S.DELIVERED
+    for receipt in (bad_time, bad_text):
+        receipt.refresh_from_db()
+        assert receipt.state in (ReceiptState.PROCESSED, ReceiptState.FAILED)
+        if receipt.state == ReceiptState.FAILED:
+            assert receipt.outcome  # why
+    assert Notification.objects.get(id=email.id).status in (S.SENDING, S.DELIVERED)
+
+
+def test_a_receipt_that_always_fails_is_given_up_after_max_attempts(service):
+    notification_make(
+        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+    )
+    bad = stored("ses", ses_with_surrogate(), "text/plain", state=ReceiptState.FAILED)
+    Receipt.objects.filter(id=bad.id).update(attempts=1)  # the request's own attempt
+
+    runs = [replay_receipts() for _ in range(Receipt.MAX_ATTEMPTS + 2)]
+
+    bad.refresh_from_db()
+    assert bad.state == ReceiptState.GIVEN_UP
+    assert bad.attempts == Receipt.MAX_ATTEMPTS
+    assert bad.outcome.startswith(f"given up after {Receipt.MAX_ATTEMPTS} attempts: ")
+    assert runs[-2:] == [0, 0]  # no longer picked up by the schedule
+    assert "0 receipt(s) to replay" in replay()
+    assert "1 receipt(s) to replay" in replay("--given-up")
