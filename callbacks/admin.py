@@ -26,12 +26,6 @@ OUTCOMES = {
     "given-up": ("given up: failed every attempt", {"state": ReceiptState.GIVEN_UP}),
     "received": ("not processed yet", {"state": ReceiptState.RECEIVED}),
 }
-# The give-up state of receipts that failed too often (issue 10), once the model has it.
-if hasattr(ReceiptState, "GIVEN_UP"):
-    OUTCOMES[ReceiptState.GIVEN_UP.value] = (
-        "given up (failed too often)",
-        {"state": ReceiptState.GIVEN_UP},
-    )
 
 
 def receipt_outcome_kind(receipt: Receipt) -> str:
