@@ -24,7 +24,11 @@ def audit(requirements: list[str]) -> dict | None:
             command = [str(pip_audit), "--no-deps", "--disable-pip", "--progress-spinner=off"]
             command += [f"--requirement={name}" for name in requirements]
             command += ["--format=json", f"--output={report}", "--timeout=30"]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            try:
+                result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            except (OSError, subprocess.TimeoutExpired) as err:  # not installed, or hung
+                print(f"pip-audit attempt {attempt} failed: {err}")
+                continue
             # 0: nothing found; 1: vulnerabilities found. Anything else, or no report: the
             # service (or the network) failed.
             if result.returncode in (0, 1) and report.exists():
