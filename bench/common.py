@@ -299,3 +299,17 @@ def insert_select(model, known: dict[str, str], source: str, params: dict | None
             f"SELECT {', '.join(expressions)} FROM {source}",
             values,
         )
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (Linux /proc)."""
+    from contextlib import suppress
+
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found

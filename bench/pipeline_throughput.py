@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     figure,
     manage,
     process_cpu_seconds,
+    process_tree,
     results_arguments,
     results_write,
     spread,
@@ -96,18 +97,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (Linux /proc)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-    return found
 
 
 def machine_busy_seconds() -> float:

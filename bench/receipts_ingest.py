@@ -52,6 +52,7 @@ from bench.common import (  # noqa: E402
     gunicorn_arguments,
     gunicorn_pids,
     gunicorn_start,
+    insert_select,
     manage,
     queue_purge,
     results_arguments,
@@ -156,40 +157,34 @@ def notifications_load(count: int) -> float:
     moment = "now() - (g %% 604800) * interval '1 second'"
     known = {
         "id": "gen_random_uuid()",
-        "service_id": f"(%s::uuid[])[1 + g %% {SERVICES}]",
+        "service_id": f"(%(services)s::uuid[])[1 + g %% {SERVICES}]",
         "notification_type": "'sms'",
         "recipient": "'4477009' || lpad((g %% 100000)::text, 5, '0')",
         "content": "'Benchmark message number ' || g",
         "status": "'sending'",
         "sent_by": "'firetext'",
+        "fragment_count": "1",
         "created_at": moment,
         "sent_at": f"{moment} + interval '2 seconds'",
         "updated_at": f"{moment} + interval '2 seconds'",
     }
-    columns, expressions, params = [], [], []
-    for field in Notification._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(field.column))
-        if field.column in known:
-            expressions.append(known[field.column])
-            if field.column == "service_id":
-                params.append(services)
-        else:
-            expressions.append("%s")
-            default = field.get_default() if field.has_default() or not field.null else None
-            params.append(field.get_db_prep_save(default, connection))
     zone = settings.TIME_ZONE
+    # Every counter column: the texts requested (and their one part each), the rest at 0.
+    from stats.models import DailyStatistics
+
+    counts = {
+        field.column: "count(*)" if field.column in ("sms_requested", "sms_fragments") else "0"
+        for field in DailyStatistics._meta.concrete_fields
+        if field.column not in ("id", "service_id", "day")
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO sending_notification ({', '.join(columns)}) "
-            f"SELECT {', '.join(expressions)} FROM generate_series(1, {int(count)}) AS g",
-            params,
+        insert_select(
+            Notification, known, f"generate_series(1, {int(count)}) AS g", {"services": services}
         )
         cursor.execute(
-            "INSERT INTO stats_dailystatistics (service_id, day, sms_requested, sms_fragments, "
-            "sms_delivered, sms_failed, emails_requested, emails_delivered, emails_failed) "
-            "SELECT service_id, (created_at AT TIME ZONE %s)::date, count(*), count(*), "
-            "0, 0, 0, 0, 0 "
-            "FROM sending_notification GROUP BY 1, 2",
+            f"INSERT INTO stats_dailystatistics (service_id, day, {', '.join(counts)}) "  # noqa: S608
+            f"SELECT service_id, (created_at AT TIME ZONE %s)::date, "
+            f"{', '.join(counts.values())} FROM sending_notification GROUP BY 1, 2",
             [zone],
         )
     connection.close()
