@@ -5,6 +5,7 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
@@ -25,6 +26,7 @@ from notifyproject import metrics
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import Notification
 from sending.status import notification_update_status, status_change_ctes, status_sources
+from webhooks.outbox import callback_complaint_record, callback_event_queue
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +182,13 @@ def _receipt_store_and_apply(
     try:
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            receipt_id, outcome, status, sent_at = cursor.fetchone()
+            receipt_id, outcome, status, sent_at, callback_event_id = cursor.fetchone()
     except DatabaseError:
         logger.exception("receipt statement failed", extra={"provider": provider})
         receipt = receipt_store(provider=provider, body=body, content_type=content_type)
         return _receipt_apply(receipt, event)
+    if callback_event_id is not None:
+        transaction.on_commit(partial(callback_event_queue, event_id=callback_event_id))
     receipt = Receipt(id=receipt_id, provider=provider, received_at=now, outcome=outcome)
     changed = Notification(id=event.notification_id, status=status, sent_at=sent_at)
     if outcome == UNKNOWN_NOTIFICATION:
@@ -195,8 +199,8 @@ def _receipt_store_and_apply(
 
 @functools.cache
 def _receipt_statement(status: str, status_if_pending: str | None, changes: str) -> str:
-    """`changes` (`before`, `changed` and `counted`), plus the receipt's row, whose outcome says
-    what happened: as `_status_receipt_apply` words it."""
+    """`changes` (`before`, `changed`, `counted` and `outboxed`), plus the receipt's row, whose
+    outcome says what happened: as `_status_receipt_apply` words it."""
     r = quoted_columns(Receipt)
     n = quoted_columns(Notification)
     columns = (
@@ -217,7 +221,7 @@ def _receipt_statement(status: str, status_if_pending: str | None, changes: str)
         f"ELSE 'unchanged: already ' || (SELECT {n['status']} FROM before) END, "
         f"%(r_now)s, %(r_reported_at)s, 1) RETURNING {r['id']}, {r['outcome']}) "
         f"SELECT stored.{r['id']}, stored.{r['outcome']}, changed.{n['status']}, "
-        f"changed.{n['sent_at']} FROM stored LEFT JOIN changed ON true"
+        f"changed.{n['sent_at']}, (SELECT id FROM outboxed) FROM stored LEFT JOIN changed ON true"
     )
 
 
@@ -305,7 +309,8 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> Applied:
     if Complaint.objects.filter(feedback_id=event.feedback_id).exists():
         return Applied(outcome="complaint already recorded")
     notification_id = _notification_id_for(event.provider_reference)
-    # A racing duplicate loses quietly to the unique feedback id.
+    # A racing duplicate loses quietly to the unique feedback id (and so makes no event: the
+    # complaint's event is unique too).
     Complaint.objects.bulk_create(
         [
             Complaint(
@@ -322,6 +327,7 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> Applied:
     if notification_id is None:
         _unknown_notification(event)
         return Applied(outcome="complaint recorded for an unknown notification")
+    callback_complaint_record(complaint=Complaint.objects.get(feedback_id=event.feedback_id[:255]))
     return Applied(outcome="complaint recorded")
 
 

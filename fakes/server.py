@@ -11,6 +11,9 @@ Routes
                                         {"provider": "firetext", "down": true, "mode": "timeout"};
                                         without "provider" the change applies to all
     POST /_reset                        forget requests and pending receipts, undo /_control
+    POST /service-callback              a service's status callback endpoint (callback_receiver)
+    GET  /_callbacks                    the callbacks it received
+    POST /_callbacks                    {"signing_secret": "whsec_…"}: verify signatures from now
 """
 
 import json
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
+from fakes import callback_receiver
 from fakes.behaviour import Behaviour, BehaviourError
 from fakes.providers import (
     Answer,
@@ -69,6 +73,7 @@ class FakeProviderServer:
         self.hang_seconds = hang_seconds
         self.rng = random.Random(seed)
         self.receipts = ReceiptSender(base_url=receipts_to)
+        self.callbacks = callback_receiver.CallbackReceiver()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: deque[dict] = deque(maxlen=keep_requests)
@@ -128,6 +133,7 @@ class FakeProviderServer:
             self._requests.clear()
             self.behaviours = {name: self.initial_behaviour for name in self.providers}
         self.receipts.clear()
+        self.callbacks.clear()
 
     # --- a send -------------------------------------------------------------------------------
 
@@ -256,6 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(Answer.json(200, {"pending": pending, "posted": receipts}))
         elif path == "/_control":
             self._answer(Answer.json(200, fake.describe()))
+        elif path == "/_callbacks":
+            callbacks = fake.callbacks.received()
+            self._answer(Answer.json(200, {"count": len(callbacks), "callbacks": callbacks}))
         elif path == "/":
             routes = {name: p.path for name, p in fake.providers.items()}
             self._answer(Answer.json(200, {"fake providers": routes}))
@@ -270,6 +279,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake.routes[path], body)
         elif path == "/_control":
             self._control(body)
+        elif path == callback_receiver.PATH:
+            self._answer(Answer.json(*fake.callbacks.take(body, self.headers)))
+        elif path == "/_callbacks":
+            self._configure_callbacks(body)
         elif path == "/_reset":
             fake.reset()
             self._answer(Answer.json(200, {"result": "reset"}))
@@ -298,6 +311,15 @@ class _Handler(BaseHTTPRequestHandler):
                 raise BehaviourError("expected a JSON object")
             self._answer(Answer.json(200, self.server.fake.control(changes)))
         except (ValueError, TypeError) as err:
+            self._answer(Answer.json(400, {"error": str(err)}))
+
+    def _configure_callbacks(self, body: bytes) -> None:
+        try:
+            changes = json.loads(body or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("expected a JSON object")
+            self._answer(Answer.json(200, self.server.fake.callbacks.configure(changes)))
+        except ValueError as err:
             self._answer(Answer.json(400, {"error": str(err)}))
 
     def _body(self) -> bytes:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "callbacks",
     "stats",
     "fakes",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,12 @@ CALLBACK_BASIC_AUTH = env_credentials("CALLBACK_BASIC_AUTH")
 SES_SNS_TOPIC_ARNS = env_list("SES_SNS_TOPIC_ARNS")
 SNS_VERIFY_SIGNATURES = env_bool("SNS_VERIFY_SIGNATURES", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- status callbacks to services (contract section 10) -------------------------------------
+SERVICE_CALLBACK_TIMEOUT_SECONDS = env_float("SERVICE_CALLBACK_TIMEOUT_SECONDS", 5.0, minimum=0.01)
+SERVICE_CALLBACK_MAX_ATTEMPTS = env_int("SERVICE_CALLBACK_MAX_ATTEMPTS", 25, minimum=1)
+# Plain http:// and loopback/private addresses allowed: local development and tests only.
+SERVICE_CALLBACK_ALLOW_INSECURE = env_bool("SERVICE_CALLBACK_ALLOW_INSECURE", False)
 
 # --- metrics -----------------------------------------------------------------------------------
 STATSD_HOST = env_optional("STATSD_HOST")

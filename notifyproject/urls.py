@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("", include("callbacks.urls")),
     path("", include("stats.urls")),
+    path("", include("webhooks.urls")),
     path("", include("sending.urls")),
 ]
 

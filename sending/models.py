@@ -32,6 +32,8 @@ FAILURE_STATUSES = (
     NotificationStatus.TEMPORARY_FAILURE,
     NotificationStatus.TECHNICAL_FAILURE,
 )
+# Never changes again; a service with a callback is told of each (contract section 10).
+FINAL_STATUSES = (NotificationStatus.DELIVERED, *FAILURE_STATUSES)
 
 
 class Service(models.Model):

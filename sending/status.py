@@ -22,13 +22,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
-from sending.models import FAILURE_STATUSES, Notification, NotificationStatus
+from sending.models import FAILURE_STATUSES, FINAL_STATUSES, Notification, NotificationStatus
 from stats.services import daily_statistics_count, daily_statistics_count_cte
+from webhooks.outbox import callback_event_cte, callback_event_record
 
 now = timezone.now  # seam for tests
 
 S = NotificationStatus
-FINAL_STATUSES = (S.DELIVERED, *FAILURE_STATUSES)
 
 # From each status, where it may go next. Nothing else decides whether a status may change.
 ALLOWED_MOVES: dict[str, tuple[str, ...]] = {
@@ -40,9 +40,12 @@ ALLOWED_MOVES: dict[str, tuple[str, ...]] = {
 # The statuses a change may ask for (never `created`).
 TARGET_STATUSES = frozenset(target for moves in ALLOWED_MOVES.values() for target in moves)
 
-# What a change loads of the notification: what the statistics count, the receipt's metrics and
-# the hand-over need; never the (possibly 100 kB) content.
-_LOADED_FIELDS = ("status", "service_id", "notification_type", "created_at", "sent_at", "sent_by")
+# What a change loads of the notification: what the statistics count, the receipt's metrics, the
+# hand-over and the status callback need; never the (possibly 100 kB) content.
+_LOADED_FIELDS = (
+    "status", "service_id", "notification_type", "created_at", "sent_at", "sent_by",
+    "updated_at", "recipient", "client_reference", "fragment_count",
+)  # fmt: skip
 
 
 def status_may_move(*, old: str, new: str) -> bool:
@@ -72,7 +75,8 @@ def _targets_check(*statuses: str | None) -> None:
 
 def _on_status_changed(notification: Notification, *, old_status: str) -> None:
     """Every status change passes here, inside the transaction that made it (committed with it or
-    not at all): the one place to add what a change brings along. Today: the day's statistics.
+    not at all): the one place to add what a change brings along: the day's statistics, and for a
+    final status the service's status callback event (the outbox, `webhooks/outbox.py`).
 
     Its SQL twin is `status_change_ctes` (the PostgreSQL receipt statement): what is added here
     must be added there too, as one more `WITH` clause reading `before` and `changed`.
@@ -83,6 +87,7 @@ def _on_status_changed(notification: Notification, *, old_status: str) -> None:
         notification_type=notification.notification_type,
         status=notification.status,
     )
+    callback_event_record(notification=notification)
 
 
 def _locked(notification_id) -> Notification | None:
@@ -186,7 +191,9 @@ def status_change_ctes(
     more into the same statement (a receipt's own row), so the change and what it brings along
     are one statement. `before` holds the status as it was (no row for an unknown id), `changed`
     the notification as it now is (no row when nothing changed), `counted` its statistics
-    (`stats/`' own SQL). Same table, same columns, same results; parameters are `sc_*`."""
+    (`stats/`' own SQL), `outboxed` its status callback event's id (`webhooks/`' own SQL; queue
+    it with `webhooks.outbox.callback_event_queue` once committed). Same table, same columns,
+    same results; parameters are `sc_*`."""
     _targets_check(status, status_if_pending)
     params = {
         "sc_code": provider_status_code[:20],
@@ -196,7 +203,7 @@ def status_change_ctes(
     }
     sql = _status_change_sql(NotificationStatus(status), status_if_pending and S(status_if_pending))
     counted, counted_params = daily_statistics_count_cte(changed="changed")
-    return f"{sql}, {counted}", params | counted_params
+    return f"{sql}, {counted}, {callback_event_cte(changed='changed')}", params | counted_params
 
 
 @functools.cache

@@ -1,0 +1,124 @@
+"""A service's callback endpoint for the tests: a real HTTP server on 127.0.0.1 in a thread,
+answering as each test tells it (a status code, a redirect, a wait past the client's timeout)
+and keeping every request it got (path, headers, body)."""
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sending.models import Notification
+from sending.services import notification_create
+from webhooks.models import ServiceCallback
+from webhooks.services import service_callback_set
+
+BEARER_TOKEN = "service-callback-token-1234"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # hold the request until the test ends (past the client's timeout)
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.answers: deque[Answer] = deque()
+        self.default = Answer()
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                answer = receiver.answers.popleft() if receiver.answers else receiver.default
+                if answer.hang:
+                    receiver.release.wait(30)
+                    self.close_connection = True
+                    return
+                reply = b'{"ok": true}'
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/callbacks/notify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers.extend(answers)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def insecure(settings):
+    """Plain http:// to 127.0.0.1 allowed, as in `make run` and the tests."""
+    settings.SERVICE_CALLBACK_ALLOW_INSECURE = True
+    settings.SERVICE_CALLBACK_TIMEOUT_SECONDS = 0.5
+    return settings
+
+
+@dataclass
+class Configured:
+    callback: ServiceCallback
+    signing_secret: str
+
+
+@pytest.fixture
+def callback(service, receiver, insecure) -> Configured:
+    made, secret = service_callback_set(
+        service=service, url=receiver.url, bearer_token=BEARER_TOKEN
+    )
+    return Configured(made, secret)
+
+
+def text(service, **fields) -> Notification:
+    notification = notification_create(
+        service=service,
+        notification_type="sms",
+        recipient="447700900123",
+        content="Your code is 1234",
+        client_reference=fields.pop("client_reference", "client-ref-1"),
+    )
+    if fields:
+        Notification.objects.filter(id=notification.id).update(**fields)
+        notification.refresh_from_db()
+    return notification

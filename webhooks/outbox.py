@@ -1,0 +1,195 @@
+"""The outbox: a callback event is written in the same transaction as the change it reports, and
+queued for sending once that transaction commits (contract section 10, "never lost").
+
+Only services with a callback configured get events: the insert selects from the service's
+callback row, so for a service without one it writes nothing, in the same single round trip.
+A notification has at most one status event (a unique index; the status change is conditional
+anyway, so a duplicate receipt changes nothing and writes nothing), a complaint one event.
+"""
+
+import functools
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+from sending.models import FINAL_STATUSES, Notification
+from webhooks.models import CallbackEvent, CallbackKind, CallbackState, ServiceCallback
+
+# Times in payloads: ISO 8601 UTC, always with microseconds, the same in Python and in SQL.
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_SQL_TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def payload_time(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime(_TIME_FORMAT) if value else None
+
+
+def status_payload(notification: Notification) -> dict:
+    """Contract section 10's delivery status callback."""
+    return {
+        "id": str(notification.id),
+        "reference": notification.client_reference,
+        "to": notification.recipient,
+        "status": notification.status,
+        "created_at": payload_time(notification.created_at),
+        "completed_at": payload_time(notification.updated_at),
+        "sent_at": payload_time(notification.sent_at),
+        "notification_type": notification.notification_type,
+        "fragment_count": None,
+    }
+
+
+def complaint_payload(*, notification: Notification, complaint) -> dict:
+    return {
+        "notification_id": str(notification.id),
+        "complaint_id": str(complaint.id),
+        "reference": notification.client_reference,
+        "to": notification.recipient,
+        "complaint_date": payload_time(complaint.complained_at or complaint.created_at),
+    }
+
+
+def callback_event_record(*, notification: Notification) -> uuid.UUID | None:
+    """Inside the status change's transaction: the event for `notification`'s new status, when
+    it is final and its service has a callback. Returns the event's id (None when none was
+    written); it is queued for sending once the transaction commits.
+
+    `notification` needs id, service_id, notification_type, status, recipient,
+    client_reference, created_at, sent_at and updated_at (what the status change returns)."""
+    if notification.status not in FINAL_STATUSES:
+        return None
+    return _event_insert(
+        service_id=notification.service_id,
+        notification_id=notification.id,
+        kind=CallbackKind.STATUS,
+        payload=status_payload(notification),
+    )
+
+
+def callback_complaint_record(*, complaint) -> uuid.UUID | None:
+    """Inside the complaint's transaction: the complaint event, when the complaint's
+    notification is known and its service has a callback."""
+    if complaint.notification_id is None:
+        return None
+    notification = Notification.objects.only(
+        "id", "service_id", "recipient", "client_reference"
+    ).get(id=complaint.notification_id)
+    return _event_insert(
+        service_id=notification.service_id,
+        notification_id=notification.id,
+        kind=CallbackKind.COMPLAINT,
+        payload=complaint_payload(notification=notification, complaint=complaint),
+        complaint_id=complaint.id,
+    )
+
+
+def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=None):
+    meta = CallbackEvent._meta
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    values = {
+        "id": event_id,
+        "service": service_id,
+        "notification": notification_id,
+        "complaint": complaint_id,
+        "kind": str(kind),
+        "payload": payload,
+        "state": str(CallbackState.PENDING),
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    fields = [meta.get_field(name) for name in values]
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    service = ServiceCallback._meta.get_field("service").get_db_prep_value(service_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), [*params, service])
+        written = cursor.rowcount == 1
+    if not written:
+        return None
+    transaction.on_commit(partial(callback_event_queue, event_id=event_id))
+    return event_id
+
+
+@functools.cache
+def _insert_sql() -> str:
+    """`INSERT … SELECT … FROM <callbacks> WHERE service = %s`: a row only when the service
+    has a callback; `ON CONFLICT DO NOTHING` for the one-status-event index."""
+    quote = connection.ops.quote_name
+    meta = CallbackEvent._meta
+    names = (
+        "id", "service", "notification", "complaint", "kind", "payload", "state", "attempts",
+        "next_attempt_at", "created_at", "updated_at",
+    )  # fmt: skip
+    columns = ", ".join(quote(meta.get_field(name).column) for name in names)
+    service_column = quote(ServiceCallback._meta.get_field("service").column)
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(names))} "
+        f"FROM {quote(ServiceCallback._meta.db_table)} WHERE {service_column} = %s "
+        f"ON CONFLICT DO NOTHING"
+    )
+
+
+@functools.cache
+def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str:
+    """PostgreSQL: `callback_event_record` as a WITH clause named `outboxed`, for a statement
+    whose clause `changed` is an `UPDATE … RETURNING` of the notification (id, service_id,
+    notification_type, status, recipient, client_reference, created_at, sent_at, updated_at):
+    the change and its event commit together, in one statement. `outboxed` returns the
+    event's id; queue it with `callback_event_queue` once committed."""
+    quote = connection.ops.quote_name
+    n = {f.attname: quote(f.column) for f in Notification._meta.concrete_fields}
+    e = {f.attname: quote(f.column) for f in CallbackEvent._meta.concrete_fields}
+    callbacks = quote(ServiceCallback._meta.db_table)
+    service_column = quote(ServiceCallback._meta.get_field("service").column)
+
+    def at(column: str) -> str:
+        return f"to_char({changed}.{n[column]} AT TIME ZONE 'UTC', '{_SQL_TIME_FORMAT}')"
+
+    payload = (
+        f"json_build_object('id', {changed}.{n['id']}, "
+        f"'reference', {changed}.{n['client_reference']}, 'to', {changed}.{n['recipient']}, "
+        f"'status', {changed}.{n['status']}, 'created_at', {at('created_at')}, "
+        f"'completed_at', {at('updated_at')}, 'sent_at', {at('sent_at')}, "
+        f"'notification_type', {changed}.{n['notification_type']}, 'fragment_count', NULL)"
+    )
+    finals = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+    columns = (
+        "id", "service_id", "notification_id", "kind", "payload", "state", "attempts",
+        "next_attempt_at", "created_at", "updated_at",
+    )  # fmt: skip
+    return (
+        f"outboxed AS (INSERT INTO {quote(CallbackEvent._meta.db_table)} "  # noqa: S608
+        f"({', '.join(e[c] for c in columns)}) "
+        f"SELECT gen_random_uuid(), {changed}.{n['service_id']}, {changed}.{n['id']}, "
+        f"'{CallbackKind.STATUS}', {payload}::jsonb, '{CallbackState.PENDING}', 0, "
+        f"{now}, {now}, {now} FROM {changed} "
+        f"JOIN {callbacks} ON {callbacks}.{service_column} = {changed}.{n['service_id']} "
+        f"WHERE {changed}.{n['status']} IN ({finals}) "
+        f"ON CONFLICT DO NOTHING RETURNING {e['id']})"
+    )
+
+
+@functools.cache
+def _broker():
+    return get_broker()  # one per process, as sending.services does
+
+
+def callback_event_queue(*, event_id) -> None:
+    """Hand the event to a Django Q worker (the task claims it before sending)."""
+    async_task(
+        "webhooks.tasks.send_callback",
+        str(event_id),
+        task_name=f"callback-{event_id}",
+        broker=_broker(),
+    )
