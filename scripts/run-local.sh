@@ -54,6 +54,9 @@ export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/mmg}
 export AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$FAKE}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's receipts are unsigned
+# Status callbacks go to the fake providers' receiver, over plain http to 127.0.0.1: allowed
+# here only (the guard refuses both anywhere else).
+export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
 $PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
 pids+=($!)
@@ -72,6 +75,19 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 
+# The local service's status callbacks go to the fake providers' receiver, which checks their
+# signature (set afresh each run, so the receiver learns the new secret).
+curl -fs -X DELETE "$WEB/service/callback" -H "Authorization: Bearer $KEY" >/dev/null || true
+SECRET=$(curl -fs -X PUT "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' \
+  -d "{\"url\": \"$FAKE/service-callback\", \"bearer_token\": \"local-callback-token\"}" \
+  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
+if [[ -n "$SECRET" ]]; then
+  curl -fs -X POST "$FAKE/_callbacks" -d "{\"signing_secret\": \"$SECRET\"}" >/dev/null || true
+else
+  echo "Could not set the local service's status callback (see run/web.log)." >&2
+fi
+
 cat <<MSG
 
 Notify is running (logs in run/):
@@ -80,6 +96,8 @@ Notify is running (logs in run/):
   admin      http://127.0.0.1:$WEB_PORT/admin/   (make admin, in another terminal, for the first login)
   health     http://127.0.0.1:$WEB_PORT/healthz
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
+  callbacks  $FAKE/_callbacks  (status callbacks the local service got, signatures checked;
+                                each logged in run/fakeproviders.log)
 
 Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\

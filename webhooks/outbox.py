@@ -40,7 +40,7 @@ def status_payload(notification: Notification) -> dict:
         "completed_at": payload_time(notification.updated_at),
         "sent_at": payload_time(notification.sent_at),
         "notification_type": notification.notification_type,
-        "fragment_count": None,
+        "fragment_count": notification.fragment_count,
     }
 
 
@@ -60,7 +60,8 @@ def callback_event_record(*, notification: Notification) -> uuid.UUID | None:
     written); it is queued for sending once the transaction commits.
 
     `notification` needs id, service_id, notification_type, status, recipient,
-    client_reference, created_at, sent_at and updated_at (what the status change returns)."""
+    client_reference, fragment_count, created_at, sent_at and updated_at (what the status
+    change returns)."""
     if notification.status not in FINAL_STATUSES:
         return None
     return _event_insert(
@@ -144,9 +145,9 @@ def _insert_sql() -> str:
 def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str:
     """PostgreSQL: `callback_event_record` as a WITH clause named `outboxed`, for a statement
     whose clause `changed` is an `UPDATE … RETURNING` of the notification (id, service_id,
-    notification_type, status, recipient, client_reference, created_at, sent_at, updated_at):
-    the change and its event commit together, in one statement. `outboxed` returns the
-    event's id; queue it with `callback_event_queue` once committed."""
+    notification_type, status, recipient, client_reference, fragment_count, created_at,
+    sent_at, updated_at): the change and its event commit together, in one statement.
+    `outboxed` returns the event's id; queue it with `callback_event_queue` once committed."""
     quote = connection.ops.quote_name
     n = {f.attname: quote(f.column) for f in Notification._meta.concrete_fields}
     e = {f.attname: quote(f.column) for f in CallbackEvent._meta.concrete_fields}
@@ -161,7 +162,8 @@ def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str
         f"'reference', {changed}.{n['client_reference']}, 'to', {changed}.{n['recipient']}, "
         f"'status', {changed}.{n['status']}, 'created_at', {at('created_at')}, "
         f"'completed_at', {at('updated_at')}, 'sent_at', {at('sent_at')}, "
-        f"'notification_type', {changed}.{n['notification_type']}, 'fragment_count', NULL)"
+        f"'notification_type', {changed}.{n['notification_type']}, "
+        f"'fragment_count', {changed}.{n['fragment_count']})"
     )
     finals = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
     columns = (

@@ -67,7 +67,7 @@ def expected_payload(notification, status: str) -> dict:
         "completed_at": payload_time(notification.updated_at),
         "sent_at": payload_time(notification.sent_at),
         "notification_type": notification.notification_type,
-        "fragment_count": None,
+        "fragment_count": notification.fragment_count,
     }
 
 
