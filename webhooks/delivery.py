@@ -12,8 +12,8 @@ receipt or a send never waits for a service's endpoint. Each POST is bounded by
 `IN_FLIGHT_PER_SERVICE` attempts in flight at once across every worker (counted under a lock
 on its callback row), so a slow or dead endpoint can hold at most that many workers, however
 many events it has waiting; the other services' callbacks and the deliveries keep the rest. An
-event over the limit is left due, and the attempt that frees a place queues the service's next
-due event (the per-minute sweep catches any left over).
+event over the limit is marked waiting, and the attempt that frees a place queues the service's
+next one (the per-minute sweep catches any left over).
 """
 
 import json
@@ -109,6 +109,11 @@ def callback_event_claim(*, event_id: str) -> Claimed | None:
             service_id=service_id, state=CallbackState.SENDING, next_attempt_at__gt=current
         ).count()
         if in_flight >= IN_FLIGHT_PER_SERVICE:
+            # Due `HAND_OFF_AFTER` earlier marks it as waiting for a place: the attempt that
+            # ends next queues it (`callback_queue_next`) rather than leaving it to the sweep.
+            CallbackEvent.objects.filter(id=event.id).update(
+                next_attempt_at=min(event.next_attempt_at, current - HAND_OFF_AFTER)
+            )
             logger.info(
                 "callback waits: service at its limit",
                 extra={"event_id": event_id, "service_id": str(service_id), "in_flight": in_flight},
@@ -275,14 +280,22 @@ def callback_event_send(*, event_id: str) -> str | None:
 
 def callback_queue_next(*, service_id) -> None:
     """A place is free: queue the service's longest-waiting due event, if any. Only one due
-    for `HAND_OFF_AFTER`: a new event's own task is normally on its way already."""
-    waiting = (
-        CallbackEvent.objects.filter(
-            service_id=service_id, state__in=_WAITING, next_attempt_at__lte=now() - HAND_OFF_AFTER
+    for `HAND_OFF_AFTER` (one refused a place is marked so): a new event's own task is normally
+    on its way already. Under the callback row's lock, so a claim refused at this moment has
+    either marked its event already, or will find the place free."""
+    with transaction.atomic():
+        ServiceCallback.objects.select_for_update().filter(service_id=service_id).values_list(
+            "pk", flat=True
+        ).first()
+        waiting = (
+            CallbackEvent.objects.filter(
+                service_id=service_id,
+                state__in=_WAITING,
+                next_attempt_at__lte=now() - HAND_OFF_AFTER,
+            )
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)
+            .first()
         )
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)
-        .first()
-    )
     if waiting is not None:
         callback_event_queue(event_id=waiting)

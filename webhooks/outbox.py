@@ -194,4 +194,7 @@ def callback_event_queue(*, event_id) -> None:
         str(event_id),
         task_name=f"callback-{event_id}",
         broker=_broker(),
+        # Each attempt is recorded as a CallbackAttempt; Django Q's own success row would only
+        # cost a write (and its pruning) per callback. Failures are still saved.
+        save=False,
     )

@@ -1,0 +1,247 @@
+"""Firetext receipts with a status callback for every notification against the same receipts
+with callbacks off, and whether the callbacks keep up (contract section 10, issue 11).
+
+PostgreSQL + Redis, gunicorn (2 sync workers) taking `POST /notifications/sms/firetext` from wrk,
+a qcluster (`--q-workers`) sending the callbacks, and the fake providers' callback receiver
+(`runfakeproviders`, its own process) answering them, all on this machine. Rounds alternate:
+callbacks off (no service has one: a receipt writes no event and queues nothing), then on
+(every service has one: each receipt writes its event in the receipt's statement and queues
+its task). Every receipt is for a different notification still `sending`, so each one really
+changes a status. After each round: every receipt stored, processed, delivered and counted once
+and, with callbacks on, one event per receipt, each delivered once; then everything is reset.
+
+    .venv/bin/python bench/callbacks_receipts.py          # --rounds 3 --seconds 10 --size 10000
+
+Targets: the receipt rate with callbacks on at least 0.8 of the rate with them off, and the
+callbacks delivered at the rate receipts arrive (delivered during the round at least 0.8 of the
+receipts taken, the rest within a few seconds after). Exit status 0 when met, 1 when missed, 2
+when the run itself went wrong. The database named by --database-url is dropped and made again,
+so its name must contain "bench".
+"""
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import (  # noqa: E402
+    ROOT,
+    BenchError,
+    base_env,
+    database_recreate,
+    django_setup,
+    gunicorn_arguments,
+    gunicorn_start,
+    manage,
+    queue_purge,
+    run,
+    wrk_ensure,
+)
+from bench.receipts_ingest import (  # noqa: E402
+    RECEIPT_PATH,
+    WRK_LUA,
+    notifications_load,
+    outcome_check,
+    receipt_ids,
+    round_reset,
+    wrk_measured,
+)
+
+TARGET_RATIO = 0.8
+CLUSTER = "notify-bench-callbacks"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/notify_bench_callbacks"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--size", type=int, default=10_000, help="notifications in the table")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per target")
+    parser.add_argument("--seconds", type=int, default=10, help="per target per round")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds per target, unmeasured")
+    parser.add_argument("--q-workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    gunicorn_arguments(parser)
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def callbacks_set(receiver_url: str | None) -> None:
+    """Every bench service gets a callback to the receiver (None: no service has one)."""
+    from sending.models import Service
+    from webhooks.models import ServiceCallback
+    from webhooks.services import service_callback_set
+
+    ServiceCallback.objects.all().delete()
+    if receiver_url:
+        for service in Service.objects.all():
+            service_callback_set(service=service, url=receiver_url, bearer_token="bench-token-1")
+
+
+def callbacks_state() -> dict[str, int]:
+    from django.db import connection
+
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'delivered'), "
+            "count(DISTINCT notification_id), "
+            "(SELECT count(*) FROM webhooks_callbackattempt WHERE outcome = 'delivered') "
+            "FROM webhooks_callbackevent"
+        )
+        events, delivered, notifications, attempts = cursor.fetchone()
+    return {
+        "events": events,
+        "delivered": delivered,
+        "notifications": notifications,
+        "delivered_attempts": attempts,
+    }
+
+
+def drain_wait(expected: int, timeout: float = 300) -> float:
+    started = time.monotonic()
+    while callbacks_state()["delivered"] < expected:
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"callbacks not all delivered within {timeout} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def callbacks_reset() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE webhooks_callbackattempt, webhooks_callbackevent")
+
+
+def measure(args, env, wrk, workdir: Path, receiver_url: str) -> dict:
+    print(f"loaded {args.size:,} notifications in {notifications_load(args.size):.1f} s")
+    ids = receipt_ids(args.size)
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    qcluster = server = None
+    try:
+        qcluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(workdir / "qcluster.log").open("w"),
+        )
+        server, base = gunicorn_start(args, env, workdir / "gunicorn.log")
+        for n in range(args.rounds + 1):  # round 0 warms up
+            seconds = args.seconds if n else args.warmup
+            for target in ("off", "on"):
+                callbacks_set(receiver_url if target == "on" else None)
+                chosen = ids[:]
+                result = wrk_measured(
+                    wrk, args, workdir, server, base + RECEIPT_PATH, seconds, chosen
+                )
+                during = callbacks_state()
+                check = outcome_check()
+                if check["problems"]:
+                    raise BenchError(f"{target}, round {n}: {'; '.join(check['problems'])}")
+                result["receipts_checked"] = check["receipts"]
+                if target == "on":
+                    result["delivered_during"] = during["delivered"]
+                    result["drain_s"] = drain_wait(check["receipts"])
+                    final = callbacks_state()
+                    if not (
+                        final["events"] == final["notifications"] == check["receipts"]
+                        and final["delivered_attempts"] == check["receipts"]
+                    ):
+                        raise BenchError(f"round {n}: {final} for {check['receipts']} receipts")
+                elif during["events"]:
+                    raise BenchError(f"round {n}: {during['events']} events with callbacks off")
+                runs[target].append(result)
+                round_reset()
+                callbacks_reset()
+                line = f"round {n}{' (warm-up)' if not n else ''} {target}: {result['rate']:.0f}/s"
+                if target == "on":
+                    line += (
+                        f", {result['delivered_during']} of {check['receipts']} callbacks "
+                        f"delivered during it, the rest {result['drain_s']:.1f} s after"
+                    )
+                print(line, flush=True)
+    finally:
+        for process in (server, qcluster):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
+    off, on = runs["off"][1:], runs["on"][1:]
+    return {
+        "off": statistics.median(r["rate"] for r in off),
+        "on": statistics.median(r["rate"] for r in on),
+        "off_p99_ms": statistics.median(r["p99_us"] for r in off) / 1000,
+        "on_p99_ms": statistics.median(r["p99_us"] for r in on) / 1000,
+        "kept_up": statistics.median(r["delivered_during"] / r["receipts_checked"] for r in on),
+        "drain_s": statistics.median(r["drain_s"] for r in on),
+        "checked": sum(r["receipts_checked"] for r in off + on),
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    wrk = wrk_ensure()
+    env = base_env(
+        args.database_url,
+        ALLOWED_HOSTS="127.0.0.1",
+        REDIS_URL=args.redis_url,
+        Q_CLUSTER_NAME=CLUSTER,
+        Q_WORKERS=str(args.q_workers),
+        SERVICE_CALLBACK_ALLOW_INSECURE="true",
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("CALLBACK_BASIC_AUTH", None)
+    database_recreate(args.database_url)
+    queue_purge(args.redis_url, CLUSTER)
+    manage(env, "migrate", "--verbosity", "0")
+    django_setup(env)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
+    (workdir / "bench.lua").write_text(WRK_LUA)
+    port = free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, "manage.py", "runfakeproviders", "--port", str(port), "--receipts-to", ""],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "receiver.log").open("w"),
+    )
+    try:
+        time.sleep(2)
+        result = measure(args, env, wrk, workdir, f"http://127.0.0.1:{port}/service-callback")
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+    ratio = result["on"] / result["off"]
+    print(
+        f"\ngunicorn {args.workers} {args.worker_class} workers, qcluster {args.q_workers} "
+        f"workers, wrk {args.connections} connections, {args.size:,} notifications; medians of "
+        f"{args.rounds} rounds of {args.seconds} s per target"
+    )
+    print(f"receipts/s callbacks off: {result['off']:.0f} (p99 {result['off_p99_ms']:.1f} ms)")
+    print(f"receipts/s callbacks on:  {result['on']:.0f} (p99 {result['on_p99_ms']:.1f} ms)")
+    print(f"ratio on/off: {ratio:.2f} (target >= {TARGET_RATIO}: "
+          f"{'met' if ratio >= TARGET_RATIO else 'MISSED'})")  # fmt: skip
+    print(
+        f"callbacks delivered while receipts arrived: {result['kept_up']:.2f} of them; "
+        f"the rest within {result['drain_s']:.1f} s (target >= {TARGET_RATIO}: "
+        f"{'met' if result['kept_up'] >= TARGET_RATIO else 'MISSED'})"
+    )
+    print(f"receipts checked: {result['checked']}; logs: {workdir}")
+    return 0 if ratio >= TARGET_RATIO and result["kept_up"] >= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    run(main)
