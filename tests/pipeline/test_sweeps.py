@@ -102,6 +102,7 @@ def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
         "tend back provider priorities": ("sending.tasks.tend_back_priorities", 5),
         "replay stranded notifications": ("sending.tasks.replay_notifications", 15),
         "replay failed receipts": ("callbacks.tasks.replay_receipts", 15),
+        "send due status callbacks": ("webhooks.tasks.queue_due_callbacks", 1),
         "time out notifications": ("sending.tasks.timeout_notifications", 24 * 60),
         "sweep expired idempotency keys": ("sending.tasks.sweep_idempotency_keys", 60),
     }
