@@ -5,7 +5,7 @@ import re
 import pytest
 
 from sending.models import NotificationStatus
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.webhooks.conftest import Answer, text
 from webhooks import delivery
 from webhooks.models import CallbackEvent, ServiceCallback

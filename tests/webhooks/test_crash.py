@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.conftest import REPO_ROOT, subprocess_env
 from tests.webhooks.conftest import text
 from webhooks import delivery, sweeps
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 KILLED_AFTER_COMMIT = """
 import os, signal, uuid
 from webhooks import outbox
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 outbox.callback_event_queue = lambda **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 notification_update_status(notification_id=uuid.UUID("{id}"), status="delivered")
 """

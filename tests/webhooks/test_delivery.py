@@ -7,7 +7,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sending.models import NotificationStatus
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.webhooks.conftest import BEARER_TOKEN, Answer, text
 from webhooks import delivery
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState

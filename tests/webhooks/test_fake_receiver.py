@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from sending.models import NotificationStatus
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
 from tests.webhooks.conftest import text
 from webhooks import delivery

@@ -5,7 +5,7 @@ import pytest
 from django.core import checks
 
 from sending.models import NotificationStatus
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.webhooks.conftest import Answer, Receiver, text
 from webhooks import delivery, guard
 from webhooks.models import CallbackEvent, CallbackState

@@ -13,8 +13,9 @@ from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
 from callbacks.models import Complaint
+from sending import status as status_module
 from sending import sweeps
-from sending.delivery import notification_fail
+from sending.delivery import notification_retry_later
 from sending.models import NotificationStatus, Service
 from tests.callbacks.conftest import FIRETEXT, MMG, post, ses_notification, sns_envelope
 from tests.callbacks.test_ses_receipts import email, post_sns
@@ -125,8 +126,10 @@ def test_a_service_without_a_callback_gets_no_events(service, callback):
 
 
 def test_a_technical_failure_after_retries_writes_an_event(service, callback):
-    created = text(service)
-    notification_fail(notification=created, reason="gave up after 48 retries: firetext: 503")
+    created = text(service, retry_count=48)
+    notification_retry_later(
+        notification=created, delay_seconds=300, max_retries=48, reason="firetext: 503"
+    )
     event = CallbackEvent.objects.get()
     assert event.payload == expected_payload(created, "technical-failure")
 
@@ -145,15 +148,14 @@ def test_the_timeout_sweep_writes_an_event_per_notification(service, callback):
 
 def test_a_failed_status_change_writes_no_event(service, callback, monkeypatch):
     """The event is part of the change's transaction: if the change fails, neither is kept."""
-    from stats import services as stats_services
 
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(stats_services, "daily_statistics_increment", broken)
+    monkeypatch.setattr(status_module, "daily_statistics_count", broken)
     sent = text(service, status="sending", sent_at=timezone.now())
     with pytest.raises(RuntimeError), transaction.atomic():
-        stats_services.notification_update_status(
+        status_module.notification_update_status(
             notification_id=sent.id, status=NotificationStatus.DELIVERED
         )
     sent.refresh_from_db()

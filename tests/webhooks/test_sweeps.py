@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 
 from sending.models import NotificationStatus, Service
-from stats.services import notification_update_status
+from sending.status import notification_update_status
 from tests.webhooks.conftest import BEARER_TOKEN, Answer, text
 from tests.webhooks.test_outbox import queued_callbacks
 from webhooks import delivery, sweeps
