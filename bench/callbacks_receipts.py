@@ -22,7 +22,6 @@ so its name must contain "bench".
 import argparse
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
-    ROOT,
     BenchError,
     base_env,
     database_recreate,
@@ -38,6 +36,7 @@ from bench.common import (  # noqa: E402
     gunicorn_arguments,
     gunicorn_start,
     manage,
+    manage_start,
     queue_purge,
     run,
     wrk_ensure,
@@ -133,13 +132,7 @@ def measure(args, env, wrk, workdir: Path, receiver_url: str) -> dict:
     runs: dict[str, list[dict]] = {"off": [], "on": []}
     qcluster = server = None
     try:
-        qcluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "qcluster.log").open("w"),
-        )
+        qcluster = manage_start(env, workdir / "qcluster.log", "qcluster")
         server, base = gunicorn_start(args, env, workdir / "gunicorn.log")
         for n in range(args.rounds + 1):  # round 0 warms up
             seconds = args.seconds if n else args.warmup
@@ -214,12 +207,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
     (workdir / "bench.lua").write_text(WRK_LUA)
     port = free_port()
-    receiver = subprocess.Popen(
-        [sys.executable, "manage.py", "runfakeproviders", "--port", str(port), "--receipts-to", ""],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "receiver.log").open("w"),
+    receiver = manage_start(
+        env, workdir / "receiver.log", "runfakeproviders", "--port", str(port), "--receipts-to", ""
     )
     try:
         time.sleep(2)

@@ -79,6 +79,17 @@ def manage(env: dict[str, str], *argv: str) -> str:
     return done.stdout
 
 
+def manage_start(env: dict[str, str], log: Path, *argv: str) -> subprocess.Popen:
+    """`manage.py <argv>` in the background (a qcluster, the fake providers); stderr to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+
+
 def django_setup(env: dict[str, str]) -> None:
     """Django in this process, with the environment the servers get."""
     os.environ.update(env)

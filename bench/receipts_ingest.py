@@ -40,7 +40,6 @@ from pathlib import Path
 # The repository root: bench.common, and bench.receipts_ingest for gunicorn in --mode task.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
-    ROOT,
     BenchError,
     base_env,
     bench_database_url,
@@ -54,6 +53,7 @@ from bench.common import (  # noqa: E402
     gunicorn_start,
     insert_select,
     manage,
+    manage_start,
     queue_purge,
     results_arguments,
     results_write,
@@ -343,13 +343,7 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
     bare, receipts, drains, checked = [], [], [], 0
     try:
         if args.mode == "task":
-            qcluster = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=(workdir / "qcluster.log").open("w"),
-            )
+            qcluster = manage_start(env, workdir / "qcluster.log", "qcluster")
         app = (
             "bench.receipts_ingest:task_mode_application()"
             if args.mode == "task"

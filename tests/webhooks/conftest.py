@@ -6,13 +6,16 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sending.models import Notification
+from sending.models import Notification, NotificationStatus
 from sending.services import notification_create
-from webhooks.models import ServiceCallback
+from sending.status import notification_update_status
+from webhooks import delivery, sweeps
+from webhooks.models import CallbackEvent, ServiceCallback
 from webhooks.services import service_callback_set
 
 BEARER_TOKEN = "service-callback-token-1234"
@@ -122,3 +125,33 @@ def text(service, **fields) -> Notification:
         Notification.objects.filter(id=notification.id).update(**fields)
         notification.refresh_from_db()
     return notification
+
+
+def final_event(service) -> CallbackEvent:
+    """A new text of `service`, delivered: its status event."""
+    notification = text(service)
+    notification_update_status(notification_id=notification.id, status=NotificationStatus.DELIVERED)
+    return CallbackEvent.objects.get(notification=notification)
+
+
+def send(event: CallbackEvent) -> str | None:
+    """What the send task does with the event; its new state, or None when it was not sent."""
+    return delivery.callback_event_send(event_id=str(event.id))
+
+
+class Clock:
+    """The sender's and the sweep's clock, under the test's control: it moves only when told."""
+
+    def __init__(self, monkeypatch):
+        # A little ahead of the wall clock, so events written during the test are due.
+        self.current = datetime.now(UTC) + timedelta(seconds=1)
+        for module in (delivery, sweeps):
+            monkeypatch.setattr(module, "now", lambda: self.current)
+
+    def advance(self, **delta) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    return Clock(monkeypatch)

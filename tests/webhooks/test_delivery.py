@@ -8,7 +8,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sending.models import NotificationStatus
 from sending.status import notification_update_status
-from tests.webhooks.conftest import BEARER_TOKEN, Answer, text
+from tests.webhooks.conftest import BEARER_TOKEN, Answer, send, text
 from webhooks import delivery
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState
 from webhooks.services import service_callback_end_roll, service_callback_roll_secret
@@ -23,27 +23,6 @@ def delivered(notification, status=NotificationStatus.DELIVERED):
 def only_event() -> CallbackEvent:
     (event,) = CallbackEvent.objects.all()
     return event
-
-
-class Clock:
-    """`delivery.now` under the test's control: it moves only when told to."""
-
-    def __init__(self, monkeypatch):
-        # A little ahead of the wall clock, so events written during the test are due.
-        self.current = datetime.now(UTC) + timedelta(seconds=1)
-        monkeypatch.setattr(delivery, "now", lambda: self.current)
-
-    def advance(self, **delta) -> None:
-        self.current += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    return Clock(monkeypatch)
-
-
-def send(event: CallbackEvent) -> str | None:
-    return delivery.callback_event_send(event_id=str(event.id))
 
 
 def test_a_delivery_is_posted_with_the_contract_payload_and_headers(service, callback, receiver):

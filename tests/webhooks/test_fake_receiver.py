@@ -4,12 +4,10 @@ their signature once told the secret, and lists them."""
 import pytest
 import requests
 
-from sending.models import NotificationStatus
-from sending.status import notification_update_status
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
-from tests.webhooks.conftest import text
+from tests.webhooks.conftest import final_event
 from webhooks import delivery
-from webhooks.models import CallbackEvent, CallbackState
+from webhooks.models import CallbackState
 from webhooks.services import service_callback_set
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +21,7 @@ def test_the_receiver_verifies_and_lists_what_it_gets(service, insecure, fake_pr
         f"{fake_providers.url}/_callbacks", json={"signing_secret": secret}, timeout=5
     )
     assert told.json() == {"checking_signatures": True}
-    notification = text(service)
-    notification_update_status(notification_id=notification.id, status=NotificationStatus.DELIVERED)
-    event = CallbackEvent.objects.get()
+    event = final_event(service)
 
     assert delivery.callback_event_send(event_id=str(event.id)) == CallbackState.DELIVERED
     listed = requests.get(f"{fake_providers.url}/_callbacks", timeout=5).json()
@@ -41,8 +37,6 @@ def test_a_wrong_signature_is_refused(service, insecure, fake_providers):  # noq
     )
     other = "whsec_" + "QUJD" * 10 + "QUI="
     requests.post(f"{fake_providers.url}/_callbacks", json={"signing_secret": other}, timeout=5)
-    notification = text(service)
-    notification_update_status(notification_id=notification.id, status=NotificationStatus.DELIVERED)
-    event = CallbackEvent.objects.get()
+    event = final_event(service)
     assert delivery.callback_event_send(event_id=str(event.id)) == CallbackState.GIVEN_UP
     assert event.attempt_rows.get().status_code == 401

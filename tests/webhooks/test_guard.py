@@ -4,24 +4,12 @@ socket connects to the checked address; redirects are never followed."""
 import pytest
 from django.core import checks
 
-from sending.models import NotificationStatus
-from sending.status import notification_update_status
-from tests.webhooks.conftest import Answer, Receiver, text
-from webhooks import delivery, guard
-from webhooks.models import CallbackEvent, CallbackState
+from tests.webhooks.conftest import Answer, Receiver, final_event, send
+from webhooks import guard
+from webhooks.models import CallbackState
 from webhooks.services import service_callback_set
 
 pytestmark = pytest.mark.django_db
-
-
-def final_event(service) -> CallbackEvent:
-    notification = text(service)
-    notification_update_status(notification_id=notification.id, status=NotificationStatus.DELIVERED)
-    return CallbackEvent.objects.get(notification=notification)
-
-
-def send(event) -> str | None:
-    return delivery.callback_event_send(event_id=str(event.id))
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,14 @@
 """Events left behind are sent by the per-minute sweep; one service's endpoint can hold at
 most `IN_FLIGHT_PER_SERVICE` attempts; `replay_callbacks` sends given-up events again."""
 
-from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 
-from sending.models import NotificationStatus, Service
-from sending.status import notification_update_status
-from tests.webhooks.conftest import BEARER_TOKEN, Answer, text
+from sending.models import Service
+from tests.webhooks.conftest import BEARER_TOKEN, Answer, final_event, send
 from tests.webhooks.test_outbox import queued_callbacks
 from webhooks import delivery, sweeps
 from webhooks.models import CallbackEvent, CallbackState
@@ -19,34 +17,9 @@ from webhooks.services import service_callback_set
 pytestmark = pytest.mark.django_db
 
 
-class Clock:
-    def __init__(self, monkeypatch):
-        self.current = datetime.now(UTC) + timedelta(seconds=1)
-        for module in (delivery, sweeps):
-            monkeypatch.setattr(module, "now", lambda: self.current)
-
-    def advance(self, **delta) -> None:
-        self.current += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    return Clock(monkeypatch)
-
-
 @pytest.fixture(autouse=True)
 def empty_queue():
     queued_callbacks()
-
-
-def final_event(service) -> CallbackEvent:
-    notification = text(service)
-    notification_update_status(notification_id=notification.id, status=NotificationStatus.DELIVERED)
-    return CallbackEvent.objects.get(notification=notification)
-
-
-def send(event) -> str | None:
-    return delivery.callback_event_send(event_id=str(event.id))
 
 
 def test_the_sweep_is_scheduled_every_minute(db):
