@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before django_q: its `qcluster` command replaces django-q's (notifyproject/cluster.py).
+    "notifyproject",
     "django_q",
     "sending",
     "callbacks",
