@@ -145,8 +145,23 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# django-q2's broker, counting the tasks a worker can't read (notifyproject/broker.py).
+Q_CLUSTER["broker_class"] = f"notifyproject.broker.{'Redis' if REDIS_URL else 'ORM'}"
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TASK_TIMEOUT_SECONDS: must be below Q_RETRY_SECONDS")
+
+# --- recovery and health (README "Delivery") -----------------------------------------------------
+# A `created` notification whose task left the broker this long ago unclaimed is queued again.
+REPLAY_MARGIN_SECONDS = env_int("REPLAY_MARGIN_SECONDS", 60, minimum=1)
+# A provider call whose outcome nobody knows (its worker died) waits this long for a receipt
+# before the notification may be sent again.
+SEND_UNKNOWN_OUTCOME_HOLD_SECONDS = env_int("SEND_UNKNOWN_OUTCOME_HOLD_SECONDS", 600, minimum=0)
+# /healthz says `degraded` past these.
+HEALTH_CREATED_AGE_LIMIT_SECONDS = env_int("HEALTH_CREATED_AGE_LIMIT_SECONDS", 600, minimum=1)
+HEALTH_UNSETTLED_CLAIM_LIMIT_SECONDS = env_int("HEALTH_UNSETTLED_CLAIM_LIMIT_SECONDS", 300, minimum=1)
+HEALTH_UNREADABLE_TASK_WINDOW_SECONDS = env_int(
+    "HEALTH_UNREADABLE_TASK_WINDOW_SECONDS", 900, minimum=1
+)
 
 # --- REST API ----------------------------------------------------------------------------------
 API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "3000/min")

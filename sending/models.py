@@ -96,8 +96,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Delivery bookkeeping: a worker holds the notification until `lease_until` while it sends;
+    # Delivery bookkeeping: `queued_at` is when its task was last handed to the broker (empty
+    # while it waits for a planned retry); a worker holds it until `lease_until` while it sends;
     # after a failed run it waits for `next_attempt_at`; `retry_count` counts delayed retries.
+    queued_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
@@ -107,7 +109,21 @@ class Notification(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="notification_retry_due",
-                condition=Q(status="created", next_attempt_at__isnull=False),
+                condition=Q(
+                    status="created", next_attempt_at__isnull=False, queued_at__isnull=True
+                ),
+            ),
+            # The replay sweep: `created` notifications whose task left the broker (sweeps.py).
+            models.Index(
+                fields=["queued_at"],
+                name="notification_queued",
+                condition=Q(status="created", queued_at__isnull=False),
+            ),
+            # /healthz: the oldest `created` notification not waiting for a planned retry.
+            models.Index(
+                fields=["created_at"],
+                name="notification_created_unplanned",
+                condition=Q(status="created", next_attempt_at__isnull=True),
             ),
             models.Index(fields=["sent_by", "sent_at"], name="notification_sent_by_at"),
             models.Index(fields=["provider_reference"], name="notification_provider_ref"),
@@ -179,18 +195,25 @@ class ProviderDetailsHistory(models.Model):
 
 
 class SendAttempt(models.Model):
-    """One hand-over of a notification to a provider, whatever came of it."""
+    """One hand-over of a notification to a provider, whatever came of it.
+
+    Written `started` (and committed) before the provider is called, then given its outcome: an
+    attempt still `started` after its worker died is a send whose outcome nobody knows; once the
+    hold for a receipt has passed and it is sent again, it becomes `unknown`.
+    """
 
     class Outcome(models.TextChoices):
+        STARTED = "started"
         SUCCESS = "success"
         ERROR = "error"
+        UNKNOWN = "unknown"
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="attempts"
     )
     provider = models.CharField(max_length=20)
     started_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")
@@ -200,7 +223,11 @@ class SendAttempt(models.Model):
         indexes = [
             models.Index(
                 fields=["provider", "outcome", "started_at"], name="attempt_provider_recent"
-            )
+            ),
+            # /healthz: the oldest provider call still without an outcome.
+            models.Index(
+                fields=["started_at"], name="attempt_unsettled", condition=Q(outcome="started")
+            ),
         ]
 
     def __str__(self) -> str:

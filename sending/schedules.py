@@ -6,7 +6,7 @@ SCHEDULES = [
     ("queue due retries", "sending.tasks.queue_due_retries", 1),
     ("check slow delivery", "sending.tasks.check_slow_delivery", 1),
     ("tend back provider priorities", "sending.tasks.tend_back_priorities", 5),
-    ("replay stranded notifications", "sending.tasks.replay_notifications", 15),
+    ("replay stranded notifications", "sending.tasks.replay_notifications", 1),
     ("replay failed receipts", "callbacks.tasks.replay_receipts", 15),
     ("send due status callbacks", "webhooks.tasks.queue_due_callbacks", 1),
     ("time out notifications", "sending.tasks.timeout_notifications", 24 * 60),

@@ -1,16 +1,23 @@
-"""Reading notifications for operators: what is stuck, and for how long."""
+"""Reading notifications for operators: what is stuck, and for how long (/healthz and the console
+both show it)."""
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from sending.delivery import LEASE
-from sending.models import Notification, NotificationStatus
+from sending.models import Notification, NotificationStatus, SendAttempt
 
 
 @dataclass(frozen=True)
 class Backlog:
-    """The oldest notification still `created`, and the oldest claim not yet settled (a worker
-    took it and has not yet marked it sent or planned a retry); None when there is none."""
+    """None where there is none.
+
+    `oldest_created_at`: the oldest notification still `created` that waits for no planned retry
+    (nor the hold after an unknown outcome): how far behind sending is.
+    `oldest_claimed_at`: the oldest claim not yet settled: a worker took the notification and has
+    neither marked it sent nor planned a retry (its lease is still set), or a provider call of a
+    still-`created` notification has no outcome (its worker died mid-call).
+    """
 
     oldest_created_at: datetime | None
     oldest_claimed_at: datetime | None
@@ -28,16 +35,28 @@ class Backlog:
 
 
 def notification_backlog() -> Backlog:
-    """Two index reads: (status, created_at) and the partial index of claims."""
+    """Three reads of one partial index each (notification_created_unplanned,
+    notification_claimed, attempt_unsettled)."""
     created = Notification.objects.filter(status=NotificationStatus.CREATED)
-    oldest_created = created.order_by("created_at").values_list("created_at", flat=True).first()
+    oldest_created = (
+        created.filter(next_attempt_at__isnull=True)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     oldest_lease = (
         created.filter(lease_until__isnull=False)
         .order_by("lease_until")
         .values_list("lease_until", flat=True)
         .first()
     )
-    return Backlog(
-        oldest_created_at=oldest_created,
-        oldest_claimed_at=None if oldest_lease is None else oldest_lease - LEASE,
+    oldest_call = (
+        SendAttempt.objects.filter(
+            outcome=SendAttempt.Outcome.STARTED, notification__status=NotificationStatus.CREATED
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
     )
+    claims = [moment for moment in (oldest_call, oldest_lease and oldest_lease - LEASE) if moment]
+    return Backlog(oldest_created_at=oldest_created, oldest_claimed_at=min(claims, default=None))

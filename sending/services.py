@@ -1,5 +1,6 @@
 """Write paths for notifications. `notification_create` is the only way one comes to be."""
 
+import logging
 from functools import cache, partial
 
 from django.db import transaction
@@ -11,6 +12,8 @@ from notifyproject import metrics
 from sending.fragments import sms_fragment_count
 from sending.models import Notification, NotificationType, Service
 from stats.services import daily_statistics_add
+
+logger = logging.getLogger(__name__)
 
 DELIVERY_TASKS = {
     NotificationType.SMS: "sending.tasks.deliver_sms",
@@ -42,6 +45,7 @@ def notification_create(
             content=content,
             fragment_count=fragments,
             client_reference=client_reference,
+            queued_at=timezone.now(),
         )
         counts = (
             {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
@@ -49,7 +53,7 @@ def notification_create(
         daily_statistics_add(
             service_id=service.id, day=timezone.localdate(notification.created_at), counts=counts
         )
-        transaction.on_commit(partial(notification_queue_delivery, notification=notification))
+        transaction.on_commit(partial(_queue_accepted, notification=notification))
     metrics.incr(f"api.notifications.{notification_type}.created")
     return notification
 
@@ -59,6 +63,19 @@ def _broker():
     # django-q makes a new broker (for Redis, a new connection) on every `async_task` unless one
     # is passed in: that was a quarter of the cost of accepting a notification.
     return get_broker()
+
+
+def _queue_accepted(*, notification: Notification) -> None:
+    """The notification is stored and answered 201 whatever the broker does: when it can't take
+    the task, the replay sweep queues it (its `queued_at` is set, and no task follows it)."""
+    try:
+        notification_queue_delivery(notification=notification)
+    except Exception as err:  # the broker's (Redis's, the database's) errors, all alike
+        metrics.incr("api.notifications.queue-failed")
+        logger.error(
+            "delivery not queued: left to the replay sweep",
+            extra={"notification_id": str(notification.id), "error": repr(err)},
+        )
 
 
 def notification_queue_delivery(*, notification: Notification) -> None:

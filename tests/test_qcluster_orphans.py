@@ -68,7 +68,7 @@ def test_sigkill_of_the_master_stops_every_process_of_the_cluster_within_10_seco
     children: set[int] = set()
     try:
         children = poll(
-            lambda: (found := descendants(master.pid)) and len(found) >= CLUSTER_PROCESSES and found,
+            lambda: found if len(found := descendants(master.pid)) >= CLUSTER_PROCESSES else None,
             timeout=60,
             what=f"the cluster's processes\n{Path(log.name).read_text()[-3000:]}",
         )

@@ -1,6 +1,8 @@
 from datetime import timedelta
 from io import StringIO
+from types import SimpleNamespace
 
+import django_q.tasks
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -35,27 +37,50 @@ def ago(**delta):
     return timezone.now() - timedelta(**delta)
 
 
-def test_replay_requeues_created_older_than_an_hour_and_nothing_else(service):
+def test_replay_requeues_what_left_the_broker_unclaimed_and_nothing_else(service, settings):
+    settings.REPLAY_MARGIN_SECONDS = 60
     get_broker().purge_queue()
-    stranded = make(service, created_at=ago(minutes=61))
-    make(service, created_at=ago(minutes=59))
-    make(service, created_at=ago(minutes=90), status="sending")
-    make(service, created_at=ago(minutes=90), next_attempt_at=timezone.now() + timedelta(minutes=3))
-    make(service, created_at=ago(minutes=90), lease_until=timezone.now() + timedelta(seconds=30))
+    lost = make(service, queued_at=ago(seconds=61))
+    make(service, queued_at=ago(seconds=50))  # perhaps in a pusher's hands
+    make(service, queued_at=ago(minutes=90), status="sending")
+    make(service, queued_at=None, next_attempt_at=timezone.now() + timedelta(minutes=3))
+    make(service, queued_at=ago(minutes=90), lease_until=timezone.now() + timedelta(seconds=30))
+    lease_ran_out = make(service, queued_at=ago(minutes=9), lease_until=ago(seconds=1))
 
     out = StringIO()
     call_command("replay_notifications", stdout=out)
 
-    assert queued_ids() == [str(stranded.id)]
-    assert "Re-queued 1 notification(s) created more than 60 minutes ago." in out.getvalue()
+    assert sorted(queued_ids()) == sorted([str(lost.id), str(lease_ran_out.id)])
+    assert "Re-queued 2 notification(s) whose task was lost." in out.getvalue()
+    assert Notification.objects.get(id=lost.id).queued_at > ago(seconds=10)
+    assert sweeps.notifications_replay() == 0  # marked queued: not again while in the broker
+
+
+def test_a_backlog_still_in_the_broker_is_not_queued_again_however_old(
+    service, settings, monkeypatch
+):
+    settings.REPLAY_MARGIN_SECONDS = 60
+    get_broker().purge_queue()
+    taken = make(service, queued_at=ago(minutes=31))  # its task left the broker, nobody sent it
+    backlog = [make(service, queued_at=ago(minutes=30)) for _ in range(3)]
+    # Their tasks were queued 30 minutes ago and still wait in the broker (a slow drain).
+    monkeypatch.setattr(django_q.tasks, "timezone", SimpleNamespace(now=lambda: ago(minutes=30)))
+    for notification in backlog:
+        sweeps.notification_queue_delivery(notification=notification)
+    monkeypatch.undo()
+
+    assert sweeps.notifications_replay() == 1
+    assert queued_ids().count(str(taken.id)) == 1
 
 
 def test_replay_takes_its_age_from_the_command_line(service):
     get_broker().purge_queue()
-    make(service, created_at=ago(minutes=20))
+    make(service, queued_at=ago(minutes=20))
+    make(service, queued_at=ago(minutes=10))
     out = StringIO()
     call_command("replay_notifications", "--older-than", "15", stdout=out)
     assert len(queued_ids()) == 1
+    assert "queued more than 15 minutes ago" in out.getvalue()
 
 
 def test_due_retries_are_queued(service):
@@ -64,6 +89,16 @@ def test_due_retries_are_queued(service):
     make(service, next_attempt_at=timezone.now() + timedelta(minutes=1), retry_count=1)
     assert sweeps.notifications_queue_due_retries() == 1
     assert queued_ids() == [str(due.id)]
+    assert sweeps.notifications_queue_due_retries() == 0  # queued once, not every minute
+
+
+def test_a_pending_notification_never_sent_times_out_from_its_creation(service):
+    """A receipt came before the worker wrote down the hand-over (it died): no `sent_at`."""
+    old = make(service, status="pending", sent_at=None, created_at=ago(hours=73))
+    young = make(service, status="pending", sent_at=None, created_at=ago(hours=71))
+    assert sweeps.notifications_timeout() == 1
+    statuses = dict(Notification.objects.values_list("id", "status"))
+    assert statuses[old.id] == "temporary-failure" and statuses[young.id] == "pending"
 
 
 def test_timeout_turns_silent_sending_and_pending_into_temporary_failure(service):
@@ -100,7 +135,7 @@ def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
         "queue due retries": ("sending.tasks.queue_due_retries", 1),
         "check slow delivery": ("sending.tasks.check_slow_delivery", 1),
         "tend back provider priorities": ("sending.tasks.tend_back_priorities", 5),
-        "replay stranded notifications": ("sending.tasks.replay_notifications", 15),
+        "replay stranded notifications": ("sending.tasks.replay_notifications", 1),
         "replay failed receipts": ("callbacks.tasks.replay_receipts", 15),
         "send due status callbacks": ("webhooks.tasks.queue_due_callbacks", 1),
         "time out notifications": ("sending.tasks.timeout_notifications", 24 * 60),

@@ -2,26 +2,33 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from sending.sweeps import REPLAY_AFTER, notifications_replay
+from sending.sweeps import notifications_replay
 
 
 class Command(BaseCommand):
-    help = "Re-queue notifications still `created` after --older-than minutes (default 60)."
+    help = (
+        "Re-queue `created` notifications whose task was lost (what the schedule does every "
+        "minute), or with --older-than every one queued longer ago than that."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--older-than",
             type=int,
-            default=int(REPLAY_AFTER.total_seconds() // 60),
+            default=None,
             metavar="MINUTES",
-            help="only notifications created more than this many minutes ago",
+            help="every `created` notification queued more than this many minutes ago",
         )
 
-    def handle(self, *args, older_than: int, **options):
+    def handle(self, *args, older_than: int | None, **options):
         def progress(count: int) -> None:
             self.stdout.write(f"  … {count} re-queued")
 
+        if older_than is None:
+            count = notifications_replay(progress=progress)
+            self.stdout.write(f"Re-queued {count} notification(s) whose task was lost.")
+            return
         count = notifications_replay(older_than=timedelta(minutes=older_than), progress=progress)
         self.stdout.write(
-            f"Re-queued {count} notification(s) created more than {older_than} minutes ago."
+            f"Re-queued {count} notification(s) queued more than {older_than} minutes ago."
         )
