@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from notifyproject import metrics
 from notifyproject.logging import mask_recipient
+from sending.attempts import attempt_finish, attempt_start, attempt_unknown_hold
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
 from sending.failover import provider_check_errors, provider_choose
-from sending.models import Notification, NotificationStatus, ProviderDetails, SendAttempt
+from sending.models import Notification, NotificationStatus, ProviderDetails
 from sending.services import notification_queue_delivery
 from sending.status import notification_fail, notification_mark_sent
 
@@ -61,7 +62,8 @@ def notification_claim(*, notification_id: str) -> Notification | None:
     """Take the notification for this worker; None when it is not ours to send.
 
     Ours when it is `created`, no other worker holds an unexpired lease, and any planned retry is
-    due. The row lock lasts only for this check, never during the provider call.
+    due. The row lock lasts only for this check, never during the provider call. When a dead
+    worker's provider call has no outcome, it is held for a receipt instead (`sending/attempts.py`).
     """
     current = now()
     with transaction.atomic():
@@ -72,9 +74,15 @@ def notification_claim(*, notification_id: str) -> Notification | None:
             and (row.lease_until is None or row.lease_until < current)
             and (row.next_attempt_at is None or row.next_attempt_at <= current)
         )
+        by_id = Notification.objects.filter(id=notification_id)
+        hold_until = attempt_unknown_hold(notification=row) if claimable else None
+        if hold_until is not None:
+            # Out of the queue until the hold ends; the due-retry sweep queues it then.
+            by_id.update(next_attempt_at=hold_until, queued_at=None, lease_until=None)
+            return None
         if claimable:
             row.lease_until = current + LEASE
-            Notification.objects.filter(id=notification_id).update(lease_until=row.lease_until)
+            by_id.update(lease_until=row.lease_until)
     if not claimable:
         logger.info("delivery skipped: not claimable", extra={"notification_id": notification_id})
         return None
@@ -90,8 +98,9 @@ def notification_record_queued_for(*, notification: Notification) -> None:
 def provider_attempt(
     *, notification: Notification, provider: str, call: Callable[[], str | None]
 ) -> AttemptResult:
-    """Make one provider call; record it as a SendAttempt and log a failure at the right level."""
-    started_at = now()
+    """Make one provider call, on record as a `started` SendAttempt before it is made and given
+    its outcome after; log a failure at the right level."""
+    attempt = attempt_start(notification=notification, provider=provider)
     start = time.perf_counter()
     try:
         reference = call()
@@ -100,15 +109,7 @@ def provider_attempt(
         result = AttemptResult(ok=False, error=err)
     duration_ms = round((time.perf_counter() - start) * 1000)
     error = result.error
-    SendAttempt.objects.create(
-        notification=notification,
-        provider=provider,
-        started_at=started_at,
-        duration_ms=duration_ms,
-        outcome=SendAttempt.Outcome.SUCCESS if result.ok else SendAttempt.Outcome.ERROR,
-        status_code=getattr(error, "status_code", None),
-        error=str(error)[:500] if error else "",
-    )
+    attempt_finish(attempt=attempt, error=error, duration_ms=duration_ms)
     if error is not None:
         _log_failure(
             notification=notification, provider=provider, error=error, duration_ms=duration_ms
@@ -169,8 +170,12 @@ def notification_retry_later(
         row = _locked(notification.id, "status")
         planned = row is not None and row.status == NotificationStatus.CREATED
         if planned:
+            # Out of the queue until it is due (the due-retry sweep queues it), or queued now.
             Notification.objects.filter(id=notification.id).update(
-                retry_count=F("retry_count") + 1, next_attempt_at=due, lease_until=None
+                retry_count=F("retry_count") + 1,
+                next_attempt_at=due,
+                lease_until=None,
+                queued_at=now() if delay_seconds == 0 else None,
             )
     logger.info(
         "send retry planned",

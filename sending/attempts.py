@@ -1,0 +1,70 @@
+"""Provider calls as `SendAttempt` rows: written `started` (and committed) before the call, given
+their outcome after it.
+
+A worker that dies mid-call leaves its attempt `started`: nobody knows whether the provider took
+the notification. The next claim (once the dead worker's lease has run out) holds it for
+`SEND_UNKNOWN_OUTCOME_HOLD_SECONDS` from the call's start, waiting for a receipt: a receipt in that
+time moves the status on and settles it for good. Only after the hold may it be sent again; the
+old attempt then becomes `unknown`, and the resend is logged and counted
+(`tasks.deliver-{type}.resent-after-unknown`).
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from notifyproject import metrics
+from sending.models import Notification, SendAttempt
+
+logger = logging.getLogger(__name__)
+
+now = timezone.now  # seam for tests
+
+
+def attempt_start(*, notification: Notification, provider: str) -> SendAttempt:
+    """Written, outside any transaction, before the provider hears of it."""
+    return SendAttempt.objects.create(
+        notification=notification,
+        provider=provider,
+        started_at=now(),
+        outcome=SendAttempt.Outcome.STARTED,
+    )
+
+
+def attempt_finish(*, attempt: SendAttempt, error: Exception | None, duration_ms: int) -> None:
+    SendAttempt.objects.filter(id=attempt.id).update(
+        outcome=SendAttempt.Outcome.ERROR if error else SendAttempt.Outcome.SUCCESS,
+        duration_ms=duration_ms,
+        status_code=getattr(error, "status_code", None),
+        error=str(error)[:500] if error else "",
+    )
+
+
+def attempt_unknown_hold(*, notification: Notification) -> datetime | None:
+    """For a claim, under the notification's row lock: until when it must wait for a receipt
+    (None: it may be sent now).
+
+    A `started` attempt seen by a claim belongs to a worker that died: a live one holds the
+    lease for longer than any call can take.
+    """
+    unsettled = SendAttempt.objects.filter(
+        notification_id=notification.id, outcome=SendAttempt.Outcome.STARTED
+    )
+    last = unsettled.order_by("-started_at").values_list("started_at", flat=True).first()
+    if last is None:
+        return None
+    hold_until = last + timedelta(seconds=settings.SEND_UNKNOWN_OUTCOME_HOLD_SECONDS)
+    extra = {
+        "notification_id": str(notification.id),
+        "call_started_at": last.isoformat(),
+        "hold_until": hold_until.isoformat(),
+    }
+    if now() < hold_until:
+        logger.warning("delivery held: the last provider call has no outcome", extra=extra)
+        return hold_until
+    unsettled.update(outcome=SendAttempt.Outcome.UNKNOWN)
+    metrics.incr(f"tasks.deliver-{notification.notification_type}.resent-after-unknown")
+    logger.warning("resending after a provider call with no outcome and no receipt", extra=extra)
+    return None
