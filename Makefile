@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run admin test lint format bench bench-api bench-pipeline bench-console clean
+.PHONY: install run admin test lint format bench bench-api bench-pipeline bench-console soak clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-pipeline: install
 # PostgreSQL (bench/README.md).
 bench-console: install
 	$(BIN)/python bench/console_lists.py $(BENCH_ARGS)
+
+# Fault soak on PostgreSQL + Redis: 5,000 notifications through provider outages, a SIGKILLed
+# qcluster and a web restart; checks nothing was lost or sent twice (README, Delivery, Recovery).
+soak: install
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* run/

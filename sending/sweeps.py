@@ -45,8 +45,8 @@ def _free(current) -> Q:
 
 def _queue_each(queryset, progress: Progress | None) -> int:
     """Queue every notification of `queryset`, a batch at a time, marking each `queued_at` first
-    (so a push that fails is seen by the next replay), oldest first. Marking takes it out of
-    `queryset`, so each batch is the front of the same index range again."""
+    (so a push that fails is seen by the next replay), oldest first. `queryset` must leave out
+    what was marked (`queued_at` set now), so each batch is the front of the same range again."""
     count = 0
     while batch := list(queryset.only("id", "notification_type")[:BATCH]):
         Notification.objects.filter(id__in=[n.id for n in batch]).update(queued_at=now())
@@ -89,7 +89,7 @@ def notifications_requeue(*, queryset) -> int:
     held by a worker and not waiting for a retry. The claim makes a duplicate harmless."""
     current = now()
     stuck = queryset.select_related(None).filter(status=NotificationStatus.CREATED)
-    stuck = stuck.filter(_free(current))
+    stuck = stuck.filter(_free(current), Q(queued_at__isnull=True) | Q(queued_at__lt=current))
     return _queue_each(stuck.order_by(), None)
 
 

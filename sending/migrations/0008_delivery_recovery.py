@@ -23,7 +23,7 @@ def replay_every_minute(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sending', '0006_idempotency_keys'),
+        ('sending', '0007_console_indexes'),
     ]
 
     operations = [
