@@ -10,10 +10,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +111,20 @@ def queue_purge(redis_url: str, cluster_name: str) -> int:
     queued = connection.llen(key)
     connection.delete(key)
     return queued
+
+
+def process_stop(process: subprocess.Popen | None, *, timeout: float) -> None:
+    """SIGTERM (a qcluster then finishes its tasks), then SIGKILL to the whole session it leads
+    (started with `start_new_session=True`), so no forked worker is left behind."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 # --- gunicorn and wrk -----------------------------------------------------------------------------
