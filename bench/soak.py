@@ -188,8 +188,9 @@ def environment(args) -> dict[str, str]:
 
 
 class Sender:
-    """POSTs notifications at a steady rate from a few threads; a refused connection (the web
-    server restarting) is tried again, an HTTP answer never is."""
+    """POSTs notifications at a steady rate from a few threads; a refused or cut connection (the
+    web server restarting) is tried again with the same Idempotency-Key, so a request that was
+    taken but not answered is not accepted twice; an HTTP answer is never tried again."""
 
     def __init__(self, stack: Stack, key: str, args):
         self.stack, self.args = stack, args
@@ -208,8 +209,9 @@ class Sender:
         )
         while True:
             try:
+                headers = {**self.headers, "Idempotency-Key": f"soak-{n}"}
                 status, answer = http(
-                    "POST", f"{self.stack.web_url}/notifications/{path}", body, self.headers
+                    "POST", f"{self.stack.web_url}/notifications/{path}", body, headers
                 )
                 break
             except OSError:
@@ -427,7 +429,7 @@ def checks(args, stack: Stack, sender: Sender, events: Events, settled: bool, la
         )
     }
     for r in requests:
-        if r["reference"] not in ids:
+        if r["provider"] == "ses":
             r["reference"] = by_recipient.get(r["to"])
     by_provider_reference = {r["provider_reference"]: r["reference"] for r in requests}
     for r in receipts:
