@@ -10,13 +10,18 @@ from rest_framework.views import APIView
 
 from sending.api.idempotency import SCHEMA_PARAMETERS, idempotent_response, schema_responses
 from sending.api.serializers import (
+    BATCH_LIMIT,
+    EmailBatchRequestSerializer,
     EmailRequestSerializer,
+    NotificationBatchSerializer,
     NotificationFilterSerializer,
     NotificationSerializer,
+    SmsBatchRequestSerializer,
     SmsRequestSerializer,
+    batch_items_validate,
 )
 from sending.models import Notification
-from sending.services import notification_create
+from sending.services import notification_create, notifications_create
 
 
 class NotificationCreateView(APIView):
@@ -57,6 +62,49 @@ class SmsCreateView(NotificationCreateView):
 )
 class EmailCreateView(NotificationCreateView):
     request_serializer = EmailRequestSerializer
+
+
+class NotificationBatchCreateView(APIView):
+    """1 to 1,000 notifications in one request, all or nothing (contract section 4, "Batches")."""
+
+    item_serializer: type[SmsRequestSerializer | EmailRequestSerializer]
+
+    def throttle_cost(self, request) -> int:
+        """Each item counts once against the rate limit (a batch too big to accept, as one
+        more than the limit)."""
+        items = request.data.get("notifications") if isinstance(request.data, dict) else None
+        return min(len(items), BATCH_LIMIT + 1) if isinstance(items, list) and items else 1
+
+    def post(self, request):
+        def create():
+            items = batch_items_validate(request.data, self.item_serializer)
+            notifications = notifications_create(service=request.user, notifications=items)
+            answer = NotificationSerializer(notifications, many=True).data
+            return status.HTTP_201_CREATED, {"notifications": answer}
+
+        return idempotent_response(request, create=create)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=SmsBatchRequestSerializer,
+        parameters=SCHEMA_PARAMETERS,
+        responses=schema_responses(NotificationBatchSerializer),
+    )
+)
+class SmsBatchCreateView(NotificationBatchCreateView):
+    item_serializer = SmsRequestSerializer
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=EmailBatchRequestSerializer,
+        parameters=SCHEMA_PARAMETERS,
+        responses=schema_responses(NotificationBatchSerializer),
+    )
+)
+class EmailBatchCreateView(NotificationBatchCreateView):
+    item_serializer = EmailRequestSerializer
 
 
 class NotificationDetailView(APIView):
