@@ -1,6 +1,6 @@
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -8,7 +8,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sending.api.idempotency import SCHEMA_PARAMETERS, idempotent_response, schema_responses
+from sending.api.idempotency import idempotent_create_schema, idempotent_response
 from sending.api.serializers import (
     BATCH_LIMIT,
     EmailBatchRequestSerializer,
@@ -42,24 +42,12 @@ class NotificationCreateView(APIView):
         return idempotent_response(request, create=create)
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=SmsRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationSerializer),
-    )
-)
+@idempotent_create_schema(request=SmsRequestSerializer, created=NotificationSerializer)
 class SmsCreateView(NotificationCreateView):
     request_serializer = SmsRequestSerializer
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=EmailRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationSerializer),
-    )
-)
+@idempotent_create_schema(request=EmailRequestSerializer, created=NotificationSerializer)
 class EmailCreateView(NotificationCreateView):
     request_serializer = EmailRequestSerializer
 
@@ -85,24 +73,12 @@ class NotificationBatchCreateView(APIView):
         return idempotent_response(request, create=create)
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=SmsBatchRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationBatchSerializer),
-    )
-)
+@idempotent_create_schema(request=SmsBatchRequestSerializer, created=NotificationBatchSerializer)
 class SmsBatchCreateView(NotificationBatchCreateView):
     item_serializer = SmsRequestSerializer
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=EmailBatchRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationBatchSerializer),
-    )
-)
+@idempotent_create_schema(request=EmailBatchRequestSerializer, created=NotificationBatchSerializer)
 class EmailBatchCreateView(NotificationBatchCreateView):
     item_serializer = EmailRequestSerializer
 
