@@ -15,6 +15,7 @@ writes and answers `(status, body)`) at most once per service and key within KEP
 - A `create()` that raises (a refused request, 4xx) writes nothing, so the key is not taken.
 """
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,13 +84,8 @@ def idempotent_answer(
                 raise IdempotencyInProgress()
             status, body = create()
             if status < 400:  # a refusal does not take the key
-                IdempotencyKey.objects.create(
-                    service=service,
-                    key=key,
-                    request_hash=request_hash,
-                    status_code=status,
-                    response_body=body,
-                    created_at=now(),
+                _key_store(
+                    service=service, key=key, request_hash=request_hash, status=status, body=body
                 )
     except IntegrityError:
         # Another request with this key committed while ours ran; ours rolled back whole.
@@ -143,18 +139,46 @@ def _claim_postgresql(*, service: Service, key: str) -> tuple[bool, IdempotencyK
     row if there is one, in one statement."""
     digest = hashlib.sha256(f"{service.id}\0{key}".encode()).digest()
     lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), [lock_id, service.id, key])
+        claimed, *values = cursor.fetchone()
+    if values[0] is None:
+        return claimed, None
+    return claimed, IdempotencyKey(**dict(zip(_FIELDS, values, strict=True)))
+
+
+@functools.cache
+def _claim_sql() -> str:
     quote = connection.ops.quote_name
     meta = IdempotencyKey._meta
     columns = ", ".join(f"k.{quote(meta.get_field(name).column)}" for name in _FIELDS)
-    sql = (
+    return (
         f"SELECT pg_try_advisory_xact_lock(%s), {columns} FROM (SELECT 1) AS one "  # noqa: S608
         f"LEFT JOIN {quote(meta.db_table)} AS k "
         f"ON k.{quote(meta.get_field('service').column)} = %s "
         f"AND k.{quote(meta.get_field('key').column)} = %s"
     )
+
+
+_STORED = ("service", "key", "request_hash", "status_code", "response_body", "created_at")
+
+
+def _key_store(*, service: Service, key: str, request_hash: str, status: int, body: str) -> None:
+    """The key's row, by one plain INSERT: the ORM's `create` cost a keyed create three times
+    the CPU of the statement itself (bench/README.md)."""
+    fields = [IdempotencyKey._meta.get_field(name) for name in _STORED]
+    values = (service.id, key, request_hash, status, body, now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [lock_id, service.id, key])
-        claimed, *values = cursor.fetchone()
-    if values[0] is None:
-        return claimed, None
-    return claimed, IdempotencyKey(**dict(zip(_FIELDS, values, strict=True)))
+        cursor.execute(
+            _key_store_sql(connection.vendor),
+            [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)],
+        )
+
+
+@functools.cache
+def _key_store_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    meta = IdempotencyKey._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _STORED)
+    placeholders = ", ".join(["%s"] * len(_STORED))
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
