@@ -30,12 +30,12 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = _ReusingClient
 
-    def incr_with_expiry(self, key: str, timeout: int) -> int:
-        """Add one to the counter at `key` (made at 0 when missing) and answer it; a counter
-        made by this call expires after `timeout` seconds. Atomic, one round trip."""
+    def incr_with_expiry(self, key: str, timeout: int, amount: int = 1) -> int:
+        """Add `amount` to the counter at `key` (made at 0 when missing) and answer it; a
+        counter made by this call expires after `timeout` seconds. Atomic, one round trip."""
         key = self.make_and_validate_key(key)
         pipeline = self._cache.get_client(key, write=True).pipeline(transaction=True)
         pipeline.set(key, 0, ex=timeout, nx=True)  # (EXPIRE … NX needs Redis 7)
-        pipeline.incr(key)
+        pipeline.incr(key, amount)
         _, count = pipeline.execute()
         return count

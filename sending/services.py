@@ -1,11 +1,21 @@
-"""Write paths for notifications. `notification_create` is the only way one comes to be."""
+"""Write paths for notifications. `notification_create` (one) and `notifications_create` (a
+batch) are the only ways one comes to be."""
 
 import logging
+import uuid
+from collections import Counter
+from enum import Enum
 from functools import cache, partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signals import pre_enqueue
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from notifyproject import metrics
@@ -35,7 +45,9 @@ def notification_create(
     once committed."""
     sms = notification_type == NotificationType.SMS
     fragments = sms_fragment_count(content) if sms else None
-    with transaction.atomic():
+    # No savepoint when called inside a transaction (an idempotent request's): an error
+    # here fails the caller's whole transaction, and a create costs two round trips less.
+    with transaction.atomic(savepoint=False):
         notification = Notification.objects.create(
             service=service,
             notification_type=notification_type,
@@ -53,9 +65,71 @@ def notification_create(
         daily_statistics_add(
             service_id=service.id, day=timezone.localdate(notification.created_at), counts=counts
         )
-        transaction.on_commit(partial(_queue_accepted, notification=notification))
+        transaction.on_commit(partial(_queue_accepted, notifications=[notification]))
     metrics.incr(f"api.notifications.{notification_type}.created")
     return notification
+
+
+def notifications_create(*, service: Service, notifications: list[dict]) -> list[Notification]:
+    """Accept a batch (each item `notification_create`'s arguments, validated): all in one
+    transaction, or none. One multi-row insert, one statistics update per day and type, and the
+    delivery tasks queued once it commits in one round trip to the broker."""
+    accepted = timezone.now()
+    rows = [
+        Notification(
+            id=uuid.uuid4(),
+            service=service,
+            fragment_count=sms_fragment_count(fields["content"])
+            if fields["notification_type"] == NotificationType.SMS
+            else None,
+            queued_at=accepted,
+            **fields,
+        )
+        for fields in notifications
+    ]
+    with transaction.atomic(savepoint=False):
+        _notifications_insert(rows)
+        counts: dict = {}
+        for row in rows:
+            day = counts.setdefault(timezone.localdate(row.created_at), Counter())
+            if row.notification_type == NotificationType.SMS:
+                day.update(sms_requested=1, sms_fragments=row.fragment_count)
+            else:
+                day.update(emails_requested=1)
+        for day, day_counts in counts.items():
+            daily_statistics_add(service_id=service.id, day=day, counts=dict(day_counts))
+        transaction.on_commit(partial(_queue_accepted, notifications=rows))
+    for notification_type, count in Counter(row.notification_type for row in rows).items():
+        metrics.incr(f"api.notifications.{notification_type}.created", count)
+    return rows
+
+
+def _notifications_insert(rows: list[Notification]) -> None:
+    """Insert the rows in one statement. On PostgreSQL a `COPY … FROM STDIN`: the ORM's
+    multi-row INSERT spent 0.13 ms of Python a row preparing its values, half of a batch's CPU,
+    where psycopg's COPY adapts them in C. The rows carry every value (the model's defaults
+    came with them), and one acceptance time for the lot."""
+    if connection.vendor != "postgresql":
+        Notification.objects.bulk_create(rows)
+        return
+    accepted = timezone.now()
+    for row in rows:
+        row.created_at = row.updated_at = accepted
+    fields = Notification._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        statement = f"COPY {quote(Notification._meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                # Choices are enums: psycopg would write an enum's name, not its value.
+                copy.write_row(
+                    [
+                        value.value if isinstance(value, Enum) else value
+                        for value in (getattr(row, name) for name in names)
+                    ]
+                )
 
 
 @cache
@@ -65,24 +139,73 @@ def _broker():
     return get_broker()
 
 
-def _queue_accepted(*, notification: Notification) -> None:
-    """The notification is stored and answered 201 whatever the broker does: when it can't take
-    the task, the replay sweep queues it (its `queued_at` is set, and no task follows it)."""
+def _queue_accepted(*, notifications: list[Notification]) -> None:
+    """The notifications are stored and answered 201 whatever the broker does: when it can't take
+    the tasks, the replay sweep queues them (their `queued_at` is set, and no task follows it)."""
     try:
-        notification_queue_delivery(notification=notification)
+        notifications_queue_delivery(notifications=notifications)
     except Exception as err:  # the broker's (Redis's, the database's) errors, all alike
-        metrics.incr("api.notifications.queue-failed")
+        metrics.incr("api.notifications.queue-failed", len(notifications))
         logger.error(
             "delivery not queued: left to the replay sweep",
-            extra={"notification_id": str(notification.id), "error": repr(err)},
+            extra={
+                "notification_id": str(notifications[0].id),
+                "count": len(notifications),
+                "error": repr(err),
+            },
         )
 
 
 def notification_queue_delivery(*, notification: Notification) -> None:
     """Hand the notification's id to a Django Q worker (the task claims it before sending)."""
-    async_task(
-        DELIVERY_TASKS[notification.notification_type],
-        str(notification.id),
-        task_name=f"deliver-{notification.notification_type}-{notification.id}",
-        broker=_broker(),
-    )
+    notifications_queue_delivery(notifications=[notification])
+
+
+def notifications_queue_delivery(*, notifications: list[Notification]) -> None:
+    """Queue each notification's delivery task, all in ONE round trip to the broker: a single
+    RPUSH of every signed task on Redis, one multi-row insert on the ORM broker. The tasks are
+    the ones `async_task` makes (same fields, signed the same way), so workers can't tell."""
+    if Conf.SYNC:  # tests that run tasks in the caller
+        for notification in notifications:
+            func, notification_id = _task_call(notification)
+            async_task(func, notification_id, task_name=_task_name(notification), broker=_broker())
+        return
+    broker = _broker()
+    packages = [SignedPackage.dumps(_task(notification)) for notification in notifications]
+    if isinstance(broker, Redis):
+        broker.connection.rpush(broker.list_key, *packages)
+    elif isinstance(broker, ORM):
+        key, now = broker.list_key or Conf.CLUSTER_NAME, timezone.now()
+        broker.get_connection().bulk_create(
+            [OrmQ(key=key, payload=package, lock=now) for package in packages]
+        )
+    else:
+        for package in packages:
+            broker.enqueue(package)
+
+
+def _task_call(notification: Notification) -> tuple[str, str]:
+    return DELIVERY_TASKS[notification.notification_type], str(notification.id)
+
+
+def _task_name(notification: Notification) -> str:
+    return f"deliver-{notification.notification_type}-{notification.id}"
+
+
+def _task(notification: Notification) -> dict:
+    """The task package `async_task(func, id, task_name=…)` would make."""
+    func, notification_id = _task_call(notification)
+    task = {
+        "id": uuid.uuid4().hex,
+        "name": _task_name(notification),
+        "func": func,
+        "args": (notification_id,),
+    }
+    if Conf.CACHED:
+        task["cached"] = Conf.CACHED
+    if Conf.ACK_FAILURES:
+        task["ack_failure"] = Conf.ACK_FAILURES
+    task["kwargs"] = {}
+    task["started"] = timezone.now()
+    pre_enqueue.send(sender="django_q", task=task)
+    return task

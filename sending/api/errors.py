@@ -39,7 +39,7 @@ def _messages(detail, field: str | None = None) -> list[str]:
             message
             for key, value in detail.items()
             for message in _messages(
-                value, None if key == "non_field_errors" else _join(field, key)
+                value, field if key == "non_field_errors" else _join(field, key)
             )
         ]
     if isinstance(detail, list):

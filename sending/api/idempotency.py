@@ -4,7 +4,8 @@
     return idempotent_response(request, create=lambda: (201, answer_data))
 
 where the callable validates (raising DRF's ValidationError for a 400), writes and answers the
-status and the data to render. Without the header it simply runs.
+status and the data to render. Without the header it simply runs. `idempotent_create_schema`
+decorates the view with the header and the answers for the OpenAPI schema.
 """
 
 import json
@@ -12,7 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -114,8 +120,17 @@ SCHEMA_PARAMETERS = [
 ]
 
 
-def schema_responses(created) -> dict:
-    """The answers of an idempotent create, for `extend_schema(responses=…)`."""
+def idempotent_create_schema(*, request, created):
+    """The schema of a view whose POST is an idempotent create: its body, the header, and every
+    answer (`created` is the 201's serializer)."""
+    return extend_schema_view(
+        post=extend_schema(
+            request=request, parameters=SCHEMA_PARAMETERS, responses=_schema_responses(created)
+        )
+    )
+
+
+def _schema_responses(created) -> dict:
     return {
         201: created,
         400: OpenApiResponse(description="bad input: one error per problem"),

@@ -123,9 +123,10 @@ class SmsRequestSerializer(StrictSerializer):
             raise serializers.ValidationError(sms_too_long_message(fragments))
         return value
 
-    def notification_fields(self) -> dict:
-        """The validated request as `notification_create` arguments."""
-        data = self.validated_data
+    def notification_fields(self, data: dict | None = None) -> dict:
+        """The validated request (or `data`, one validated item) as `notification_create`
+        arguments."""
+        data = self.validated_data if data is None else data
         return {
             "notification_type": NotificationType.SMS,
             "recipient": data["phone_number"].digits,
@@ -151,8 +152,8 @@ class EmailRequestSerializer(StrictSerializer):
     def validate_content(self, value: str) -> str:
         return _not_blank(value)
 
-    def notification_fields(self) -> dict:
-        data = self.validated_data
+    def notification_fields(self, data: dict | None = None) -> dict:
+        data = self.validated_data if data is None else data
         return {
             "notification_type": NotificationType.EMAIL,
             "recipient": data["email_address"],
@@ -160,6 +161,54 @@ class EmailRequestSerializer(StrictSerializer):
             "content": data["content"],
             "client_reference": data.get("reference"),
         }
+
+
+BATCH_LIMIT = 1000
+
+
+def batch_items_validate(data, item_serializer: type[StrictSerializer]) -> list[dict]:
+    """A batch request, `{"notifications": [ … ]}` of 1 to BATCH_LIMIT items, as
+    `notifications_create` arguments in the order given; or one ValidationError naming every
+    problem, each item's by its place (`notifications[3].phone_number …`).
+
+    One serializer validates every item in turn (as DRF's ListSerializer does with its child):
+    making one per item would cost more than everything else a batch does.
+    """
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            f"Invalid data. Expected a dictionary, but got {type(data).__name__}."
+        )
+    errors: dict = {key: ["Additional properties are not allowed"] for key in data}
+    errors.pop("notifications", None)
+    items = data.get("notifications")
+    if items is None:
+        errors["notifications"] = ["is a required property"]
+    elif not isinstance(items, list):
+        errors["notifications"] = [f"must be a list, not {type(items).__name__}"]
+    elif not 0 < len(items) <= BATCH_LIMIT:
+        errors["notifications"] = [f"must hold 1 to {BATCH_LIMIT} notifications, not {len(items)}"]
+    if errors:
+        raise serializers.ValidationError(errors)
+    child = item_serializer()
+    accepted = []
+    for place, item in enumerate(items):
+        try:
+            accepted.append(child.notification_fields(child.run_validation(item)))
+        except serializers.ValidationError as err:
+            errors[f"notifications[{place}]"] = err.detail
+    if errors:
+        raise serializers.ValidationError(errors)
+    return accepted
+
+
+class SmsBatchRequestSerializer(serializers.Serializer):
+    """The schema of `POST /notifications/sms/batch` (validated by `batch_items_validate`)."""
+
+    notifications = SmsRequestSerializer(many=True, min_length=1, max_length=BATCH_LIMIT)
+
+
+class EmailBatchRequestSerializer(serializers.Serializer):
+    notifications = EmailRequestSerializer(many=True, min_length=1, max_length=BATCH_LIMIT)
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -226,3 +275,7 @@ class NotificationFilterSerializer(StrictSerializer):
     cursor = serializers.CharField(
         required=False, help_text="opaque: the next page's, as links.next gives it"
     )
+
+
+class NotificationBatchSerializer(serializers.Serializer):
+    notifications = NotificationSerializer(many=True)

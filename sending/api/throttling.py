@@ -23,20 +23,26 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         now = self.timer()
         window = int(now // self.duration)
         key = f"throttle:{self.scope}:{request.auth.key_hash}:{window}"
-        count = _window_count(key, timeout=self.duration + 1)
+        # A batch counts each of its notifications (contract section 4).
+        cost = getattr(view, "throttle_cost", lambda request: 1)(request)
+        count = _window_count(key, timeout=self.duration + 1, amount=cost)
         self.retry_after = (window + 1) * self.duration - now
-        return count <= self.num_requests
+        if count <= self.num_requests:
+            return True
+        if cost > 1:  # a refused batch creates nothing: its items must not use up the window
+            cache.decr(key, cost)
+        return False
 
     def wait(self):
         return self.retry_after
 
 
-def _window_count(key: str, *, timeout: int) -> int:
+def _window_count(key: str, *, timeout: int, amount: int) -> int:
     if hasattr(cache, "incr_with_expiry"):
-        return cache.incr_with_expiry(key, timeout)
+        return cache.incr_with_expiry(key, timeout, amount)
     cache.add(key, 0, timeout=timeout)  # the database cache, without Redis
     try:
-        return cache.incr(key)
+        return cache.incr(key, amount)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=timeout)
-        return 1
+        cache.set(key, amount, timeout=timeout)
+        return amount

@@ -2,7 +2,7 @@ import uuid
 from datetime import UTC
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -10,15 +10,20 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sending.api.idempotency import SCHEMA_PARAMETERS, idempotent_response, schema_responses
+from sending.api.idempotency import idempotent_create_schema, idempotent_response
 from sending.api.serializers import (
+    BATCH_LIMIT,
+    EmailBatchRequestSerializer,
     EmailRequestSerializer,
+    NotificationBatchSerializer,
     NotificationFilterSerializer,
     NotificationSerializer,
+    SmsBatchRequestSerializer,
     SmsRequestSerializer,
+    batch_items_validate,
 )
 from sending.models import Notification
-from sending.services import notification_create
+from sending.services import notification_create, notifications_create
 
 
 class NotificationCreateView(APIView):
@@ -39,26 +44,45 @@ class NotificationCreateView(APIView):
         return idempotent_response(request, create=create)
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=SmsRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationSerializer),
-    )
-)
+@idempotent_create_schema(request=SmsRequestSerializer, created=NotificationSerializer)
 class SmsCreateView(NotificationCreateView):
     request_serializer = SmsRequestSerializer
 
 
-@extend_schema_view(
-    post=extend_schema(
-        request=EmailRequestSerializer,
-        parameters=SCHEMA_PARAMETERS,
-        responses=schema_responses(NotificationSerializer),
-    )
-)
+@idempotent_create_schema(request=EmailRequestSerializer, created=NotificationSerializer)
 class EmailCreateView(NotificationCreateView):
     request_serializer = EmailRequestSerializer
+
+
+class NotificationBatchCreateView(APIView):
+    """1 to 1,000 notifications in one request, all or nothing (contract section 4, "Batches")."""
+
+    item_serializer: type[SmsRequestSerializer | EmailRequestSerializer]
+
+    def throttle_cost(self, request) -> int:
+        """Each item counts once against the rate limit (a batch too big to accept, as one
+        more than the limit)."""
+        items = request.data.get("notifications") if isinstance(request.data, dict) else None
+        return min(len(items), BATCH_LIMIT + 1) if isinstance(items, list) and items else 1
+
+    def post(self, request):
+        def create():
+            items = batch_items_validate(request.data, self.item_serializer)
+            notifications = notifications_create(service=request.user, notifications=items)
+            answer = NotificationSerializer(notifications, many=True).data
+            return status.HTTP_201_CREATED, {"notifications": answer}
+
+        return idempotent_response(request, create=create)
+
+
+@idempotent_create_schema(request=SmsBatchRequestSerializer, created=NotificationBatchSerializer)
+class SmsBatchCreateView(NotificationBatchCreateView):
+    item_serializer = SmsRequestSerializer
+
+
+@idempotent_create_schema(request=EmailBatchRequestSerializer, created=NotificationBatchSerializer)
+class EmailBatchCreateView(NotificationBatchCreateView):
+    item_serializer = EmailRequestSerializer
 
 
 class NotificationDetailView(APIView):

@@ -2,14 +2,14 @@ from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
-import django_q.tasks
+
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.signing import SignedPackage
 
-from sending import sweeps
+from sending import services, sweeps
 from sending.models import Notification
 from sending.schedules import SCHEDULES
 from stats.models import DailyStatistics
@@ -64,7 +64,7 @@ def test_a_backlog_still_in_the_broker_is_not_queued_again_however_old(
     taken = make(service, queued_at=ago(minutes=31))  # its task left the broker, nobody sent it
     backlog = [make(service, queued_at=ago(minutes=30)) for _ in range(3)]
     # Their tasks were queued 30 minutes ago and still wait in the broker (a slow drain).
-    monkeypatch.setattr(django_q.tasks, "timezone", SimpleNamespace(now=lambda: ago(minutes=30)))
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: ago(minutes=30)))
     for notification in backlog:
         sweeps.notification_queue_delivery(notification=notification)
     monkeypatch.undo()

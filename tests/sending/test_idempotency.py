@@ -256,7 +256,7 @@ def test_two_racing_requests_create_one_notification_by_the_unique_constraint(ap
     lets one commit, and the other rolls back and replays it."""
     from sending.api import views
 
-    monkeypatch.setattr(idempotency, "_claim", lambda **kwargs: True)
+    monkeypatch.setattr(idempotency, "_claim_postgresql", lambda **kwargs: (True, None))
     both_inside = threading.Barrier(2, timeout=60)
     real = views.notification_create
 
