@@ -1,10 +1,11 @@
-"""Reading notifications for operators: what is stuck, and for how long."""
+"""Reads: notifications for operators (what is stuck, and for how long); services by name or id."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sending.delivery import LEASE
-from sending.models import Notification, NotificationStatus
+from sending.models import Notification, NotificationStatus, Service
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,13 @@ def notification_backlog() -> Backlog:
         oldest_created_at=oldest_created,
         oldest_claimed_at=None if oldest_lease is None else oldest_lease - LEASE,
     )
+
+
+def service_find(reference: str) -> Service | None:
+    """The service with this id, or else with this name (as operators type either)."""
+    reference = reference.strip()
+    try:
+        found = Service.objects.filter(id=uuid.UUID(reference)).first()
+    except ValueError:
+        found = None
+    return found or Service.objects.filter(name=reference).first()

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import REPO_ROOT
 
@@ -42,6 +43,8 @@ def start_up(*options: str, **env: str) -> subprocess.CompletedProcess:
         ({"API_RATE_LIMIT": "lots"}, "API_RATE_LIMIT"),
         ({"CALLBACK_BASIC_AUTH": "useronly"}, "CALLBACK_BASIC_AUTH"),
         ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "s3cret"}, "API_KEY_ENCRYPTION_KEYS"),
+        ({"API_KEY_ENCRYPTION_KEYS": "not-a-fernet-key"}, "API_KEY_ENCRYPTION_KEYS"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env, named):
@@ -51,7 +54,12 @@ def test_a_bad_value_stops_start_up_naming_the_variable(env, named):
 
 
 def test_good_values_start():
-    result = start_up(SECRET_KEY="s3cret", DEBUG="false", ALLOWED_HOSTS="notify.example")
+    result = start_up(
+        SECRET_KEY="s3cret",
+        DEBUG="false",
+        ALLOWED_HOSTS="notify.example",
+        API_KEY_ENCRYPTION_KEYS=f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    )
     assert result.returncode == 0, result.stderr
 
 
