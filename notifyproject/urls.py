@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("", include("callbacks.urls")),
     path("", include("stats.urls")),
+    path("v2/", include("sending.api_v2.urls")),
     path("", include("sending.urls")),
 ]
 

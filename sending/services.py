@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 
 from notifyproject import metrics
 from sending.fragments import sms_fragment_count
-from sending.models import Notification, NotificationType, Service
+from sending.models import Notification, NotificationType, Service, Template
 from stats.services import daily_statistics_add
 
 DELIVERY_TASKS = {
@@ -27,6 +27,10 @@ def notification_create(
     subject: str = "",
     client_reference: str | None = None,
     international: bool = False,
+    template: Template | None = None,
+    template_version: int | None = None,
+    sender: str = "",
+    unsubscribe_url: str | None = None,
 ) -> Notification:
     """Accept a notification: store it, count it (a text's parts too), and queue its delivery
     once committed."""
@@ -42,6 +46,10 @@ def notification_create(
             content=content,
             fragment_count=fragments,
             client_reference=client_reference,
+            template=template,
+            template_version=template_version,
+            sender=sender,
+            unsubscribe_url=unsubscribe_url,
         )
         counts = (
             {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
