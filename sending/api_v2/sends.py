@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
-from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT, SMS_CONTENT_LIMIT
+from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
+from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import (
     EmailReplyTo,
     Notification,
@@ -106,11 +107,9 @@ def _check_length(notification_type: NotificationType, rendered: Rendered) -> No
     if not rendered.body.strip():
         raise BadRequest("Message is empty or just whitespace")
     if notification_type == NotificationType.SMS:
-        if len(rendered.body) > SMS_CONTENT_LIMIT:
-            raise BadRequest(
-                f"Text messages cannot be longer than {SMS_CONTENT_LIMIT} characters. Your "
-                f"message is {len(rendered.body)} characters"
-            )
+        fragments = sms_fragment_count(rendered.body)
+        if fragments > MAX_SMS_FRAGMENTS:
+            raise BadRequest(sms_too_long_message(fragments))
         return
     if not rendered.subject:
         raise BadRequest("Subject is empty")

@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sending.api.idempotency import idempotent_response
 from sending.api_v2 import representations as shown
 from sending.api_v2.authentication import JwtAuthentication
 from sending.api_v2.errors import unsupported
@@ -55,6 +56,10 @@ def _uuid_or_400(value: str, name: str) -> uuid.UUID:
 
 class SmsSendView(V2View):
     def post(self, request):
+        return idempotent_response(request, create=lambda: self._create(request))
+
+    @staticmethod
+    def _create(request):
         data = _valid(SmsV2RequestSerializer, request.data)
         sent = notification_send_from_template(
             service=request.user,
@@ -71,6 +76,10 @@ class SmsSendView(V2View):
 
 class EmailSendView(V2View):
     def post(self, request):
+        return idempotent_response(request, create=lambda: self._create(request))
+
+    @staticmethod
+    def _create(request):
         data = _valid(EmailV2RequestSerializer, request.data)
         sent = notification_send_from_template(
             service=request.user,
@@ -86,11 +95,12 @@ class EmailSendView(V2View):
         return _created(request, sent, NotificationType.EMAIL)
 
 
-def _created(request, sent, notification_type) -> Response:
+def _created(request, sent, notification_type) -> tuple[int, dict]:
+    """201 and the answer, for `idempotent_response` (the Idempotency-Key works here too)."""
     body = shown.notification_created(
         request, sent.notification, sent.rendered, from_=from_shown(notification_type, sent.sender)
     )
-    return Response(body, status=status.HTTP_201_CREATED)
+    return status.HTTP_201_CREATED, body
 
 
 class LetterSendView(V2View):

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 import requests
-from notifications_python_client import prepare_upload
+from notifications_python_client import authentication, prepare_upload
 from notifications_python_client.errors import HTTPError
 
 from sending.fake_providers import Behaviour
@@ -402,3 +402,39 @@ def test_a_preview_fills_the_template_in(v2, sms_template, email_template):
         {"error": "BadRequestError", "message": "Missing personalisation: First Name"}
     ]
     assert not Notification.objects.exists()
+
+
+def test_the_idempotency_key_header_works_on_v2_sends(v2, sms_template):
+    def send(reference: str) -> requests.Response:
+        token = authentication.create_jwt_token(v2.key[-36:], str(v2.service.id))
+        return requests.post(
+            f"{v2.url}/v2/notifications/sms",
+            json={"phone_number": "07700900123", "template_id": str(sms_template.id),
+                  "personalisation": {"first name": "A", "code": "1"}, "reference": reference},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "order-1"},
+            timeout=10,
+        )  # fmt: skip
+
+    first, again, other = send("r"), send("r"), send("another")
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["error"] == "IdempotencyError"
+    assert Notification.objects.count() == 1
+
+
+def test_a_text_counts_its_parts_and_over_six_is_refused(v2):
+    template = template_create(service=v2.service, template_type="sms", name="Long",
+                               body="((text))")  # fmt: skip
+    answer = v2.client.send_sms_notification("07700900123", str(template.id), {"text": "a" * 161})
+    assert Notification.objects.get(id=answer["id"]).fragment_count == 2
+    with pytest.raises(HTTPError) as raised:
+        v2.client.send_sms_notification("07700900123", str(template.id), {"text": "a" * 919})
+    assert error_of(raised)[1] == [
+        {
+            "error": "BadRequestError",
+            "message": "Text messages cannot be longer than 6 parts (918 GSM characters or 402 "
+            "others), this one is 7 parts",
+        }
+    ]
+    assert Notification.objects.count() == 1

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sending', '0004_schedules'),
+        ('sending', '0006_idempotency_keys'),
     ]
 
     operations = [
