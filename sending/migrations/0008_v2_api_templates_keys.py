@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sending', '0006_idempotency_keys'),
+        ('sending', '0007_console_indexes'),
     ]
 
     operations = [
