@@ -7,7 +7,7 @@ import requests
 from notifications_python_client import authentication, prepare_upload
 from notifications_python_client.errors import HTTPError
 
-from sending.fake_providers import Behaviour
+from fakes import Behaviour
 from sending.models import Notification, ProviderDetails, Service
 from sending.senders import email_reply_to_add, sms_sender_add
 from sending.services import notification_create
