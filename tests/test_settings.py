@@ -75,6 +75,7 @@ BEHIND_TLS_PROXY = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
     "SECURE_COOKIES": "true",
+    "API_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
 }
 
 
@@ -85,7 +86,10 @@ def test_check_deploy_is_clean_behind_a_tls_proxy():
 
 
 def test_check_deploy_names_what_is_missing_without_them():
-    plain = {k: BEHIND_TLS_PROXY[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    plain = {
+        k: BEHIND_TLS_PROXY[k]
+        for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "API_KEY_ENCRYPTION_KEYS")
+    }
     result = start_up("--deploy", "--fail-level", "WARNING", **plain)
     assert result.returncode != 0
     for check in ("W004", "W008", "W012", "W016"):
