@@ -64,6 +64,7 @@ def base_env(database_url: str, **settings: str) -> dict[str, str]:
         **os.environ,
         "DEBUG": "false",  # production-like: DEBUG keeps every SQL query in memory
         "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "API_KEY_ENCRYPTION_KEYS": "YmVuY2gtb25seS1rZXktbm90LWZvci1wcm9kdWN0aW8=",
         "DATABASE_URL": database_url,
         **settings,
     }

@@ -133,3 +133,20 @@ def env_rate(name: str, default: str) -> str:
     ):
         raise _bad(name, value, "a rate such as 3000/min (periods: sec, min, hour, day)")
     return value
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys (the first encrypts, all decrypt); the value is never echoed."""
+    from cryptography.fernet import Fernet
+
+    keys = env_list(name)
+    for place, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: key {place} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
+    return keys

@@ -1,5 +1,7 @@
 """Settings, read once from the environment (see the configuration table in the README)."""
 
+import base64
+import hashlib
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -8,6 +10,7 @@ from notifyproject.env import (
     env_bool,
     env_credentials,
     env_database,
+    env_fernet_keys,
     env_float,
     env_int,
     env_list,
@@ -191,6 +194,17 @@ SPECTACULAR_SETTINGS = {
         "sending.api.schema.error_responses",
     ],
 }
+
+# API keys' secrets are kept encrypted (they sign the /v2 API's tokens, so a hash won't do).
+API_KEY_ENCRYPTION_KEYS = env_fernet_keys("API_KEY_ENCRYPTION_KEYS")
+if not API_KEY_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("API_KEY_ENCRYPTION_KEYS: must be set when DEBUG is off")
+    API_KEY_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"api-keys:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
 
 # --- providers ---------------------------------------------------------------------------------
 FIRETEXT_URL = env_url(

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("callbacks.urls")),
     path("", include("stats.urls")),
     path("", include("webhooks.urls")),
+    path("v2/", include("sending.api_v2.urls")),
     path("", include("sending.urls")),
 ]
 

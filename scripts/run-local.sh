@@ -109,6 +109,10 @@ Send an email:
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"email_address": "someone@example.com", "subject": "Hello", "content": "Hello from Notify"}'
 
+GOV.UK Notify's clients (/v2; README: Coming from GOV.UK Notify): make a template with
+  .venv/bin/python manage.py create_template "Local service" --type sms --name Code --body 'Hello ((name))'
+then NotificationsAPIClient('$KEY', base_url='http://127.0.0.1:$WEB_PORT')
+
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" "$qcluster"

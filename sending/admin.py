@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from console.actions import action_reason, action_reason_page, reason_field
 from console.lists import BigTableAdmin, DayFilter, ProviderFilter
@@ -19,15 +19,22 @@ from sending.failover import providers_rest
 from sending.models import (
     IN_FLIGHT_STATUSES,
     ApiKey,
+    EmailReplyTo,
     Notification,
+    NotificationType,
     ProviderDetails,
     ProviderDetailsHistory,
     SendAttempt,
     Service,
+    SmsSender,
+    Template,
+    TemplateVersion,
 )
+from sending.placeholders import PLACEHOLDER, placeholder_names
 from sending.providers import provider_update
 from sending.status import notification_fail
 from sending.sweeps import notifications_requeue
+from sending.templates import VERSIONED_FIELDS, template_create, template_update
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +234,7 @@ class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
 
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
-    fields = ("prefix", "created_at", "revoked_at")
+    fields = ("name", "prefix", "created_at", "revoked_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -236,16 +243,30 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+class SmsSenderInline(admin.TabularInline):
+    model = SmsSender
+    fields = ("sms_sender", "is_default", "id")
+    readonly_fields = ("id",)
+    extra = 0
+
+
+class EmailReplyToInline(admin.TabularInline):
+    model = EmailReplyTo
+    fields = ("email_address", "is_default", "id")
+    readonly_fields = ("id",)
+    extra = 0
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = ("name", "id", "created_at")
     search_fields = ("name",)
-    inlines = [ApiKeyInline]
+    inlines = [ApiKeyInline, SmsSenderInline, EmailReplyToInline]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ReadOnlyAdmin):
-    list_display = ("prefix", "service", "created_at", "revoked_at")
+    list_display = ("name", "prefix", "service", "created_at", "revoked_at")
     list_filter = ("revoked_at",)
     actions = ["revoke"]
 
@@ -341,3 +362,99 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
         return None
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ("version", "name", "subject", "body", "created_at", "created_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    """Every save that changes the name, subject or body makes a new version (sending.templates).
+    Templates are never deleted: notifications name the version they were made from."""
+
+    list_display = ("name", "service", "template_type", "version", "created_at", "updated_at")
+    list_filter = ("template_type",)
+    search_fields = ("name", "service__name")
+    list_select_related = ("service",)
+    fields = (
+        "service",
+        "template_type",
+        "name",
+        "subject",
+        "body",
+        "preview",
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+    )
+    readonly_fields = ("preview", "id", "version", "created_at", "updated_at", "created_by")
+    inlines = [TemplateVersionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A template's service and type stay what they were made with.
+        fixed = ("service", "template_type") if obj is not None else ()
+        return (*fixed, *self.readonly_fields)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="preview")
+    def preview(self, obj: Template) -> str:
+        if obj is None or obj.pk is None:
+            return "Save the template to see it here."
+        names = placeholder_names(obj.subject, obj.body)
+        body = format_html_join("", "{}", ((part,) for part in _marked(obj.body)))
+        parts = [
+            format_html(
+                '<div style="white-space: pre-wrap; max-width: 40em; '
+                'border: 1px solid #ccc; padding: .5em">{}</div>',
+                body,
+            )
+        ]
+        if obj.template_type == NotificationType.EMAIL:
+            subject = format_html_join("", "{}", ((part,) for part in _marked(obj.subject)))
+            parts.insert(0, format_html("<p><strong>Subject:</strong> {}</p>", subject))
+        else:
+            parts.append(format_html("<p>{} characters before personalisation</p>", len(obj.body)))
+        parts.append(format_html("<p>Placeholders: {}</p>", ", ".join(names) or "none"))
+        return format_html_join("", "{}", ((part,) for part in parts))
+
+    def save_model(self, request, obj, form, change):
+        who = f"admin:{request.user.get_username()}"
+        if change:
+            changes = {
+                name: form.cleaned_data[name]
+                for name in VERSIONED_FIELDS
+                if name in form.cleaned_data
+            }
+            saved = template_update(template=obj, changed_by=who, **changes)
+        else:
+            saved = template_create(
+                service=obj.service,
+                template_type=obj.template_type,
+                name=obj.name,
+                subject=obj.subject,
+                body=obj.body,
+                created_by=who,
+            )
+        # The admin goes on with `obj` (messages, redirect, inlines): make it the stored row.
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+
+def _marked(text: str):
+    """The text's pieces, each placeholder highlighted (escaped by format_html_join)."""
+    last = 0
+    for match in PLACEHOLDER.finditer(text):
+        yield text[last : match.start()]
+        yield format_html("<mark>{}</mark>", match.group(0))
+        last = match.end()
+    yield text[last:]

@@ -215,6 +215,7 @@ def notification_deliver_sms(*, notification_id: str) -> None:
                 content=notification.content,
                 reference=str(notification.id),
                 international=notification.international,
+                sender=notification.sender or None,
             ),
         )
         if result.ok:
@@ -256,6 +257,8 @@ def notification_deliver_email(*, notification_id: str) -> None:
             subject=notification.subject,
             body=notification.content,
             reference=str(notification.id),
+            reply_to=notification.sender or None,
+            unsubscribe_url=notification.unsubscribe_url,
         ),
     )
     if result.ok:

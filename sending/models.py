@@ -1,5 +1,5 @@
 import hashlib
-import secrets
+import re
 import uuid
 
 from django.db import models
@@ -45,15 +45,23 @@ class Service(models.Model):
         return self.name
 
 
-def api_key_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ApiKey(models.Model):
-    """A bearer key for a service. Only its SHA-256 is kept; the secret is shown once."""
+    """A key for a service, shown once, in GOV.UK Notify's form `{name}-{service id}-{secret}`.
+
+    The whole string is a bearer key for the API of contract section 4, found by its SHA-256.
+    The secret (its last 36 characters) signs the /v2 API's tokens, so it is also kept
+    encrypted (`sending.key_encryption`). Keys made before that have only the hash: they work
+    on section 4 and can't sign tokens (their `secret_encrypted` is empty).
+    """
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=255, blank=True, default="", editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secret_encrypted = models.TextField(blank=True, default="", editable=False)
     prefix = models.CharField(
         max_length=8, editable=False, help_text="first characters, to recognise it"
     )
@@ -67,10 +75,126 @@ class ApiKey(models.Model):
         return f"{self.service.name} {self.prefix}…"
 
     @classmethod
-    def issue(cls, service: Service) -> tuple["ApiKey", str]:
-        secret = secrets.token_urlsafe(32)
-        key = cls.objects.create(service=service, key_hash=api_key_hash(secret), prefix=secret[:8])
-        return key, secret
+    def issue(cls, service: Service, name: str = "") -> tuple["ApiKey", str]:
+        """A new key; answers it with the key string, which is never stored."""
+        from sending.key_encryption import secret_encrypt
+
+        name = key_name_normalise(name or service.name)
+        secret = str(uuid.uuid4())  # 36 characters, as the official clients expect
+        key_string = f"{name}-{service.id}-{secret}"
+        key = cls.objects.create(
+            service=service,
+            name=name,
+            key_hash=api_key_hash(key_string),
+            secret_encrypted=secret_encrypt(secret),
+            prefix=secret[:6],
+        )
+        return key, key_string
+
+
+def key_name_normalise(name: str) -> str:
+    """A key name as it shows in the key string: lower case, runs of other characters as `_`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:100] or "key"
+
+
+class Template(models.Model):
+    """A service's text message or email, with `((placeholder))` fields; every change of its
+    name, subject or body is a new version (`TemplateVersion`), numbered from 1. Written only
+    through `sending.templates` (admin and `manage.py create_template` included)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="templates")
+    template_type = models.CharField(
+        "type", max_length=5, choices=NotificationType.choices, default=NotificationType.SMS
+    )
+    name = models.CharField(max_length=255)
+    subject = models.CharField(max_length=998, blank=True, default="", help_text="emails only")
+    body = models.TextField()
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.CharField(max_length=255, blank=True, default="", editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["service", "template_type"], name="template_service_type")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.template_type}, v{self.version})"
+
+    def clean(self) -> None:
+        from sending.templates import template_check
+
+        template_check(
+            template_type=self.template_type, name=self.name, body=self.body, subject=self.subject
+        )
+
+
+class TemplateVersion(models.Model):
+    """A template as it was at one version; notifications name the version they came from."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    template_type = models.CharField(max_length=5, choices=NotificationType.choices)
+    name = models.CharField(max_length=255)
+    subject = models.CharField(max_length=998, blank=True, default="")
+    body = models.TextField()
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["template", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class SmsSender(models.Model):
+    """A `from` a service's texts can carry; the default one is used when a request names none."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="sms_senders")
+    sms_sender = models.CharField(max_length=15)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SMS sender"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service"], condition=Q(is_default=True), name="sms_sender_one_default"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.sms_sender
+
+
+class EmailReplyTo(models.Model):
+    """A Reply-To address for a service's emails; the default one is used when a request names
+    none."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="reply_to_addresses"
+    )
+    email_address = models.EmailField(max_length=320)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "email reply-to address"
+        verbose_name_plural = "email reply-to addresses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service"], condition=Q(is_default=True), name="reply_to_one_default"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email_address
 
 
 class Notification(models.Model):
@@ -103,6 +227,14 @@ class Notification(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
+    # The /v2 API's: the template and version it was made from, the SMS `from` or the email's
+    # Reply-To it goes out with (empty: the setting), and an email's one-click unsubscribe URL.
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+"
+    )
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    sender = models.CharField(max_length=320, blank=True, default="")
+    unsubscribe_url = models.CharField(max_length=2048, blank=True, null=True)
 
     class Meta:
         indexes = [

@@ -1,11 +1,12 @@
-"""Reading notifications for operators: what is stuck, and for how long (/healthz and the console
-both show it)."""
+"""Reads: notifications for operators (what is stuck, and for how long: /healthz and the console
+both show it); services by name or id."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sending.delivery import LEASE
-from sending.models import Notification, NotificationStatus, SendAttempt
+from sending.models import Notification, NotificationStatus, SendAttempt, Service
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,13 @@ def notification_backlog() -> Backlog:
     )
     claims = [moment for moment in (oldest_call, oldest_lease and oldest_lease - LEASE) if moment]
     return Backlog(oldest_created_at=oldest_created, oldest_claimed_at=min(claims, default=None))
+
+
+def service_find(reference: str) -> Service | None:
+    """The service with this id, or else with this name (as operators type either)."""
+    reference = reference.strip()
+    try:
+        found = Service.objects.filter(id=uuid.UUID(reference)).first()
+    except ValueError:
+        found = None
+    return found or Service.objects.filter(name=reference).first()

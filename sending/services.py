@@ -20,7 +20,7 @@ from django_q.tasks import async_task
 
 from notifyproject import metrics
 from sending.fragments import sms_fragment_count
-from sending.models import Notification, NotificationType, Service
+from sending.models import Notification, NotificationType, Service, Template
 from stats.services import daily_statistics_add
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ def notification_create(
     subject: str = "",
     client_reference: str | None = None,
     international: bool = False,
+    template: Template | None = None,
+    template_version: int | None = None,
+    sender: str = "",
+    unsubscribe_url: str | None = None,
 ) -> Notification:
     """Accept a notification: store it, count it (a text's parts too), and queue its delivery
     once committed."""
@@ -58,6 +62,10 @@ def notification_create(
             fragment_count=fragments,
             client_reference=client_reference,
             queued_at=timezone.now(),
+            template=template,
+            template_version=template_version,
+            sender=sender,
+            unsubscribe_url=unsubscribe_url,
         )
         counts = (
             {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}

@@ -34,6 +34,7 @@ def running_gunicorn(*, workers: int = 2, **env: str) -> Iterator[str]:
                 "LOG_LEVEL": "WARNING",
                 "DEBUG": "false",
                 "SECRET_KEY": "live-server-test-key",
+                "API_KEY_ENCRYPTION_KEYS": "bGl2ZS1zZXJ2ZXItdGVzdC1rZXktMzItYnl0ZXMhISE=",
                 "ALLOWED_HOSTS": "127.0.0.1",
                 **env,
             }

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import REPO_ROOT
 
@@ -42,6 +43,8 @@ def start_up(*options: str, **env: str) -> subprocess.CompletedProcess:
         ({"API_RATE_LIMIT": "lots"}, "API_RATE_LIMIT"),
         ({"CALLBACK_BASIC_AUTH": "useronly"}, "CALLBACK_BASIC_AUTH"),
         ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "s3cret"}, "API_KEY_ENCRYPTION_KEYS"),
+        ({"API_KEY_ENCRYPTION_KEYS": "not-a-fernet-key"}, "API_KEY_ENCRYPTION_KEYS"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env, named):
@@ -51,7 +54,12 @@ def test_a_bad_value_stops_start_up_naming_the_variable(env, named):
 
 
 def test_good_values_start():
-    result = start_up(SECRET_KEY="s3cret", DEBUG="false", ALLOWED_HOSTS="notify.example")
+    result = start_up(
+        SECRET_KEY="s3cret",
+        DEBUG="false",
+        ALLOWED_HOSTS="notify.example",
+        API_KEY_ENCRYPTION_KEYS=f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -67,6 +75,7 @@ BEHIND_TLS_PROXY = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
     "SECURE_COOKIES": "true",
+    "API_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
 }
 
 
@@ -77,7 +86,10 @@ def test_check_deploy_is_clean_behind_a_tls_proxy():
 
 
 def test_check_deploy_names_what_is_missing_without_them():
-    plain = {k: BEHIND_TLS_PROXY[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    plain = {
+        k: BEHIND_TLS_PROXY[k]
+        for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "API_KEY_ENCRYPTION_KEYS")
+    }
     result = start_up("--deploy", "--fail-level", "WARNING", **plain)
     assert result.returncode != 0
     for check in ("W004", "W008", "W012", "W016"):

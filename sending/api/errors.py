@@ -61,6 +61,7 @@ def api_exception_handler(exc, context):
     name = ERROR_NAMES.get(response.status_code, "BadRequestError")
     if isinstance(exc, exceptions.ParseError):
         name = "BadRequestError"
+    name = getattr(exc, "error_name", name)  # an exception may name itself (the /v2 API's do)
     errors = [{"error": name, "message": message} for message in _messages(exc.detail)]
     body = {"status_code": response.status_code, "errors": errors}
     return Response(body, status=response.status_code, headers=_kept_headers(response))

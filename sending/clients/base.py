@@ -88,9 +88,12 @@ class ProviderClient:
 
 
 class SmsClient(ProviderClient):
-    def __init__(self, *, url: str, timeout: float, session: requests.Session | None = None):
+    def __init__(
+        self, *, url: str, sender: str, timeout: float, session: requests.Session | None = None
+    ):
         super().__init__()
         self.url = url
+        self.sender = sender
         # (connect, read): the read timeout is the longest wait between bytes, not a total.
         self.timeout = (timeout, timeout)
         self.session = session or requests.Session()
@@ -98,7 +101,7 @@ class SmsClient(ProviderClient):
     # --- the steps a provider fills in ---------------------------------------------------------
 
     def build_request(
-        self, *, to: str, content: str, reference: str, international: bool
+        self, *, to: str, content: str, reference: str, international: bool, sender: str
     ) -> dict[str, Any]:
         """Keyword arguments for `requests.Session.post` (data/json, headers)."""
         raise NotImplementedError
@@ -113,13 +116,24 @@ class SmsClient(ProviderClient):
         return SmsClientResponseException(self.name, status_code, message)
 
     def send_sms(
-        self, *, to: str, content: str, reference: str, international: bool = False
+        self,
+        *,
+        to: str,
+        content: str,
+        reference: str,
+        international: bool = False,
+        sender: str | None = None,
     ) -> str | None:
+        """Send one text; `sender` is its `from` (default: the client's, `SMS_SENDER`)."""
         start = time.perf_counter()
         response = None
         try:
             kwargs = self.build_request(
-                to=to, content=content, reference=reference, international=international
+                to=to,
+                content=content,
+                reference=reference,
+                international=international,
+                sender=sender or self.sender,
             )
             response = self._post(kwargs)
             provider_reference = self.parse_response(response)

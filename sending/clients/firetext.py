@@ -22,10 +22,9 @@ class FiretextClient(SmsClient):
         timeout: float,
         session: requests.Session | None = None,
     ):
-        super().__init__(url=url, timeout=timeout, session=session)
+        super().__init__(url=url, sender=sender, timeout=timeout, session=session)
         self.api_key = api_key
         self.international_api_key = international_api_key
-        self.sender = sender
         self.receipt_url = receipt_url
 
     settings_names = (
@@ -49,12 +48,12 @@ class FiretextClient(SmsClient):
         )
 
     def build_request(
-        self, *, to: str, content: str, reference: str, international: bool
+        self, *, to: str, content: str, reference: str, international: bool, sender: str
     ) -> dict[str, Any]:
         data = {
             # Firetext bills and routes non-UK numbers on a separate account.
             "apiKey": self.international_api_key if international else self.api_key,
-            "from": self.sender,
+            "from": sender,
             "to": to,
             "message": content,
             "reference": reference,

@@ -21,8 +21,7 @@ class MmgClient(SmsClient):
         timeout: float,
         session: requests.Session | None = None,
     ):
-        super().__init__(url=url, timeout=timeout, session=session)
-        self.sender = sender
+        super().__init__(url=url, sender=sender, timeout=timeout, session=session)
         self.receipt_url = receipt_url
         # MMG issues the key already encoded for the Basic scheme.
         self.headers = {"Content-Type": "application/json", "Authorization": f"Basic {api_key}"}
@@ -46,13 +45,13 @@ class MmgClient(SmsClient):
         )
 
     def build_request(
-        self, *, to: str, content: str, reference: str, international: bool
+        self, *, to: str, content: str, reference: str, international: bool, sender: str
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "reqType": "BULK",
             "MSISDN": to,
             "msg": content,
-            "sender": self.sender,
+            "sender": sender,
             "cid": reference,
             "multi": True,
         }

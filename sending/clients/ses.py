@@ -101,29 +101,54 @@ class SesClient(ProviderClient):
     def settings_key(cls) -> tuple:
         return (*super().settings_key(), *(os.environ.get(n) for n in cls.environment_names))
 
-    def send_email(self, *, to: str, subject: str, body: str, reference: str) -> str:
+    def send_email(
+        self,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        reference: str,
+        reply_to: str | None = None,
+        unsubscribe_url: str | None = None,
+    ) -> str:
+        """Send one email; `reply_to` its Reply-To, `unsubscribe_url` its one-click
+        List-Unsubscribe (RFC 8058)."""
         start = time.perf_counter()
         self._wire.start = self._wire.end = None
         try:
-            message_id = self._send(to=to, subject=subject, body=body)
+            message_id = self._send(
+                to=to,
+                subject=subject,
+                body=body,
+                reply_to=reply_to,
+                unsubscribe_url=unsubscribe_url,
+            )
         except EmailClientException as err:
             self._record(time.perf_counter() - start, reference=reference, error=err)
             raise
         self._record(time.perf_counter() - start, reference=reference)
         return message_id
 
-    def _send(self, *, to: str, subject: str, body: str) -> str:
+    def _send(
+        self, *, to: str, subject: str, body: str, reply_to: str | None, unsubscribe_url: str | None
+    ) -> str:
+        simple: dict[str, Any] = {
+            # Without a charset SES assumes 7-bit ASCII.
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+        }
+        extra: dict[str, Any] = {"ReplyToAddresses": [reply_to]} if reply_to else {}
+        if unsubscribe_url:
+            simple["Headers"] = [
+                {"Name": "List-Unsubscribe", "Value": f"<{unsubscribe_url}>"},
+                {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+            ]
         try:
             answer = self.client.send_email(
                 FromEmailAddress=self.from_address,
                 Destination={"ToAddresses": [to]},
-                Content={
-                    "Simple": {
-                        # Without a charset SES assumes 7-bit ASCII.
-                        "Subject": {"Data": subject, "Charset": "UTF-8"},
-                        "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
-                    }
-                },
+                Content={"Simple": simple},
+                **extra,
             )
         except ClientError as err:
             raise self._client_error(err) from err

@@ -2,7 +2,6 @@ from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
-
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.brokers import get_broker

@@ -246,7 +246,9 @@ def test_a_batched_notification_is_stored_as_a_single_one_is(api_client, path, i
 
     def stored(notification_id) -> dict:
         row = Notification.objects.filter(id=notification_id).values().get()
-        return {k: v for k, v in row.items() if k not in {"id", "created_at", "updated_at", "queued_at"}}
+        return {
+            k: v for k, v in row.items() if k not in {"id", "created_at", "updated_at", "queued_at"}
+        }
 
     assert stored(batched) == stored(single)
     assert stored(batched)["status"] == "created"

@@ -4,19 +4,25 @@ from sending.models import ApiKey, Service
 
 
 class Command(BaseCommand):
-    help = "Create a service if needed and print a new API key for it, alone on the last line."
+    help = (
+        "Create a service if needed and print a new API key for it, alone on the last line, in "
+        "GOV.UK Notify's form {key name}-{service id}-{secret}."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("service_name")
+        parser.add_argument("--name", default="", help="the key's name (default: the service's)")
 
-    def handle(self, *args, service_name: str, **options):
-        name = service_name.strip()
-        if not name:
+    def handle(self, *args, service_name: str, name: str, **options):
+        service_name = service_name.strip()
+        if not service_name:
             raise CommandError("service name must not be empty")
-        service, created = Service.objects.get_or_create(name=name)
-        key, secret = ApiKey.issue(service)
+        service, created = Service.objects.get_or_create(name=service_name)
+        key, key_string = ApiKey.issue(service, name=name)
         self.stdout.write(
             f"{'Created' if created else 'Found'} service {service.name!r} ({service.id}); "
-            f"new API key {key.prefix}… (shown once, only its hash is kept):"
+            f"new API key {key.name!r} (shown once: its secret is kept encrypted, the key "
+            "hashed). It is a bearer key for /notifications and, with the official clients, "
+            "signs /v2 tokens:"
         )
-        self.stdout.write(secret)
+        self.stdout.write(key_string)

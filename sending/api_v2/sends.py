@@ -1,0 +1,126 @@
+"""A /v2 send: the template found and filled in, the sender chosen, then the ordinary
+notification made through `notification_create`, the one write path."""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+
+from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
+from sending.api_v2.errors import BadRequest
+from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
+from sending.models import (
+    EmailReplyTo,
+    Notification,
+    NotificationType,
+    Service,
+    SmsSender,
+    Template,
+)
+from sending.placeholders import MissingPersonalisation
+from sending.services import notification_create
+from sending.templates import Rendered, template_render
+
+# Each type's own sender table and the request field that names one.
+_SENDERS = {
+    NotificationType.SMS: (SmsSender, "sms_sender", "sms_sender_id"),
+    NotificationType.EMAIL: (EmailReplyTo, "email_address", "email_reply_to_id"),
+}
+
+
+@dataclass(frozen=True)
+class Sent:
+    notification: Notification
+    rendered: Rendered
+    sender: str  # the SMS `from`, or the email's Reply-To ("" for none)
+
+
+def template_for_service(*, service: Service, template_id: uuid.UUID, **annotations) -> Template:
+    template = (
+        Template.objects.filter(id=template_id, service=service).annotate(**annotations).first()
+    )
+    if template is None:
+        raise BadRequest("Template not found")
+    return template
+
+
+def rendered_or_400(template, personalisation: dict, sanitise_for=()) -> Rendered:
+    try:
+        return template_render(template, personalisation, sanitise_for=sanitise_for or ())
+    except MissingPersonalisation as err:
+        raise BadRequest(f"Missing personalisation: {', '.join(err.names)}") from None
+
+
+def notification_send_from_template(
+    *,
+    service: Service,
+    notification_type: NotificationType,
+    recipient: str,
+    international: bool = False,
+    template_id: uuid.UUID,
+    personalisation: dict,
+    reference: str | None,
+    sender_id: uuid.UUID | None,
+    sanitise_for: list[str] = (),
+    unsubscribe_url: str | None = None,
+) -> Sent:
+    model, column, field = _SENDERS[notification_type]
+    annotations = {}
+    if sender_id is None:  # the default comes in the template's query: one round trip
+        defaults = model.objects.filter(service=OuterRef("service"), is_default=True)
+        annotations["default_sender"] = Subquery(defaults.values(column)[:1])
+    template = template_for_service(service=service, template_id=template_id, **annotations)
+    if template.template_type != notification_type:
+        raise BadRequest(
+            f"{template.template_type} template is not suitable for {notification_type} "
+            "notification"
+        )
+    rendered = rendered_or_400(template, personalisation, sanitise_for)
+    _check_length(notification_type, rendered)
+    if sender_id is None:
+        sender = template.default_sender or ""
+    else:
+        sender = model.objects.filter(id=sender_id, service=service).values_list(column, flat=True)
+        sender = sender.first()
+        if sender is None:
+            raise BadRequest(
+                f"{field} {sender_id} does not exist in database for service id {service.id}"
+            )
+    notification = notification_create(
+        service=service,
+        notification_type=notification_type,
+        recipient=recipient,
+        international=international,
+        subject=rendered.subject or "",
+        content=rendered.body,
+        client_reference=reference,
+        template=template,
+        template_version=template.version,
+        sender=sender,
+        unsubscribe_url=unsubscribe_url,
+    )
+    return Sent(notification=notification, rendered=rendered, sender=sender)
+
+
+def _check_length(notification_type: NotificationType, rendered: Rendered) -> None:
+    if not rendered.body.strip():
+        raise BadRequest("Message is empty or just whitespace")
+    if notification_type == NotificationType.SMS:
+        fragments = sms_fragment_count(rendered.body)
+        if fragments > MAX_SMS_FRAGMENTS:
+            raise BadRequest(sms_too_long_message(fragments))
+        return
+    if not rendered.subject:
+        raise BadRequest("Subject is empty")
+    if len(rendered.subject) > EMAIL_SUBJECT_LIMIT:
+        raise BadRequest(f"Subject is longer than {EMAIL_SUBJECT_LIMIT} characters")
+    if len(rendered.body) > EMAIL_CONTENT_LIMIT:
+        raise BadRequest(f"Email body is longer than {EMAIL_CONTENT_LIMIT} characters")
+
+
+def from_shown(notification_type: NotificationType, sender: str) -> str:
+    """What the answer shows as the text's `from_number` or the email's `from_email`."""
+    if notification_type == NotificationType.SMS:
+        return sender or settings.SMS_SENDER
+    return settings.SES_FROM_ADDRESS

@@ -1,0 +1,115 @@
+"""Requests of the /v2 API, checked as GOV.UK Notify checks them; errors in the section 4 shape
+(`ValidationError`, "<field> <message>")."""
+
+import uuid
+
+from rest_framework import serializers
+
+from sending.api.serializers import (
+    EmailRequestSerializer,
+    SmsRequestSerializer,
+    StrictSerializer,
+    TextField,
+)
+from sending.api_v2.errors import unsupported
+from sending.models import NotificationStatus, NotificationType
+
+TEMPLATE_TYPES = [*NotificationType.values, "letter"]
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise serializers.ValidationError("is not a valid UUID") from None
+
+
+class UuidField(TextField):
+    def to_internal_value(self, data):
+        return _uuid(super().to_internal_value(data))
+
+
+class PersonalisationField(serializers.Field):
+    """An object of values: strings, numbers or lists of them. A file (document upload) is not
+    offered."""
+
+    default_error_messages = {"invalid": "should contain key value pairs"}
+
+    def to_internal_value(self, data):
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        errors = []
+        for key, value in data.items():
+            if isinstance(value, dict) and "file" in value:
+                raise unsupported(f"Document uploads (personalisation {key!r})")
+            if not _scalar(value) and not (
+                isinstance(value, list) and all(_scalar(item) for item in value)
+            ):
+                errors.append(f"{key} must be a string, a number or a list of them")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+class _V2Send(StrictSerializer):
+    template_id = UuidField()
+    personalisation = PersonalisationField(required=False)
+    reference = TextField(required=False, allow_null=True, max_length=255)
+
+
+class SmsV2RequestSerializer(_V2Send):
+    phone_number = TextField()
+    sms_sender_id = UuidField(required=False, allow_null=True)
+
+    validate_phone_number = SmsRequestSerializer.validate_phone_number
+
+
+class EmailV2RequestSerializer(_V2Send):
+    email_address = TextField(max_length=320)
+    email_reply_to_id = UuidField(required=False, allow_null=True)
+    one_click_unsubscribe_url = TextField(required=False, allow_null=True, max_length=2048)
+    sanitise_content_for = serializers.ListField(child=TextField(), required=False, allow_null=True)
+
+    validate_email_address = EmailRequestSerializer.validate_email_address
+
+    def validate_one_click_unsubscribe_url(self, value):
+        if value is not None and not value.startswith("https://"):
+            raise serializers.ValidationError("is not a valid https url")
+        return value
+
+
+class PreviewRequestSerializer(StrictSerializer):
+    personalisation = PersonalisationField(allow_null=True)
+
+
+class NotificationListQuerySerializer(StrictSerializer):
+    template_type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
+    status = serializers.ListField(
+        child=serializers.ChoiceField(choices=NotificationStatus.values), required=False
+    )
+    reference = TextField(required=False, max_length=255)
+    older_than = UuidField(required=False)
+    include_jobs = TextField(required=False)  # the official client may send it; no jobs here
+
+    def validate_template_type(self, value):
+        if value == "letter":
+            raise unsupported("Letters")
+        return value
+
+
+class TemplateListQuerySerializer(StrictSerializer):
+    type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
+
+    def validate_type(self, value):
+        if value == "letter":
+            raise unsupported("Letters")
+        return value

@@ -1,0 +1,147 @@
+"""Templates: the one place they are made, changed (a new version each time) and rendered."""
+
+import html
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from sending.models import NotificationType, Service, Template, TemplateVersion
+from sending.placeholders import (
+    MissingPersonalisation,
+    Value,
+    names_keyed,
+    personalisation_keyed,
+    placeholder_key,
+    placeholders_fill,
+    placeholders_missing,
+    value_sanitise,
+    value_text,
+)
+
+VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
+
+
+def template_check(*, template_type: str, name: str, body: str, subject: str) -> None:
+    """Raise Django's ValidationError (per field) for a template that can't be sent."""
+    errors: dict[str, str] = {}
+    if template_type not in NotificationType.values:
+        errors["template_type"] = f"must be one of {', '.join(NotificationType.values)}"
+    if not name.strip():
+        errors["name"] = "must not be empty"
+    if not body.strip():
+        errors["body"] = "must not be empty"
+    if template_type == NotificationType.EMAIL and not subject.strip():
+        errors["subject"] = "an email template needs a subject"
+    if template_type == NotificationType.SMS and subject:
+        errors["subject"] = "a text message template has no subject"
+    if errors:
+        raise ValidationError(errors)
+
+
+def template_create(
+    *,
+    service: Service,
+    template_type: str,
+    name: str,
+    body: str,
+    subject: str = "",
+    created_by: str = "",
+) -> Template:
+    template_check(template_type=template_type, name=name, body=body, subject=subject)
+    with transaction.atomic():
+        template = Template.objects.create(
+            service=service,
+            template_type=template_type,
+            name=name,
+            subject=subject,
+            body=body,
+            created_by=created_by,
+        )
+        _version_record(template, created_at=template.created_at, created_by=created_by)
+    return template
+
+
+def template_update(*, template: Template, changed_by: str = "", **changes: str) -> Template:
+    """Change some of `VERSIONED_FIELDS`; a real change makes the next version. Answers the
+    template as stored."""
+    unknown = set(changes) - set(VERSIONED_FIELDS)
+    if unknown:
+        raise TypeError(f"not template fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        current = Template.objects.select_for_update().get(id=template.id)
+        wanted = {name: changes.get(name, getattr(current, name)) for name in VERSIONED_FIELDS}
+        if all(getattr(current, name) == value for name, value in wanted.items()):
+            return current
+        template_check(**wanted)
+        for name, value in wanted.items():
+            setattr(current, name, value)
+        current.version += 1
+        current.updated_at = timezone.now()
+        current.save(update_fields=[*VERSIONED_FIELDS, "version", "updated_at"])
+        _version_record(current, created_at=current.updated_at, created_by=changed_by)
+    return current
+
+
+def _version_record(template: Template, *, created_at, created_by: str) -> None:
+    TemplateVersion.objects.create(
+        template=template,
+        version=template.version,
+        created_at=created_at,
+        created_by=created_by,
+        **{name: getattr(template, name) for name in VERSIONED_FIELDS},
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: str
+    subject: str | None
+    # For each value `sanitise_content_for` changed: {"unsanitised": …, "sanitised": …}.
+    sanitised: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def template_render(
+    template: Template | TemplateVersion,
+    personalisation: dict[str, Value],
+    *,
+    sanitise_for: list[str] = (),
+) -> Rendered:
+    """The template with its placeholders filled; raises MissingPersonalisation naming every
+    placeholder without a value. Keys the template doesn't use are ignored."""
+    is_email = template.template_type == NotificationType.EMAIL
+    texts = (template.subject, template.body) if is_email else (template.body,)
+    values = personalisation_keyed(personalisation)
+    missing = placeholders_missing(values, *texts)
+    if missing:
+        raise MissingPersonalisation(missing)
+    sanitise_keys = names_keyed(sanitise_for)
+    filled: dict[str, str] = {}
+    sanitised: dict[str, dict[str, str]] = {}
+    for given, value in personalisation.items():
+        key = placeholder_key(given)
+        if value is None or key not in values:
+            continue
+        text = value_text(value, bullet_lists=is_email)
+        if key in sanitise_keys:
+            clean = value_sanitise(text)
+            if clean != text:
+                sanitised[given] = {"unsanitised": text, "sanitised": clean}
+            text = clean
+        filled[key] = text
+    body = placeholders_fill(template.body, filled)
+    if not is_email:
+        return Rendered(body=body, subject=None)
+    # A subject is one header line: any line breaks a value brought in become spaces.
+    subject = " ".join(placeholders_fill(template.subject, filled).split())
+    return Rendered(body=body, subject=subject, sanitised=sanitised)
+
+
+def email_html(body: str) -> str:
+    """An email body as simple HTML: paragraphs at blank lines, line breaks kept, all escaped."""
+    paragraphs = [p for p in body.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join(
+        "<p>" + "<br>".join(html.escape(line) for line in p.strip("\n").split("\n")) + "</p>"
+        for p in paragraphs
+    )
