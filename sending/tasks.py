@@ -4,6 +4,7 @@ delivery.py, failover.py and sweeps.py."""
 from sending import sweeps
 from sending.delivery import notification_deliver_email, notification_deliver_sms
 from sending.failover import providers_check_slow_delivery, providers_tend_back
+from sending.idempotency import idempotency_keys_sweep
 
 
 def deliver_sms(notification_id: str) -> None:
@@ -33,3 +34,7 @@ def tend_back_priorities() -> list[str]:
 
 def check_slow_delivery() -> str | None:
     return providers_check_slow_delivery()
+
+
+def sweep_idempotency_keys() -> int:
+    return idempotency_keys_sweep()

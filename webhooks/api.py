@@ -2,7 +2,7 @@
 
 from datetime import UTC
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -19,7 +19,12 @@ from webhooks.services import (
 
 
 class CallbackRequestSerializer(StrictSerializer):
-    url = TextField(max_length=2048)
+    # The schema states the scheme; what the host resolves to (never a private address) it can't.
+    url = TextField(
+        max_length=2048,
+        help_text="https:// only; the host must not resolve to a loopback, private, link-local "
+        "or reserved address",
+    )
     bearer_token = TextField(
         min_length=BEARER_TOKEN_MIN_LENGTH,
         max_length=1000,
@@ -55,7 +60,9 @@ def _refused(err: CallbackUrlRefused) -> serializers.ValidationError:
 
 
 class ServiceCallbackView(APIView):
-    @extend_schema(responses={200: CallbackSerializer})
+    @extend_schema(
+        responses={200: CallbackSerializer, 404: OpenApiResponse(description="no callback set")}
+    )
     def get(self, request):
         callback = ServiceCallback.objects.filter(service=request.user).first()
         if callback is None:

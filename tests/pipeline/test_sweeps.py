@@ -149,3 +149,11 @@ def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
     call_command("setup_schedules", stdout=StringIO())
     assert Schedule.objects.count() == len(SCHEDULES)
     assert Schedule.objects.get(name="queue due retries").minutes == 1
+
+
+def test_every_schedule_runs_a_task_that_exists(db):
+    """A schedule naming a function that is gone fails every run, silently but for a log line."""
+    from django.utils.module_loading import import_string
+
+    for schedule in Schedule.objects.all():
+        assert callable(import_string(schedule.func)), schedule.name
