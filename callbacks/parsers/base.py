@@ -10,10 +10,12 @@ optional field (a time that does not parse, an unknown code) is logged at WARNIN
 applied without it.
 """
 
+import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sending.models import NotificationStatus
@@ -28,6 +30,16 @@ TECHNICAL_FAILURE = NotificationStatus.TECHNICAL_FAILURE
 
 # Firetext and MMG report UK local time.
 UK = ZoneInfo("Europe/London")
+
+# A time a receipt reports is kept only inside these bounds: no text or email of ours was sent
+# before 2000 or will be after 2100, and no place is further than 14 hours from UTC. Fixed
+# bounds, not "now", so a replay years later parses a receipt as it was parsed the day it came.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+LARGEST_OFFSET = timedelta(hours=14)
+
+# Half a UTF-16 pair: JSON can escape one ("\ud800"), and no database can store it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ReceiptInvalid(Exception):
@@ -128,6 +140,34 @@ class ReceiptParser:
             problems.append(f"{field} is not a UUID")
             return None
 
+    def json_loads(self, text: str, problem: str):
+        """JSON as a receipt carries it: lone surrogates in strings become U+FFFD, and JSON
+        nested too deeply to read is refused like any other that can't be read."""
+        try:
+            return json.loads(text, object_pairs_hook=_clean_object)
+        except (ValueError, RecursionError):
+            raise self.invalid(problem) from None
+
+    def checked_time(self, field: str, moment: datetime, reference: str) -> datetime | None:
+        """A time that parsed, kept only when it is a time a receipt could report (see
+        EARLIEST_TIME): otherwise logged and left out, like one that does not parse."""
+        offset = moment.utcoffset()
+        try:
+            in_utc = moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            in_utc = None
+        if (
+            offset is None
+            or abs(offset) > LARGEST_OFFSET
+            or in_utc is None
+            or not EARLIEST_TIME <= in_utc < LATEST_TIME
+        ):
+            self.log_bad_field(
+                field, str(moment), reference, "is out of range (2000 to 2100, offset ±14:00)"
+            )
+            return None
+        return moment
+
     def local_time(self, field: str, value: str, reference: str) -> datetime | None:
         """`2016-03-10 14:17:00` in UK local time, or with an offset (`+0200`). An optional
         field: one that does not parse is logged and left out, and the receipt still applies."""
@@ -138,7 +178,8 @@ class ReceiptParser:
                 moment = datetime.strptime(value.strip(), layout)
             except ValueError:
                 continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=UK)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UK)
+            return self.checked_time(field, moment, reference)
         self.log_bad_field(field, value, reference, "is not a time (expected YYYY-MM-DD HH:MM:SS)")
         return None
 
@@ -168,3 +209,13 @@ class ReceiptParser:
             f"{self.name} receipt with unknown {what}",
             extra={"provider": self.name, what: value, "reference": reference},
         )
+
+
+def _clean_text(value):
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _clean_object(pairs: list[tuple]) -> dict:
+    """A JSON object with lone surrogates replaced in its keys and string values (a repeated
+    key keeps its last value, as `json` does without this hook)."""
+    return {_clean_text(key): _clean_text(value) for key, value in pairs}

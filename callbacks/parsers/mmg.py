@@ -1,6 +1,5 @@
 """MMG receipts: JSON with CID (our id), status, substatus and deliverytime."""
 
-import json
 import logging
 
 from callbacks.models import ReceiptProvider
@@ -73,10 +72,7 @@ class MmgReceiptParser(ReceiptParser):
     }
 
     def parse_body(self, body: str) -> StatusReceipt:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise self.invalid("invalid json") from None
+        data = self.json_loads(body, "invalid json")
         if not isinstance(data, dict):
             raise self.invalid("invalid json (expected an object)")
         problems: list[str] = []

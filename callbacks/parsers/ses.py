@@ -1,10 +1,9 @@
 """SES receipts, which come through Amazon SNS: the SNS envelope (type, topic, signature, checked
 by the verifier handed in: `sns.py` beside this) and SES's notification inside it."""
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from callbacks.models import ReceiptProvider
 from callbacks.parsers.base import (
@@ -96,15 +95,18 @@ class SesReceiptParser(ReceiptParser):
         mail = ses.get("mail") if isinstance(ses.get("mail"), dict) else {}
         message_id = mail.get("messageId")
         problems = [] if kind else ["notificationType missing"]
+        if kind and not isinstance(kind, str):
+            problems = ["notificationType must be a string"]
         if not message_id or not isinstance(message_id, str):
             problems.append("mail.messageId missing")
         if problems:
             raise self.invalid(*problems)
 
         if kind == "Complaint":
-            return self.complaint(ses.get("complaint") or {}, message_id, sns_message_id)
+            complaint = self.detail(ses, "complaint", message_id)
+            return self.complaint(complaint, message_id, sns_message_id)
         if kind == "Delivery":
-            delivery = ses.get("delivery") or {}
+            delivery = self.detail(ses, "delivery", message_id)
             return StatusReceipt(
                 status=DELIVERED,
                 provider_status=kind,
@@ -114,7 +116,7 @@ class SesReceiptParser(ReceiptParser):
                 reported_at=self.iso_time(delivery.get("timestamp"), message_id),
             )
         if kind == "Bounce":
-            return self.bounce(ses.get("bounce") or {}, message_id)
+            return self.bounce(self.detail(ses, "bounce", message_id), message_id)
         self.log_unknown("notificationType", str(kind), message_id, level=logging.ERROR)
         return StatusReceipt(
             status=TECHNICAL_FAILURE,
@@ -145,11 +147,17 @@ class SesReceiptParser(ReceiptParser):
             complained_at=self.iso_time(complaint.get("timestamp"), message_id),
         )
 
+    def detail(self, ses: dict, field: str, reference: str) -> dict:
+        """The object that details a delivery, bounce or complaint: optional, so one of the
+        wrong type is logged and left out, and the receipt applies on its type alone."""
+        value = ses.get(field)
+        if value is None or isinstance(value, dict):
+            return value or {}
+        self.log_bad_field(field, repr(value), reference, "is not an object")
+        return {}
+
     def json_object(self, text: str, problem: str) -> dict:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise self.invalid(problem) from None
+        value = self.json_loads(text, problem)
         if not isinstance(value, dict):
             raise self.invalid(problem)
         return value
@@ -160,8 +168,11 @@ class SesReceiptParser(ReceiptParser):
             return None
         if isinstance(value, str):
             try:
-                return datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                return self.checked_time("timestamp", moment, reference)
         self.log_bad_field("timestamp", str(value), reference, "is not an ISO 8601 time")
         return None
