@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: a 500 answers JSON whatever DEBUG says.
+    "sending.api.errors.JsonServerErrorMiddleware",
 ]
 
 ROOT_URLCONF = "notifyproject.urls"
@@ -139,7 +141,10 @@ Q_CLUSTER = {
     # worker died. Never forever (django-q's default of 0).
     "max_attempts": 3,
     "ack_failures": True,
-    "save_limit": 250,
+    # Successful tasks are not kept (-1): every send attempt and callback attempt is our own
+    # row already, and keeping Django Q's cost ~7 ms of CPU a task (it locks its success rows
+    # for every result; bench/README.md). Failed tasks are kept whatever this says.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1, minimum=-1, maximum=100_000),
     "catch_up": False,
     "poll": 0.2,
     "label": "Django Q",

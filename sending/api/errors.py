@@ -3,10 +3,12 @@ handler for the API views, and Django's handlers (400, 403, 404, 500) for everyt
 no answer is ever an HTML page. A receipt endpoint answers in its own shape (contract
 section 6)."""
 
+import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.signals import got_request_exception
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
@@ -117,6 +119,33 @@ def not_found(request, exception=None) -> JsonResponse:
 def server_error(request) -> JsonResponse:
     """A bug slipped through: the error is logged by Django with its traceback."""
     return error_response(request, 500, "Internal server error")
+
+
+class JsonServerErrorMiddleware:
+    """A bug that slipped through answers in the contract's JSON shape even with `DEBUG` on
+    (Django would show its HTML or plain-text debug page instead of `handler500`); the admin
+    keeps Django's debug page. Logged as Django logs a 500, with the traceback."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if request.path_info.startswith("/admin/") or isinstance(
+            exception, (Http404, PermissionDenied, SuspiciousOperation, RequestDataTooBig)
+        ):
+            return None  # Django's own handlers answer these (see bad_request, not_found)
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s",
+            request.path,
+            exc_info=exception,
+            extra={"status_code": 500, "method": request.method},
+        )
+        # As Django's own handler does: the test client re-raises what this signal carries.
+        got_request_exception.send(sender=None, request=request)
+        return server_error(request)
 
 
 class LengthRequiredMiddleware:

@@ -127,6 +127,24 @@ def test_an_unhandled_error_is_a_500_in_the_error_shape(client, monkeypatch):
     }
 
 
+@pytest.mark.parametrize("accept", ["text/html,*/*;q=0.8", "*/*", "application/json"])
+def test_an_unhandled_error_is_json_with_debug_on_too(client, monkeypatch, settings, accept):
+    """Django's debug page (HTML or plain text) is for the admin, never for the API."""
+    settings.DEBUG = True
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "notification_create", broken)
+    response = client.post("/notifications/sms", SMS, format="json", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["errors"] == [
+        {"error": "InternalServerError", "message": "Internal server error"}
+    ]
+
+
 def test_a_bad_host_header_is_a_400_in_the_error_shape(client):
     response = client.get("/notifications", HTTP_HOST="evil.example")
     assert api_error(response, 400) == ["Bad request"]
