@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count
+from django.urls import reverse
 
 from callbacks.models import Receipt, ReceiptState
 from sending.failover import provider_error_rate, provider_slow_share
@@ -16,6 +17,7 @@ from sending.models import (
     ProviderDetailsHistory,
 )
 from sending.selectors import Backlog, notification_backlog
+from webhooks.models import CallbackEvent, CallbackState
 
 DAY = timedelta(hours=24)
 
@@ -81,12 +83,7 @@ def provider_figures_list() -> list[ProviderFigures]:
 
 def receipts_waiting() -> dict[str, int]:
     """Receipts an operator may have to replay, by state (the state index)."""
-    # With the give-up state of receipts that failed too often (issue 10), once it exists.
-    waiting = (
-        ReceiptState.FAILED,
-        ReceiptState.RECEIVED,
-        *([ReceiptState.GIVEN_UP] if hasattr(ReceiptState, "GIVEN_UP") else []),
-    )
+    waiting = (ReceiptState.FAILED, ReceiptState.RECEIVED, ReceiptState.GIVEN_UP)
     counted = dict(
         Receipt.objects.filter(state__in=waiting)
         .order_by()
@@ -94,6 +91,26 @@ def receipts_waiting() -> dict[str, int]:
         .annotate(count=Count("*"))
     )
     return {state: counted.get(state, 0) for state in waiting}
+
+
+def callbacks_waiting() -> list[tuple[str, int, str]]:
+    """Status callbacks that gave up or are retrying, each with its filtered list (the
+    (state, created_at) index)."""
+    waiting = {
+        CallbackState.GIVEN_UP: "Callbacks given up",
+        CallbackState.RETRYING: "Callbacks retrying",
+    }
+    counted = dict(
+        CallbackEvent.objects.filter(state__in=list(waiting))
+        .order_by()
+        .values_list("state")
+        .annotate(count=Count("*"))
+    )
+    changelist = reverse("admin:webhooks_callbackevent_changelist")
+    return [
+        (label, counted.get(state, 0), f"{changelist}?state__exact={state}")
+        for state, label in waiting.items()
+    ]
 
 
 def dashboard_read(*, now: datetime) -> Dashboard:
@@ -106,5 +123,5 @@ def dashboard_read(*, now: datetime) -> Dashboard:
         providers=provider_figures_list(),
         receipts_waiting=receipts_waiting(),
         error_window_seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS,
-        more_waiting=[],
+        more_waiting=callbacks_waiting(),
     )

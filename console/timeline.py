@@ -46,6 +46,8 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEntry]:
         )
     for receipt in receipt_list_for_notification(notification=notification):
         entries.append(_receipt_entry(receipt))
+    for attempt in notification.callback_attempts.order_by("started_at", "id"):
+        entries.append(_callback_attempt_entry(attempt))
     entries.sort(key=lambda entry: entry.at)
     return entries
 
@@ -65,4 +67,20 @@ def _receipt_entry(receipt) -> TimelineEntry:
         details=details,
         body=text_mask(receipt.body),
         link=reverse("admin:callbacks_receipt_change", args=[receipt.pk]),
+    )
+
+
+def _callback_attempt_entry(attempt) -> TimelineEntry:
+    details = {"outcome": attempt.get_outcome_display(), "duration": f"{attempt.duration_ms} ms"}
+    if attempt.status_code is not None:
+        details["status code"] = str(attempt.status_code)
+    if attempt.error:
+        details["error"] = text_mask(attempt.error)
+    answer = attempt.status_code or attempt.error[:40] or "no answer"
+    return TimelineEntry(
+        at=attempt.started_at,
+        kind="callback attempt",
+        summary=f"status callback to the service: {answer}",
+        details=details,
+        link=reverse("admin:webhooks_callbackevent_change", args=[attempt.event_id]),
     )

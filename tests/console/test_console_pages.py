@@ -15,6 +15,7 @@ from sending.models import (
 )
 from sending.providers import provider_update
 from tests.stats.factories import notification_make
+from webhooks.models import CallbackEvent, CallbackState
 
 RECEIPTS = "/admin/callbacks/receipt/"
 PROVIDERS = "/admin/sending/providerdetails/"
@@ -47,11 +48,17 @@ def test_front_page_figures(admin_client, service, django_assert_max_num_queries
     provider_update(provider=mmg, priority=40, active=True, changed_by="failover:errors",
                     reason="10 errors in 60 s")  # fmt: skip
     Receipt.objects.create(provider="mmg", body="{}", state=ReceiptState.FAILED)
+    Receipt.objects.create(provider="mmg", body="{}", state=ReceiptState.GIVEN_UP)
+    for state in (CallbackState.GIVEN_UP, CallbackState.GIVEN_UP, CallbackState.DELIVERED):
+        CallbackEvent.objects.create(
+            service=service, notification=notification_make(service=service, status="delivered"),
+            kind="status", payload={}, state=state,
+        )  # fmt: skip
 
     with django_assert_max_num_queries(25):
         page = _page(admin_client.get("/admin/"))
     counts = _section(page, "status-counts")
-    assert "delivered</a></th>\n        <td>2</td>" in counts
+    assert "delivered</a></th>\n        <td>5</td>" in counts
     assert "technical-failure</a></th>\n        <td>1</td>" in counts
     assert "created</a></th>\n        <td>1</td>" in counts
     assert "pending</a></th>\n        <td>0</td>" in counts
@@ -59,6 +66,12 @@ def test_front_page_figures(admin_client, service, django_assert_max_num_queries
     assert "42\xa0minutes ago" in backlog
     assert "1\xa0minute ago" in backlog
     assert 'Receipts failed</a></th>\n        <td class="console-warn">1</td>' in backlog
+    assert 'Receipts given-up</a></th>\n        <td class="console-warn">1</td>' in backlog
+    given_up = (
+        '<a href="/admin/webhooks/callbackevent/?state__exact=given-up">Callbacks given up</a>'
+    )
+    assert f'{given_up}</th><td class="console-warn">2</td>' in backlog
+    assert "Callbacks retrying</a></th><td>0</td>" in backlog
     providers = _section(page, "providers")
     assert "2 of 4" in providers
     assert "failover:errors: 10 errors in 60 s" in providers

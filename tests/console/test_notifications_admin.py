@@ -13,6 +13,7 @@ from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
 from stats.models import DailyStatistics
 from tests.stats.factories import notification_make
+from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState
 
 LIST = "/admin/sending/notification/"
 FIRETEXT_DELIVERED = (
@@ -135,17 +136,40 @@ def test_timeline_in_time_order_with_attempts_and_masked_receipt(admin_client, s
         reference=str(sms.id),
         outcome="now delivered",
     )
+    event = CallbackEvent.objects.create(
+        service=service, notification=sms, kind="status", payload={}, state=CallbackState.DELIVERED
+    )
+    for seconds, code, outcome, error in [
+        (22, None, "retry", "ReadTimeout: timed out after 5 s"),
+        (21, 503, "retry", ""),  # made out of order: the timeline sorts by time
+        (52, 200, "delivered", ""),
+    ]:
+        CallbackAttempt.objects.create(
+            event=event, notification=sms, started_at=start + timedelta(seconds=seconds),
+            duration_ms=5000 if code is None else 7, status_code=code, outcome=outcome,
+            error=error,
+        )  # fmt: skip
     page = _rows(admin_client.get(f"{LIST}{sms.id}/change/"))
     timeline = page[page.index('id="timeline"') :]
     order = [
         timeline.index(s)
-        for s in ("accepted", "mmg: error", "firetext: success", "Firetext receipt: delivered")
+        for s in (
+            "accepted",
+            "mmg: error",
+            "firetext: success",
+            "Firetext receipt: delivered",
+            "status callback to the service: 503",
+            "status callback to the service: ReadTimeout",
+            "status callback to the service: 200",
+        )
     ]
     assert order == sorted(order)
     assert "status code: 504" in timeline
     assert "duration: 10000 ms" in timeline
     assert "code: 000" in timeline
-    assert "reason: No error" in timeline or "reason:" in timeline
+    assert "reason: No error reported" in timeline
+    assert "outcome: failed, will retry" in timeline
+    assert f"/admin/webhooks/callbackevent/{event.pk}/change/" in timeline
     assert "mobile=4477******23" in timeline
     assert "447700900123" not in page
 
