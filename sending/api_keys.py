@@ -48,7 +48,11 @@ def _from_entry(entry: dict) -> ApiKey:
 
 def api_key_find(*, secret: str) -> ApiKey | None:
     """The key (with its service) whose secret this is, revoked or not; None when unknown."""
-    key_hash = api_key_hash(secret)
+    return api_key_find_by_hash(key_hash=api_key_hash(secret))
+
+
+def api_key_find_by_hash(*, key_hash: str) -> ApiKey | None:
+    """The same, by the key's hash (the /v2 API knows a key by its signature, not its string)."""
     entry = cache.get(_cache_key(key_hash))
     if entry == GONE:
         return None

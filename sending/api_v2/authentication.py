@@ -6,14 +6,20 @@ compared in constant time (PyJWT's `hmac.compare_digest`). Neither the token nor
 ever logged.
 """
 
+import functools
 import logging
 import time
 import uuid
 
 import jwt
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
+from sending.api_keys import ENTRY_SECONDS, api_key_find_by_hash
 from sending.api_v2.errors import InvalidToken
 from sending.key_encryption import SecretUnreadable, secret_decrypt
 from sending.models import ApiKey
@@ -59,48 +65,86 @@ class JwtAuthentication(BaseAuthentication):
             raise InvalidToken(f"algorithm must be {ALGORITHM}")
         if "iss" not in claims:
             raise InvalidToken("no iss (the service id) in the token")
-        key = self._signing_key(token, _service_keys(claims["iss"]))
+        service_id = _service_id(claims["iss"])
+        key_hash = _signing_key_hash(token, signing_keys_of(service_id=service_id))
+        if key_hash is None:  # perhaps a key made since the list was cached: ask the database
+            key_hash = _signing_key_hash(token, signing_keys_of(service_id=service_id, fresh=True))
+        if key_hash is None:
+            raise InvalidToken("signature does not match an API key of the service")
         _check_issued_at(claims)
+        # Through the key cache, which revocation writes over at once (sending/api_keys.py).
+        key = api_key_find_by_hash(key_hash=key_hash)
+        if key is None or key.service_id != service_id:
+            raise InvalidToken("signature does not match an API key of the service")
         if key.revoked_at is not None:
             raise InvalidToken("API key revoked")
         return key.service, key
-
-    @staticmethod
-    def _signing_key(token: str, keys: list[ApiKey]) -> ApiKey:
-        for key in keys:
-            try:
-                secret = secret_decrypt(key.secret_encrypted)
-            except SecretUnreadable:
-                logger.error("API key secret can't be decrypted", extra={"api_key_id": key.id})
-                continue
-            try:
-                jwt.api_jws.decode(token, key=secret, algorithms=[ALGORITHM])
-            except jwt.InvalidSignatureError:
-                continue
-            except jwt.InvalidTokenError:
-                raise InvalidToken("not a JWT") from None
-            return key
-        raise InvalidToken("signature does not match an API key of the service")
 
     def authenticate_header(self, request):
         return None  # no WWW-Authenticate: refusals are 403, as GOV.UK Notify's
 
 
-def _service_keys(issuer) -> list[ApiKey]:
-    """The keys that can sign for the issuer, newest first (revoked ones too, to say so)."""
+def _service_id(issuer) -> uuid.UUID:
     try:
-        service_id = uuid.UUID(str(issuer))
+        return uuid.UUID(str(issuer))
     except ValueError:
         raise InvalidToken("unknown issuer") from None
-    keys = list(
-        ApiKey.objects.filter(service_id=service_id)
-        .exclude(secret_encrypted="")
-        .select_related("service")
-        .order_by("revoked_at", "-created_at")
-    )
+
+
+def _signing_key_hash(token: str, keys: list[tuple[str, str]]) -> str | None:
+    """The hash of the key whose secret signed the token, of (key hash, encrypted secret)s."""
+    for key_hash, secret_encrypted in keys:
+        try:
+            secret = _secret_of(secret_encrypted)
+        except SecretUnreadable:
+            logger.error("API key secret can't be decrypted", extra={"key_prefix": key_hash[:8]})
+            continue
+        try:
+            jwt.api_jws.decode(token, key=secret, algorithms=[ALGORITHM])
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.InvalidTokenError:
+            raise InvalidToken("not a JWT") from None
+        return key_hash
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_of(secret_encrypted: str) -> str:
+    """Decrypting costs more than the rest of the check; a ciphertext always means one secret
+    (a new encryption key gives a new ciphertext), so each process decrypts it once."""
+    return secret_decrypt(secret_encrypted)
+
+
+def signing_keys_of(*, service_id: uuid.UUID, fresh: bool = False) -> list[tuple[str, str]]:
+    """(key hash, encrypted secret) of each key that can sign for the service, newest first,
+    revoked ones too (so a token signed with one is refused as revoked, by name). Kept in the
+    shared cache for ENTRY_SECONDS and dropped when a key is saved or deleted: a list missing a
+    new key is read again (`fresh`), and revocation is checked through the key cache."""
+    entry = _signing_keys_entry(service_id)
+    keys = None if fresh else cache.get(entry)
+    if keys is None:
+        keys = [
+            tuple(row)
+            for row in ApiKey.objects.filter(service_id=service_id)
+            .exclude(secret_encrypted="")
+            .order_by("revoked_at", "-created_at")
+            .values_list("key_hash", "secret_encrypted")
+        ]
+        cache.set(entry, keys, timeout=ENTRY_SECONDS)
     if not keys:
         raise InvalidToken("unknown issuer")
     return keys
+
+
+def _signing_keys_entry(service_id) -> str:
+    return f"api-signing-keys:{service_id}"
+
+
+@receiver([post_save, post_delete], sender=ApiKey)
+def _signing_keys_changed(sender, instance: ApiKey, **kwargs) -> None:
+    entry = _signing_keys_entry(instance.service_id)
+    transaction.on_commit(lambda: cache.delete(entry))
 
 
 def _check_issued_at(claims: dict) -> None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from notifications_python_client import authentication
 from notifications_python_client.errors import HTTPError
 
+from sending.api_keys import api_keys_revoke
 from sending.models import ApiKey, Service
 from tests.api_v2 import schemas
 
@@ -119,6 +120,24 @@ def test_a_revoked_keys_tokens_are_refused_and_the_other_keys_still_work(v2):
         v2.client.get_all_notifications()
     assert refused(raised) == "Invalid token: API key revoked"
     assert v2.client_for(second).get_all_notifications()["notifications"] == []
+
+
+def test_keys_are_cached_yet_a_new_key_works_and_a_revoked_or_deleted_one_fails_at_once(v2):
+    """The signing keys and the key itself are cached between requests (issue 15's speed);
+    the cache never lets a revoked or deleted key in, nor keeps a new one out."""
+    assert v2.client.get_all_notifications()["notifications"] == []  # the caches are warm now
+    new, secret = ApiKey.issue(v2.service, name="made later")
+    assert v2.client_for(secret).get_all_notifications()["notifications"] == []
+
+    api_keys_revoke(keys=ApiKey.objects.filter(id=new.id))
+    with pytest.raises(HTTPError) as raised:
+        v2.client_for(secret).get_all_notifications()
+    assert refused(raised) == "Invalid token: API key revoked"
+
+    ApiKey.objects.get(name="live_key").delete()
+    with pytest.raises(HTTPError) as raised:
+        v2.client.get_all_notifications()
+    assert refused(raised) == "Invalid token: signature does not match an API key of the service"
 
 
 @pytest.mark.parametrize(
