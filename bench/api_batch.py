@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from bench.api_create import notification_count, server_env, server_pids  # noqa: E402
 from bench.common import (  # noqa: E402
     BenchError,
+    CpuMeter,
     bench_database_url,
     bench_redis_url,
     cpu_seconds,
@@ -231,15 +232,14 @@ def main() -> int:
             for name in TARGETS:
                 before = notification_count(args.database_url)
                 pids = server_pids(server, args.database_url)
-                cpu_before = {group: cpu_seconds(members) for group, members in pids.items()}
+                meter = CpuMeter(pids)
                 print(f"round {number}: {name} ({args.duration} s)", flush=True)
                 result = measure(wrk, base, name, args.duration, args, api_key, body_file)
                 settle(server)
                 result["texts_rate"] = result["rate"] * TARGETS[name][1]
                 # Per row written: the requests still queued when wrk stopped finished too.
                 result["rows"] = notification_count(args.database_url) - before
-                for group, members in pids.items():
-                    used = cpu_seconds(members) - cpu_before[group]
+                for group, used in meter.used().items():
                     result[f"{group}_cpu_ms"] = used * 1000 / max(result["rows"], 1)
                 queue_purge(args.redis_url, args.cluster_name)
                 results[name] = result

@@ -27,10 +27,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 from bench.common import (  # noqa: E402
     BenchError,
+    CpuMeter,
     base_env,
     bench_database_url,
     bench_redis_url,
-    cpu_seconds,
     database_recreate,
     figure,
     gunicorn_arguments,
@@ -190,10 +190,9 @@ def main() -> int:
             for name, path in TARGETS.items():
                 before = notification_count(args.database_url)
                 pids = server_pids(server, args.database_url)
-                cpu_before = {group: cpu_seconds(members) for group, members in pids.items()}
+                meter = CpuMeter(pids)
                 result = wrk_run(wrk, base + path, args.duration, args, api_key)
-                for group, members in pids.items():
-                    used = cpu_seconds(members) - cpu_before[group]
+                for group, used in meter.used().items():
                     result[f"{group}_cpu_ms"] = used * 1000 / max(result["requests"], 1)
                 result["rows"] = notification_count(args.database_url) - before
                 results[name] = result

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from bench.api_create import notification_count, server_env, server_pids  # noqa: E402
 from bench.common import (  # noqa: E402
     BenchError,
+    CpuMeter,
     bench_database_url,
     bench_redis_url,
-    cpu_seconds,
     database_recreate,
     figure,
     gunicorn_arguments,
@@ -106,10 +106,9 @@ def load(wrk: str, name: str, base: str, seconds: int, args, api_key: str, templ
 def measure(wrk, name, base, args, api_key, template_id, server) -> dict:
     before = notification_count(args.database_url)
     pids = server_pids(server, args.database_url)
-    cpu_before = {group: cpu_seconds(members) for group, members in pids.items()}
+    meter = CpuMeter(pids)
     result = load(wrk, name, base, args.duration, args, api_key, template_id)
-    for group, members in pids.items():
-        used = cpu_seconds(members) - cpu_before[group]
+    for group, used in meter.used().items():
         result[f"{group}_cpu_ms"] = used * 1000 / max(result["requests"], 1)
     result["cpu_ms"] = result["app_cpu_ms"] + result["db_cpu_ms"]
     result["rows"] = notification_count(args.database_url) - before

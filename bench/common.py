@@ -228,6 +228,27 @@ def cpu_seconds(pids: list[int]) -> float:
     return sum(used for pid in pids if (used := process_cpu_seconds(pid)) is not None)
 
 
+class CpuMeter:
+    """CPU used by groups of processes (`{"app": pids, "db": pids}`) since it was made. A process
+    gone by the end (a database backend whose connection closed) counts nothing, so a group's
+    figure is never negative; it may miss that process's last moments."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.before = {
+            group: {pid: process_cpu_seconds(pid) for pid in pids} for group, pids in groups.items()
+        }
+
+    def used(self) -> dict[str, float]:
+        used = {}
+        for group, before in self.before.items():
+            used[group] = 0.0
+            for pid, start in before.items():
+                end = process_cpu_seconds(pid)
+                if start is not None and end is not None:
+                    used[group] += end - start
+        return used
+
+
 # --- results: what `bench/run.py` collects ---------------------------------------------------
 
 

@@ -4,6 +4,7 @@ one process (no HTTP, no gunicorn), on PostgreSQL + Redis with the benchmark's s
     .venv/bin/python bench/profile_requests.py                     # create SMS, 500 requests
     .venv/bin/python bench/profile_requests.py --target same-work  # its same-work view
     .venv/bin/python bench/profile_requests.py --target receipt    # a Firetext receipt
+    .venv/bin/python bench/profile_requests.py --target v2         # POST /v2/notifications/sms
 
 It prints CPU ms per request measured without a profiler (process time, so the waits on
 PostgreSQL and Redis are left out), then cProfile's figures timed by process CPU time (so
@@ -23,6 +24,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
+from bench.api_v2_create import TEMPLATE_BODY, v2_token  # noqa: E402
 from bench.common import (  # noqa: E402
     base_env,
     bench_database_url,
@@ -43,7 +45,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default=bench_redis_url(11))
     parser.add_argument("--cluster-name", default="notify-bench-profile")
     parser.add_argument(
-        "--target", choices=("create", "same-work", "receipt", "receipt-same-work"),
+        "--target", choices=("create", "same-work", "receipt", "receipt-same-work", "v2"),
         default="create",
     )  # fmt: skip
     parser.add_argument("-n", "--requests", type=int, default=500)
@@ -82,6 +84,8 @@ def main() -> int:
     database_recreate(args.database_url)
     manage(env, "migrate", "--verbosity", "0")
     api_key = manage(env, "create_api_key", "Benchmark service").strip().splitlines()[-1]
+    template_id = manage(env, "create_template", "Benchmark service", "--type", "sms", "--name",
+                         "Code", "--body", TEMPLATE_BODY).strip().splitlines()[-1]  # fmt: skip
     django_setup(env)
     queue_purge(args.redis_url, args.cluster_name)
     import logging
@@ -109,7 +113,11 @@ def main() -> int:
         "same-work": CREATE_PATH,
         "receipt": "/notifications/sms/firetext",
         "receipt-same-work": RECEIPT_PATH,
+        "v2": "/v2/notifications/sms",
     }[args.target]
+    v2_fields = {"phone_number": "07700 900123", "template_id": template_id,
+                 "personalisation": {"code": "123456"}, "reference": "bench"}  # fmt: skip
+    v2_body = json.dumps(v2_fields).encode()
 
     def one(number: int) -> None:
         if receipts:
@@ -117,6 +125,8 @@ def main() -> int:
                 f"mobile=447700900123&status=0&time=2026-11-28+14%3A17%3A00&reference={ids[number]}"
             )
             request = environ(path, body.encode(), "application/x-www-form-urlencoded", api_key)
+        elif args.target == "v2":  # a token signed now, as a client signs each request's
+            request = environ(path, v2_body, "application/json", v2_token(api_key))
         else:
             request = environ(path, BODY, "application/json", api_key)
         status = []

@@ -41,10 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     BenchError,
+    CpuMeter,
     base_env,
     bench_database_url,
     bench_redis_url,
-    cpu_seconds,
     database_recreate,
     django_setup,
     figure,
@@ -259,10 +259,9 @@ def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
 def wrk_measured(wrk, args, workdir, server, url, seconds, ids) -> dict:
     """A wrk run, with the CPU gunicorn and PostgreSQL spent per answered request."""
     pids = server_pids(server)
-    before = {group: cpu_seconds(members) for group, members in pids.items()}
+    meter = CpuMeter(pids)
     result = wrk_run(wrk, args, workdir, url, seconds, ids)
-    for group, members in pids.items():
-        used = cpu_seconds(members) - before[group]
+    for group, used in meter.used().items():
         result[f"{group}_cpu_ms"] = used * 1000 / max(result["requests"], 1)
     return result
 

@@ -3,11 +3,9 @@
 A request's key is looked up in the shared cache first (one Redis round trip, no query) and
 only on a miss in the database; the entry then lives ENTRY_SECONDS. Revoking stays immediate:
 `api_keys_revoke` (the admin's action) writes a revoked entry over any cached one once its
-transaction commits, and a miss fills the cache with `add`, which never overwrites. So a
-request that read the key just before it was revoked can't put the valid entry back: either
-its `add` comes first and the revocation overwrites it, or the revocation's entry is there
-and the `add` is refused. A key deleted (with its service) is marked gone the same way. Only a
-change made around this module (an SQL `UPDATE`, a queryset `update()` elsewhere) waits for
+transaction commits, and a miss fills the cache with `add`, which never overwrites (the rule of
+`notifyproject.row_cache`). A key deleted (with its service) is marked gone the same way. Only
+a change made around this module (an SQL `UPDATE`, a queryset `update()` elsewhere) waits for
 the entry to expire, ENTRY_SECONDS at most.
 """
 
@@ -17,32 +15,25 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from notifyproject.row_cache import GONE, row_entry, row_from_entry
 from sending.models import ApiKey, Service, api_key_hash
 
 ENTRY_SECONDS = 60
 # Far longer than a lookup takes between its query and its `add`.
 REVOKED_ENTRY_SECONDS = 3600
-GONE = "gone"
 
 
 def _cache_key(key_hash: str) -> str:
     return f"api-key:{key_hash}"
 
 
-def _fields(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
 def _entry(key: ApiKey) -> dict:
-    return {
-        "key": [getattr(key, name) for name in _fields(ApiKey)],
-        "service": [getattr(key.service, name) for name in _fields(Service)],
-    }
+    return {"key": row_entry(key), "service": row_entry(key.service)}
 
 
 def _from_entry(entry: dict) -> ApiKey:
-    key = ApiKey.from_db("default", _fields(ApiKey), entry["key"])
-    key.service = Service.from_db("default", _fields(Service), entry["service"])
+    key = row_from_entry(ApiKey, entry["key"])
+    key.service = row_from_entry(Service, entry["service"])
     return key
 
 

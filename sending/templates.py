@@ -5,8 +5,11 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
+from notifyproject.row_cache import row_cached, row_written
 from sending.models import NotificationType, Service, Template, TemplateVersion
 from sending.placeholders import (
     MissingPersonalisation,
@@ -21,6 +24,35 @@ from sending.placeholders import (
 )
 
 VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
+
+# A template is read on every /v2 send: from the shared cache, written through on every change
+# (`notifyproject.row_cache`), so a send never takes an old version.
+TEMPLATE_ENTRY_SECONDS = 600
+
+
+def _template_entry(template_id) -> str:
+    return f"template:{template_id}"
+
+
+def template_find(*, service: Service, template_id) -> Template | None:
+    """The service's template with this id, as it is now; None when it has none such."""
+    template = row_cached(
+        _template_entry(template_id),
+        Template,
+        lambda: Template.objects.filter(id=template_id).first(),
+        timeout=TEMPLATE_ENTRY_SECONDS,
+    )
+    return template if template is not None and template.service_id == service.id else None
+
+
+@receiver(post_save, sender=Template)
+def _template_saved(sender, instance: Template, **kwargs) -> None:
+    row_written(_template_entry(instance.id), instance, timeout=TEMPLATE_ENTRY_SECONDS)
+
+
+@receiver(post_delete, sender=Template)
+def _template_deleted(sender, instance: Template, **kwargs) -> None:
+    row_written(_template_entry(instance.id), None, timeout=TEMPLATE_ENTRY_SECONDS)
 
 
 def template_check(*, template_type: str, name: str, body: str, subject: str) -> None:

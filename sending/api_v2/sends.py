@@ -5,28 +5,15 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 
 from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
-from sending.models import (
-    EmailReplyTo,
-    Notification,
-    NotificationType,
-    Service,
-    SmsSender,
-    Template,
-)
+from sending.models import Notification, NotificationType, Service, Template
 from sending.placeholders import MissingPersonalisation
+from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
-from sending.templates import Rendered, template_render
-
-# Each type's own sender table and the request field that names one.
-_SENDERS = {
-    NotificationType.SMS: (SmsSender, "sms_sender", "sms_sender_id"),
-    NotificationType.EMAIL: (EmailReplyTo, "email_address", "email_reply_to_id"),
-}
+from sending.templates import Rendered, template_find, template_render
 
 
 @dataclass(frozen=True)
@@ -36,10 +23,8 @@ class Sent:
     sender: str  # the SMS `from`, or the email's Reply-To ("" for none)
 
 
-def template_for_service(*, service: Service, template_id: uuid.UUID, **annotations) -> Template:
-    template = (
-        Template.objects.filter(id=template_id, service=service).annotate(**annotations).first()
-    )
+def template_for_service(*, service: Service, template_id: uuid.UUID) -> Template:
+    template = template_find(service=service, template_id=template_id)
     if template is None:
         raise BadRequest("Template not found")
     return template
@@ -65,12 +50,8 @@ def notification_send_from_template(
     sanitise_for: list[str] = (),
     unsubscribe_url: str | None = None,
 ) -> Sent:
-    model, column, field = _SENDERS[notification_type]
-    annotations = {}
-    if sender_id is None:  # the default comes in the template's query: one round trip
-        defaults = model.objects.filter(service=OuterRef("service"), is_default=True)
-        annotations["default_sender"] = Subquery(defaults.values(column)[:1])
-    template = template_for_service(service=service, template_id=template_id, **annotations)
+    model, column, field = SENDERS[notification_type]
+    template = template_for_service(service=service, template_id=template_id)
     if template.template_type != notification_type:
         raise BadRequest(
             f"{template.template_type} template is not suitable for {notification_type} "
@@ -79,7 +60,7 @@ def notification_send_from_template(
     rendered = rendered_or_400(template, personalisation, sanitise_for)
     _check_length(notification_type, rendered)
     if sender_id is None:
-        sender = template.default_sender or ""
+        sender = default_sender(service=service, notification_type=notification_type)
     else:
         sender = model.objects.filter(id=sender_id, service=service).values_list(column, flat=True)
         sender = sender.first()

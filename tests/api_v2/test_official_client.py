@@ -8,7 +8,7 @@ from notifications_python_client import authentication, prepare_upload
 from notifications_python_client.errors import HTTPError
 
 from fakes import Behaviour
-from sending.models import Notification, ProviderDetails, Service
+from sending.models import Notification, ProviderDetails, Service, Template
 from sending.senders import email_reply_to_add, sms_sender_add
 from sending.services import notification_create
 from sending.templates import template_create, template_update
@@ -160,6 +160,44 @@ def test_a_named_sms_sender_is_the_from_of_the_text(v2, sms_template, fake):
     assert named["content"]["from_number"] == "TAXOFFICE"
     senders = {r["reference"]: r["fields"]["from"] for r in fake.requests("firetext")}
     assert senders == {default["id"]: "COUNCIL", named["id"]: "TAXOFFICE"}
+
+
+def test_a_changed_template_or_default_sender_is_used_at_once_though_both_are_cached(
+    v2, sms_template
+):
+    """Templates and default senders are read through the shared cache (issue 15's speed); a
+    change is written through, so the very next send takes the new version and sender."""
+
+    def send(code: str) -> dict:
+        return v2.client.send_sms_notification(
+            "07700900123", str(sms_template.id), {"first name": "A", "code": code}
+        )
+
+    sms_sender_add(service=v2.service, sms_sender="COUNCIL")
+    first = send("1")  # both cached now
+    template_update(template=sms_template, body="Code ((code)) for ((first name))")
+    sms_sender_add(service=v2.service, sms_sender="TAXOFFICE", is_default=True)
+    second = send("2")
+
+    assert (first["content"]["body"], first["content"]["from_number"]) == (
+        "Hello A, your code is 1.",
+        "COUNCIL",
+    )
+    assert (second["content"]["body"], second["content"]["from_number"]) == (
+        "Code 2 for A",
+        "TAXOFFICE",
+    )
+    assert (second["template"]["version"], first["template"]["version"]) == (2, 1)
+    versions = dict(Notification.objects.values_list("id", "template_version"))
+    assert versions == {uuid.UUID(first["id"]): 1, uuid.UUID(second["id"]): 2}
+
+    unused = template_create(service=v2.service, template_type="sms", name="U", body="((x))")
+    unused_id = str(unused.id)
+    for expected in ("Missing personalisation: x", "Template not found"):  # cached, then gone
+        with pytest.raises(HTTPError) as raised:
+            v2.client.send_sms_notification("07700900123", unused_id)
+        assert error_of(raised) == (400, [{"error": "BadRequestError", "message": expected}])
+        Template.objects.filter(id=unused_id).delete()
 
 
 def test_another_services_sender_or_reply_to_is_refused(v2, sms_template, email_template):
