@@ -9,7 +9,7 @@ module that fails is reported and the others still run.
 
     make bench                       # the full run: bench/results/, the README's table, the PNG
     make bench BENCH_ARGS=--quick    # a smoke check in a few minutes: nothing is recorded
-    .venv/bin/python bench/run.py --only api_create,receipts_ingest
+    .venv/bin/python bench/run.py --only api_create,receipts_ingest   # these rows replaced
 
 Exit status 0 when every target was met, 1 when one was missed, 2 when a benchmark failed.
 """
@@ -120,7 +120,10 @@ def table(records: list[dict]) -> str:
         "| target | met |",
         "| --- | --- | ---: | --- | ---: | --- | --- |",
     ]
+    several_runs = len({record.get("when") for record in records}) > 1
     for record in records:
+        if several_runs:
+            record = {**record, "bench": f"{record['bench']} ({record.get('when')})"}
         if record.get("exit") not in (0, 1) and not record["figures"]:
             lines.append(f"| {record['bench']} | **failed** (exit {record.get('exit')}) "
                          "| | | | | |")  # fmt: skip
@@ -239,14 +242,29 @@ def plot(records: list[dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def merged_with_latest(records: list[dict], when: str) -> tuple[list[dict], str]:
+    """`--only` with recording: these records in place of their earlier ones in
+    `latest.json`, the others kept (each row says when it ran)."""
+    latest = RESULTS / "latest.json"
+    earlier = json.loads(latest.read_text())["benchmarks"] if latest.exists() else []
+    fresh = {record["bench"]: record for record in records}
+    kept = [{"when": "earlier run", **record} for record in earlier if record["bench"] not in fresh]
+    order = {name: n for n, name in enumerate(modules())}
+    merged = sorted(kept + records, key=lambda record: order.get(record["bench"], len(order)))
+    runs = sorted({record["when"] for record in merged})
+    return merged, "; ".join(runs) if len(runs) > 1 else when
+
+
 def main() -> int:
     args = parse_args()
     wanted = [name for name in args.only.split(",") if name] or modules()
     outdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     load = os.getloadavg()
     started = datetime.now(UTC)
-    records = [run_one(name, args.quick, outdir) for name in wanted]
     when = f"{started:%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'}"
+    records = [{**run_one(name, args.quick, outdir), "when": when} for name in wanted]
+    if args.only and args.record:
+        records, when = merged_with_latest(records, when)
     print(f"\n{table(records)}\n\n{notes(records)}")
     png = (RESULTS if args.record else outdir) / "latest.png"
     if args.record:
