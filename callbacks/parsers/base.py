@@ -38,8 +38,9 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 LARGEST_OFFSET = timedelta(hours=14)
 
-# Half a UTF-16 pair: JSON can escape one ("\ud800"), and no database can store it.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Half a UTF-16 pair or NUL: JSON can escape either ("\ud800", "\u0000"), and PostgreSQL text
+# can hold neither.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 class ReceiptInvalid(Exception):
@@ -141,8 +142,8 @@ class ReceiptParser:
             return None
 
     def json_loads(self, text: str, problem: str):
-        """JSON as a receipt carries it: lone surrogates in strings become U+FFFD, and JSON
-        nested too deeply to read is refused like any other that can't be read."""
+        """JSON as a receipt carries it: lone surrogates and NULs in strings become U+FFFD, and
+        JSON nested too deeply to read is refused like any other that can't be read."""
         try:
             return json.loads(text, object_pairs_hook=_clean_object)
         except (ValueError, RecursionError):
@@ -212,10 +213,10 @@ class ReceiptParser:
 
 
 def _clean_text(value):
-    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _clean_object(pairs: list[tuple]) -> dict:
-    """A JSON object with lone surrogates replaced in its keys and string values (a repeated
-    key keeps its last value, as `json` does without this hook)."""
+    """A JSON object with lone surrogates and NULs replaced in its keys and string values (a
+    repeated key keeps its last value, as `json` does without this hook)."""
     return {_clean_text(key): _clean_text(value) for key, value in pairs}

@@ -148,6 +148,25 @@ def test_lone_surrogates_in_an_mmg_receipt_are_stored_and_it_applies(db, service
     assert "\ud800" not in changed.provider_status_code
 
 
+@pytest.mark.parametrize("endpoint", ["mmg", "ses"])
+def test_an_escaped_nul_is_stored_and_named_in_the_answer(db, service, endpoint):
+    """`\u0000` decodes to NUL, which PostgreSQL text can't hold (hypothesis found it)."""
+    notification = sms(service) if endpoint == "mmg" else email(service)
+    if endpoint == "mmg":
+        response = post(MMG, mmg_body(status="9").replace('"status": "9"', '"status": "9\\u0000"'))
+    else:
+        response = post(SES, json.dumps(sns_envelope(Type="Note\x00")))
+
+    body = answered_in_the_contracts_shape(response)
+    assert response.status_code == 400
+    assert "\x00" not in " ".join(body["message"])
+    assert the_receipt().outcome
+    assert Notification.objects.get(id=notification.id).status in (
+        S.SENDING,
+        S.TECHNICAL_FAILURE,
+    )
+
+
 def test_a_lone_surrogate_as_the_mmg_status_is_answered_400_and_stored(db, service):
     notification = sms(service)
 
