@@ -26,7 +26,7 @@ from notifyproject import metrics
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import Notification
 from sending.status import notification_update_status, status_change_ctes, status_sources
-from webhooks.outbox import callback_complaint_record, callback_event_queue
+from webhooks.outbox import callback_complaint_record, callback_drain_request
 
 logger = logging.getLogger(__name__)
 
@@ -182,13 +182,13 @@ def _receipt_store_and_apply(
     try:
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            receipt_id, outcome, status, sent_at, callback_event_id = cursor.fetchone()
+            receipt_id, outcome, status, sent_at, callback_service_id = cursor.fetchone()
     except DatabaseError:
         logger.exception("receipt statement failed", extra={"provider": provider})
         receipt = receipt_store(provider=provider, body=body, content_type=content_type)
         return _receipt_apply(receipt, event)
-    if callback_event_id is not None:
-        transaction.on_commit(partial(callback_event_queue, event_id=callback_event_id))
+    if callback_service_id is not None:  # an event was written: its service's drain sends it
+        transaction.on_commit(partial(callback_drain_request, service_id=callback_service_id))
     receipt = Receipt(id=receipt_id, provider=provider, received_at=now, outcome=outcome)
     changed = Notification(id=event.notification_id, status=status, sent_at=sent_at)
     if outcome == UNKNOWN_NOTIFICATION:
@@ -221,7 +221,8 @@ def _receipt_statement(status: str, status_if_pending: str | None, changes: str)
         f"ELSE 'unchanged: already ' || (SELECT {n['status']} FROM before) END, "
         f"%(r_now)s, %(r_reported_at)s, 1) RETURNING {r['id']}, {r['outcome']}) "
         f"SELECT stored.{r['id']}, stored.{r['outcome']}, changed.{n['status']}, "
-        f"changed.{n['sent_at']}, (SELECT id FROM outboxed) FROM stored LEFT JOIN changed ON true"
+        f"changed.{n['sent_at']}, (SELECT service_id FROM outboxed) "
+        "FROM stored LEFT JOIN changed ON true"
     )
 
 

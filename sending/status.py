@@ -191,9 +191,9 @@ def status_change_ctes(
     more into the same statement (a receipt's own row), so the change and what it brings along
     are one statement. `before` holds the status as it was (no row for an unknown id), `changed`
     the notification as it now is (no row when nothing changed), `counted` its statistics
-    (`stats/`' own SQL), `outboxed` its status callback event's id (`webhooks/`' own SQL; queue
-    it with `webhooks.outbox.callback_event_queue` once committed). Same table, same columns,
-    same results; parameters are `sc_*`."""
+    (`stats/`' own SQL), `outboxed` its status callback event's id and service (`webhooks/`' own
+    SQL; ask for the service's drain, `webhooks.outbox.callback_drain_request`, once committed).
+    Same table, same columns, same results; parameters are `sc_*`."""
     _targets_check(status, status_if_pending)
     params = {
         "sc_code": provider_status_code[:20],

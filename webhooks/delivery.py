@@ -1,19 +1,20 @@
-"""Sending one callback event: claim it, POST it signed, record the attempt, plan what is next.
+"""Sending callback events: a service's drain claims them a batch at a time, POSTs each signed,
+records the batch's attempts, plans what is next, and goes on until none is due.
 
-A worker first claims the event with a conditional change under a row lock (only when it is due
-and, for a `sending` one, only once its lease has run out), so two workers never both send it
-at once; no lock is held while the POST is in flight. Delivery is at least once: a worker that
-dies after the POST and before recording it leaves the lease to run out, and the event is sent
-again with the same `webhook-id`, for the receiver to drop.
+A claim is a conditional change under row locks (only events that are due and, for a `sending`
+one, whose lease has run out; `SKIP LOCKED`, so two drains of one service take different
+events), and no lock is held while a POST is in flight. Delivery is at least once: a worker
+that dies after a POST and before its batch is recorded leaves the lease to run out, and the
+event is sent again with the same `webhook-id`, for the receiver to drop.
 
-Isolation: callbacks are tasks of their own, queued after the status change commits, so a
-receipt or a send never waits for a service's endpoint. Each POST is bounded by
-`SERVICE_CALLBACK_TIMEOUT_SECONDS` (connect and read), and a service has at most
-`IN_FLIGHT_PER_SERVICE` attempts in flight at once across every worker (counted under a lock
-on its callback row), so a slow or dead endpoint can hold at most that many workers, however
-many events it has waiting; the other services' callbacks and the deliveries keep the rest. An
-event over the limit is marked waiting, and the attempt that frees a place queues the service's
-next one (the per-minute sweep catches any left over).
+Isolation: drains are tasks of their own, asked for after the status change commits
+(`webhooks.outbox`), so a receipt or a send never waits for a service's endpoint. Each POST is
+bounded by `SERVICE_CALLBACK_TIMEOUT_SECONDS` (connect and read); a service has at most
+`IN_FLIGHT_PER_SERVICE` drains at once, each one POST at a time, so a slow or dead endpoint
+holds at most that many workers however many events it has waiting. A drain stops at the first
+failure worth retrying (the endpoint is down or overloaded): the rest of its batch waits
+`FIRST_RETRY` untouched, and a drain gives its worker back after `DRAIN_BUDGET`, asking for a
+fresh one to go on, so the deliveries and other services' drains take turns with it.
 """
 
 import json
@@ -25,7 +26,7 @@ from datetime import timedelta
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -37,23 +38,31 @@ from webhooks.models import (
     CallbackState,
     ServiceCallback,
 )
-from webhooks.outbox import callback_event_queue
+from webhooks.outbox import (
+    callback_drain_request,
+    callback_drain_slot_free,
+    callback_drain_slot_take,
+)
 
 logger = logging.getLogger(__name__)
 
 now = timezone.now  # seam for tests
 
-# Half of one cluster's workers (at least one) per service: with the default 2 workers, one.
-IN_FLIGHT_PER_SERVICE = max(1, settings.Q_CLUSTER["workers"] // 2)
 # Longer than a task may run (django-q kills it at `timeout`): a live worker keeps its claim.
 LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+# Events a drain claims at once (the batch is recorded together).
+DRAIN_BATCH = 20
+# How long a drain starts new POSTs for: one more may take two timeouts (connect and read),
+# and the task must end before django-q's `timeout`.
+DRAIN_BUDGET = max(
+    1.0, settings.Q_CLUSTER["timeout"] - 2 * settings.SERVICE_CALLBACK_TIMEOUT_SECONDS - 5
+)
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
 RETRIED_STATUS_CODES = frozenset({408, 429})
 # Enough of an answer's body to keep the connection for the next POST; more is not read.
 READ_AT_MOST = 64 * 1024
 _WAITING = (CallbackState.PENDING, CallbackState.RETRYING)
-HAND_OFF_AFTER = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -87,52 +96,44 @@ def _due(current) -> Q:
     return waiting | abandoned
 
 
+def callback_events_claim(*, service_id, limit: int | None = None, event_id=None) -> list[Claimed]:
+    """Take up to `limit` (`DRAIN_BATCH`) of the service's due events (only `event_id`, when
+    given), oldest first, for this worker; those of a service that removed its callback are
+    given up."""
+    current = now()
+    with transaction.atomic():
+        due = CallbackEvent.objects.select_for_update(skip_locked=True).filter(
+            _due(current), service_id=service_id
+        )
+        if event_id is not None:
+            due = due.filter(id=event_id)
+        events = list(due.order_by("next_attempt_at")[: limit or DRAIN_BATCH])
+        if not events:
+            return []
+        callback = ServiceCallback.objects.filter(service_id=service_id).first()
+        if callback is None:
+            _record_many([(event, current, NOT_CONFIGURED) for event in events])
+            return []
+        CallbackEvent.objects.filter(id__in=[event.id for event in events]).update(
+            state=CallbackState.SENDING, next_attempt_at=current + LEASE, updated_at=current
+        )
+    url, token, secrets = callback.url, callback.bearer_token, callback.signing_secrets()
+    return [Claimed(event, url, token, secrets) for event in events]
+
+
 def callback_event_claim(*, event_id: str) -> Claimed | None:
-    """Take the event for this worker; None when it is not due, is another worker's, or its
-    service already has `IN_FLIGHT_PER_SERVICE` attempts in flight."""
+    """Take this one event for this worker; None when it is not due or is another worker's."""
     service_id = (
         CallbackEvent.objects.filter(id=event_id).values_list("service_id", flat=True).first()
     )
     if service_id is None:
         return None
-    current = now()
-    with transaction.atomic():
-        # The callback row first, always: it serialises the service's claims for the count.
-        callback = ServiceCallback.objects.select_for_update().filter(service_id=service_id).first()
-        event = CallbackEvent.objects.select_for_update().filter(_due(current), id=event_id).first()
-        if event is None:
-            return None
-        if callback is None:
-            _give_up_unconfigured(event, current)
-            return None
-        in_flight = CallbackEvent.objects.filter(
-            service_id=service_id, state=CallbackState.SENDING, next_attempt_at__gt=current
-        ).count()
-        if in_flight >= IN_FLIGHT_PER_SERVICE:
-            # Due `HAND_OFF_AFTER` earlier marks it as waiting for a place: the attempt that
-            # ends next queues it (`callback_queue_next`) rather than leaving it to the sweep.
-            CallbackEvent.objects.filter(id=event.id).update(
-                next_attempt_at=min(event.next_attempt_at, current - HAND_OFF_AFTER)
-            )
-            logger.info(
-                "callback waits: service at its limit",
-                extra={"event_id": event_id, "service_id": str(service_id), "in_flight": in_flight},
-            )
-            return None
-        CallbackEvent.objects.filter(id=event.id).update(
-            state=CallbackState.SENDING, next_attempt_at=current + LEASE, updated_at=current
-        )
-        return Claimed(
-            event=event,
-            url=callback.url,
-            bearer_token=callback.bearer_token,
-            signing_secrets=callback.signing_secrets(),
-        )
+    claimed = callback_events_claim(service_id=service_id, limit=1, event_id=event_id)
+    return claimed[0] if claimed else None
 
 
-def _give_up_unconfigured(event: CallbackEvent, current) -> None:
-    """The service removed its callback after the event was written: nowhere to send it."""
-    _record(event, current, AttemptResult(None, "no callback configured", False, 0))
+# The service removed its callback after the event was written: nowhere to send it.
+NOT_CONFIGURED = AttemptResult(None, "no callback configured", False, 0)
 
 
 def callback_headers(*, claimed: Claimed, body: str, sent_at) -> dict[str, str]:
@@ -211,31 +212,58 @@ def _reason(err: Exception) -> str:
     return text[text.rfind(":") + 1 :].strip(" )'\"") or type(err).__name__
 
 
-def _record(event: CallbackEvent, started_at, result: AttemptResult) -> str:
-    """The attempt's row and the event's next state, together; returns that state."""
-    attempts = event.attempts + 1
-    if result.ok:
-        state, next_at, outcome = CallbackState.DELIVERED, event.next_attempt_at, "delivered"
-    elif result.retryable and attempts < settings.SERVICE_CALLBACK_MAX_ATTEMPTS:
-        state, next_at, outcome = CallbackState.RETRYING, now() + retry_delay(attempts), "retry"
-    else:
-        state, next_at, outcome = CallbackState.GIVEN_UP, event.next_attempt_at, "given-up"
+def _record_many(attempted: list[tuple[CallbackEvent, object, AttemptResult]]) -> list[str]:
+    """Each attempt's row and each event's next state, together in one transaction (a few
+    statements for a whole batch); returns the states, in order."""
+    current = now()
+    rows, states = [], []
+    changes: dict[tuple, list] = {}
+    for event, started_at, result in attempted:
+        attempts = event.attempts + 1
+        if result.ok:
+            state, next_at, outcome = CallbackState.DELIVERED, current, "delivered"
+        elif result.retryable and attempts < settings.SERVICE_CALLBACK_MAX_ATTEMPTS:
+            state, outcome = CallbackState.RETRYING, "retry"
+            next_at = current + retry_delay(attempts)
+        else:
+            state, next_at, outcome = CallbackState.GIVEN_UP, current, "given-up"
+        states.append(state)
+        changes.setdefault((state, next_at), []).append(event.id)
+        rows.append(
+            CallbackAttempt(
+                event=event,
+                notification_id=event.notification_id,
+                started_at=started_at,
+                duration_ms=result.duration_ms,
+                status_code=result.status_code,
+                outcome=outcome,
+                error=result.error,
+            )
+        )
     with transaction.atomic():
-        CallbackAttempt.objects.create(
-            event=event,
-            notification_id=event.notification_id,
-            started_at=started_at,
-            duration_ms=result.duration_ms,
-            status_code=result.status_code,
-            outcome=outcome,
-            error=result.error,
-        )
-        # Only from `sending` (or, for an unconfigured service, from where it was): a delivery
-        # recorded by a worker whose lease ran out is never undone.
-        CallbackEvent.objects.filter(id=event.id).exclude(state=CallbackState.DELIVERED).update(
-            state=state, attempts=attempts, next_attempt_at=next_at, updated_at=now()
-        )
-    return state
+        CallbackAttempt.objects.bulk_create(rows)
+        for (state, next_at), ids in changes.items():
+            # Never from `delivered`: a delivery recorded by a drain whose lease ran out is
+            # never undone.
+            CallbackEvent.objects.filter(id__in=ids).exclude(state=CallbackState.DELIVERED).update(
+                state=state, attempts=F("attempts") + 1, next_attempt_at=next_at, updated_at=current
+            )
+    return states
+
+
+def _release(claimed: list[Claimed], *, after: timedelta) -> None:
+    """Claimed events not sent after all: due again `after` from now, no attempt counted."""
+    if not claimed:
+        return
+    current = now()
+    ids = [one.event.id for one in claimed]
+    back = CallbackEvent.objects.filter(id__in=ids, state=CallbackState.SENDING)
+    back.filter(attempts=0).update(
+        state=CallbackState.PENDING, next_attempt_at=current + after, updated_at=current
+    )
+    back.filter(attempts__gt=0).update(
+        state=CallbackState.RETRYING, next_attempt_at=current + after, updated_at=current
+    )
 
 
 def _report(claimed: Claimed, result: AttemptResult, state: str) -> None:
@@ -264,38 +292,61 @@ def _report(claimed: Claimed, result: AttemptResult, state: str) -> None:
         logger.info("callback failed, will retry", extra={**extra, "error": result.error})
 
 
+def _send_batch(batch: list[Claimed], deadline: float) -> tuple[list[str], bool]:
+    """POST each claimed event in turn and record them all; stops at a failure worth retrying
+    or when `deadline` (time.monotonic) has passed, releasing the rest. Returns the states of
+    those sent, and whether the drain should stop."""
+    attempted, claimed_of, stop = [], [], False
+    for index, claimed in enumerate(batch):
+        if index and time.monotonic() > deadline:
+            _release(batch[index:], after=timedelta(0))
+            stop = True
+            break
+        started_at = now()
+        result = callback_post(claimed=claimed, sent_at=started_at)
+        attempted.append((claimed.event, started_at, result))
+        claimed_of.append(claimed)
+        if not result.ok and result.retryable:
+            _release(batch[index + 1 :], after=FIRST_RETRY)
+            stop = True
+            break
+    states = _record_many(attempted)
+    for claimed, (_, _, result), state in zip(claimed_of, attempted, states, strict=True):
+        _report(claimed, result, state)
+    return states, stop
+
+
 def callback_event_send(*, event_id: str) -> str | None:
-    """Claim, POST, record; then queue the service's next waiting event. Returns the event's
-    new state, or None when it was not ours to send."""
+    """Claim, POST and record this one event; its new state, or None when it was not ours to
+    send."""
     claimed = callback_event_claim(event_id=event_id)
     if claimed is None:
         return None
-    started_at = now()
-    result = callback_post(claimed=claimed, sent_at=started_at)
-    state = _record(claimed.event, started_at, result)
-    _report(claimed, result, state)
-    callback_queue_next(service_id=claimed.event.service_id)
-    return state
+    states, _ = _send_batch([claimed], deadline=time.monotonic())
+    return states[0]
 
 
-def callback_queue_next(*, service_id) -> None:
-    """A place is free: queue the service's longest-waiting due event, if any. Only one due
-    for `HAND_OFF_AFTER` (one refused a place is marked so): a new event's own task is normally
-    on its way already. Under the callback row's lock, so a claim refused at this moment has
-    either marked its event already, or will find the place free."""
-    with transaction.atomic():
-        ServiceCallback.objects.select_for_update().filter(service_id=service_id).values_list(
-            "pk", flat=True
-        ).first()
-        waiting = (
-            CallbackEvent.objects.filter(
-                service_id=service_id,
-                state__in=_WAITING,
-                next_attempt_at__lte=now() - HAND_OFF_AFTER,
-            )
-            .order_by("next_attempt_at")
-            .values_list("id", flat=True)
-            .first()
-        )
-    if waiting is not None:
-        callback_event_queue(event_id=waiting)
+def _due_for(service_id) -> bool:
+    return CallbackEvent.objects.filter(_due(now()), service_id=service_id).exists()
+
+
+def callbacks_drain(*, service_id, slot: int = 0) -> int:
+    """The drain task: send the service's due events until none is left, holding `slot` (see
+    `webhooks.outbox`). Returns how many were sent."""
+    deadline = time.monotonic() + DRAIN_BUDGET
+    sent = 0
+    while True:
+        batch = callback_events_claim(service_id=service_id)
+        if not batch:
+            callback_drain_slot_free(service_id=service_id, slot=slot)
+            # An event committed while the slot was held asked for no drain: look once more.
+            if _due_for(service_id) and callback_drain_slot_take(service_id=service_id, slot=slot):
+                continue
+            return sent
+        states, stop = _send_batch(batch, deadline)
+        sent += len(states)
+        if stop or time.monotonic() > deadline:
+            callback_drain_slot_free(service_id=service_id, slot=slot)
+            if time.monotonic() > deadline:  # more to do: a fresh task, other work first
+                callback_drain_request(service_id=service_id)
+            return sent

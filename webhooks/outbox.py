@@ -1,5 +1,17 @@
 """The outbox: a callback event is written in the same transaction as the change it reports, and
-queued for sending once that transaction commits (contract section 10, "never lost").
+its service's drain is asked for once that transaction commits (contract section 10, "never
+lost").
+
+**Drains.** A service's events are sent by a drain task (`webhooks.delivery.callbacks_drain`)
+that takes them a batch at a time, oldest first, over one kept-alive connection, until none is
+due. At most `IN_FLIGHT_PER_SERVICE` drains run for a service at once: each holds a slot, a
+cache entry made with `add` (so only one request gets it) that lives as long as a claim's lease.
+Asking for a drain when every slot is held costs one cache round trip per slot and queues
+nothing: the running drain will find the new event, since it looks once more after giving its
+slot back. A drain whose worker died leaves its slot to run out with its claims' lease; the
+per-minute sweep then asks again. So a receipt never waits on a service's endpoint, a dead
+endpoint holds at most its slots' workers, and a thousand receipts a second queue a handful of
+tasks, not a thousand.
 
 Only services with a callback configured get events: the insert selects from the service's
 callback row, so for a service without one it writes nothing, in the same single round trip.
@@ -8,10 +20,13 @@ anyway, so a duplicate receipt changes nothing and writes nothing), a complaint 
 """
 
 import functools
+import logging
 import uuid
 from datetime import UTC, datetime
 from functools import partial
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -19,6 +34,13 @@ from django_q.tasks import async_task
 
 from sending.models import FINAL_STATUSES, Notification
 from webhooks.models import CallbackEvent, CallbackKind, CallbackState, ServiceCallback
+
+logger = logging.getLogger(__name__)
+
+# Half of one cluster's workers (at least one) per service: with the default 2 workers, one.
+IN_FLIGHT_PER_SERVICE = max(1, settings.Q_CLUSTER["workers"] // 2)
+# A drain's slot lives as long as its claims' lease (webhooks.delivery.LEASE).
+DRAIN_SLOT_SECONDS = settings.Q_CLUSTER["timeout"] + 30
 
 # Times in payloads: ISO 8601 UTC, always with microseconds, the same in Python and in SQL.
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -117,7 +139,7 @@ def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=No
         written = cursor.rowcount == 1
     if not written:
         return None
-    transaction.on_commit(partial(callback_event_queue, event_id=event_id))
+    transaction.on_commit(partial(callback_drain_request, service_id=service_id))
     return event_id
 
 
@@ -147,7 +169,8 @@ def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str
     whose clause `changed` is an `UPDATE … RETURNING` of the notification (id, service_id,
     notification_type, status, recipient, client_reference, fragment_count, created_at,
     sent_at, updated_at): the change and its event commit together, in one statement.
-    `outboxed` returns the event's id; queue it with `callback_event_queue` once committed."""
+    `outboxed` returns the event's service; ask for its drain (`callback_drain_request`) once
+    committed."""
     quote = connection.ops.quote_name
     n = {f.attname: quote(f.column) for f in Notification._meta.concrete_fields}
     e = {f.attname: quote(f.column) for f in CallbackEvent._meta.concrete_fields}
@@ -178,7 +201,7 @@ def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str
         f"{now}, {now}, {now} FROM {changed} "
         f"JOIN {callbacks} ON {callbacks}.{service_column} = {changed}.{n['service_id']} "
         f"WHERE {changed}.{n['status']} IN ({finals}) "
-        f"ON CONFLICT DO NOTHING RETURNING {e['id']})"
+        f"ON CONFLICT DO NOTHING RETURNING {e['id']}, {e['service_id']})"
     )
 
 
@@ -187,14 +210,41 @@ def _broker():
     return get_broker()  # one per process, as sending.services does
 
 
-def callback_event_queue(*, event_id) -> None:
-    """Hand the event to a Django Q worker (the task claims it before sending)."""
-    async_task(
-        "webhooks.tasks.send_callback",
-        str(event_id),
-        task_name=f"callback-{event_id}",
-        broker=_broker(),
-        # Each attempt is recorded as a CallbackAttempt; Django Q's own success row would only
-        # cost a write (and its pruning) per callback. Failures are still saved.
-        save=False,
-    )
+def _slot_key(service_id, slot: int) -> str:
+    return f"callback-drain:{service_id}:{slot}"
+
+
+def callback_drain_request(*, service_id) -> bool:
+    """Make sure a drain is on its way for the service: queue one when a slot is free. True
+    when one was queued. Never raises: the event is safe in the database, and the per-minute
+    sweep asks again."""
+    try:
+        for slot in range(IN_FLIGHT_PER_SERVICE):
+            if cache.add(_slot_key(service_id, slot), 1, timeout=DRAIN_SLOT_SECONDS):
+                try:
+                    async_task(
+                        "webhooks.tasks.drain_callbacks",
+                        str(service_id),
+                        slot,
+                        task_name=f"callbacks-{service_id}-{slot}",
+                        broker=_broker(),
+                        # Each attempt is recorded as a CallbackAttempt; Django Q's own success
+                        # row would only cost a write. Failures are still saved.
+                        save=False,
+                    )
+                except Exception:
+                    callback_drain_slot_free(service_id=service_id, slot=slot)
+                    raise
+                return True
+    except Exception:
+        logger.exception("callback drain not queued", extra={"service_id": str(service_id)})
+    return False
+
+
+def callback_drain_slot_take(*, service_id, slot: int) -> bool:
+    """Take the slot again (a drain that gave it back and found more to send)."""
+    return cache.add(_slot_key(service_id, slot), 1, timeout=DRAIN_SLOT_SECONDS)
+
+
+def callback_drain_slot_free(*, service_id, slot: int) -> None:
+    cache.delete(_slot_key(service_id, slot))

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks import delivery
 from webhooks.models import UNFINISHED_STATES, CallbackEvent, CallbackState
-from webhooks.outbox import callback_event_queue
+from webhooks.outbox import callback_drain_request
 
 now = timezone.now  # seam for tests
 
@@ -20,11 +19,11 @@ Progress = Callable[[int, int], None]
 
 
 def callback_events_queue_due(*, limit: int = BATCH) -> int:
-    """Scheduled every minute: queue each due event (a retry whose time has come, an event
-    whose task was lost, a `sending` one whose worker died), at most
-    `IN_FLIGHT_PER_SERVICE` a service (the attempt that ends queues the next)."""
+    """Scheduled every minute: ask for a drain for each service with a due event (a retry
+    whose time has come, an event whose drain was lost, a `sending` one whose worker died).
+    Returns how many drains were queued (a service whose drain runs already queues none)."""
     current = now()
-    due = (
+    services = (
         CallbackEvent.objects.filter(state__in=UNFINISHED_STATES)
         .filter(
             Q(state=CallbackState.SENDING, next_attempt_at__lt=current)
@@ -33,18 +32,11 @@ def callback_events_queue_due(*, limit: int = BATCH) -> int:
                 next_attempt_at__lte=current - SETTLE,
             )
         )
-        .order_by("next_attempt_at")
-        .values_list("id", "service_id")[:limit]
+        .order_by()
+        .values_list("service_id", flat=True)
+        .distinct()[:limit]
     )
-    per_service: dict = {}
-    queued = 0
-    for event_id, service_id in due:
-        if per_service.get(service_id, 0) >= delivery.IN_FLIGHT_PER_SERVICE:
-            continue
-        per_service[service_id] = per_service.get(service_id, 0) + 1
-        callback_event_queue(event_id=event_id)
-        queued += 1
-    return queued
+    return sum(callback_drain_request(service_id=service_id) for service_id in services)
 
 
 def callback_events_replay(
@@ -57,7 +49,8 @@ def callback_events_replay(
     progress: Progress | None = None,
 ) -> int:
     """`replay_callbacks`: make the chosen events due now with a fresh set of attempts, and
-    queue them. A delivered event sent again keeps its `webhook-id`, for the receiver to drop."""
+    ask for their services' drains. A delivered event sent again keeps its `webhook-id`, for
+    the receiver to drop."""
     events = CallbackEvent.objects.filter(state__in=states)
     if ids is not None:
         events = events.filter(id__in=ids)
@@ -67,15 +60,15 @@ def callback_events_replay(
         events = events.filter(created_at__gte=since)
     if until is not None:
         events = events.filter(created_at__lt=until)
-    ids = list(events.order_by("created_at").values_list("id", flat=True))
-    for done, start in enumerate(range(0, len(ids), BATCH), start=1):
-        chunk = ids[start : start + BATCH]
+    chosen = list(events.order_by("created_at").values_list("id", "service_id"))
+    for done, start in enumerate(range(0, len(chosen), BATCH), start=1):
+        chunk = chosen[start : start + BATCH]
         current = now()
-        CallbackEvent.objects.filter(id__in=chunk, state__in=states).update(
+        CallbackEvent.objects.filter(id__in=[id_ for id_, _ in chunk], state__in=states).update(
             state=CallbackState.PENDING, attempts=0, next_attempt_at=current, updated_at=current
         )
-        for event_id in chunk:
-            callback_event_queue(event_id=event_id)
+        for service_id in {service_id for _, service_id in chunk}:
+            callback_drain_request(service_id=service_id)
         if progress:
-            progress(min(done * BATCH, len(ids)), len(ids))
-    return len(ids)
+            progress(min(done * BATCH, len(chosen)), len(chosen))
+    return len(chosen)

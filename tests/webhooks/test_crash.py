@@ -16,17 +16,18 @@ from tests.conftest import REPO_ROOT, subprocess_env
 from tests.webhooks.conftest import text
 from webhooks import delivery, sweeps
 from webhooks.models import CallbackEvent, CallbackState
-from webhooks.tasks import send_callback
+from webhooks.outbox import callback_drain_slot_free
+from webhooks.tasks import drain_callbacks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# Run in a child process: apply a delivery, and die by SIGKILL at the moment the event would be
-# queued (its transaction has committed; the task never reaches the broker).
+# Run in a child process: apply a delivery, and die by SIGKILL at the moment the event's drain
+# would be asked for (its transaction has committed; no task reaches the broker).
 KILLED_AFTER_COMMIT = """
 import os, signal, uuid
 from webhooks import outbox
 from sending.status import notification_update_status
-outbox.callback_event_queue = lambda **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+outbox.callback_drain_request = lambda **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 notification_update_status(notification_id=uuid.UUID("{id}"), status="delivered")
 """
 
@@ -51,14 +52,14 @@ def run_and_get_killed(code: str) -> None:
 
 
 def run_queued_tasks() -> int:
-    """What a worker does: take each queued callback task and run it."""
+    """What a worker does: take each queued callback drain and run it."""
     broker = get_broker()
     ran = 0
     while messages := broker.dequeue():
         for task_id, payload in messages:
             task = SignedPackage.loads(payload)
-            if task["func"] == "webhooks.tasks.send_callback":
-                send_callback(*task["args"])
+            if task["func"] == "webhooks.tasks.drain_callbacks":
+                drain_callbacks(*task["args"])
                 ran += 1
             broker.acknowledge(task_id)
     return ran
@@ -97,8 +98,9 @@ def test_killed_after_claiming_the_sweep_sends_it_once_the_lease_ends(
     sent = text(service, status="sending", sent_at=timezone.now())
     notification_update_status(notification_id=sent.id, status="delivered")
     event = CallbackEvent.objects.get(notification=sent)
-    get_broker().purge_queue()  # as if the task was the one the dead worker took
+    get_broker().purge_queue()  # as if the drain was the one the dead worker took
     run_and_get_killed(KILLED_AFTER_CLAIM.format(id=event.id))
+    callback_drain_slot_free(service_id=service.id, slot=0)  # it runs out with the lease
     event.refresh_from_db()
     assert event.state == CallbackState.SENDING
 

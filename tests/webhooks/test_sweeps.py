@@ -1,5 +1,6 @@
-"""Events left behind are sent by the per-minute sweep; one service's endpoint can hold at
-most `IN_FLIGHT_PER_SERVICE` attempts; `replay_callbacks` sends given-up events again."""
+"""Events left behind are sent by the per-minute sweep; a service's drain sends its events a
+batch at a time and stops at a failing endpoint; one service holds at most
+`IN_FLIGHT_PER_SERVICE` drains; `replay_callbacks` sends given-up events again."""
 
 from io import StringIO
 
@@ -10,7 +11,7 @@ from django_q.models import Schedule
 from sending.models import Service
 from tests.webhooks.conftest import BEARER_TOKEN, Answer, final_event, send
 from tests.webhooks.test_outbox import queued_callbacks
-from webhooks import delivery, sweeps
+from webhooks import delivery, outbox, sweeps
 from webhooks.models import CallbackEvent, CallbackState
 from webhooks.services import service_callback_set
 
@@ -32,7 +33,8 @@ def test_an_event_whose_task_was_lost_is_queued_by_the_sweep(service, callback, 
     assert sweeps.callback_events_queue_due() == 0  # its own task may still be on its way
     clock.advance(seconds=11)
     assert sweeps.callback_events_queue_due() == 1
-    assert queued_callbacks() == [str(event.id)]
+    assert queued_callbacks() == [str(service.id)]
+    assert delivery.callbacks_drain(service_id=event.service_id) == 1
 
 
 def test_a_retry_is_queued_when_due_and_not_before(service, callback, receiver, clock):
@@ -43,7 +45,7 @@ def test_a_retry_is_queued_when_due_and_not_before(service, callback, receiver, 
     assert sweeps.callback_events_queue_due() == 0
     clock.advance(seconds=16)
     assert sweeps.callback_events_queue_due() == 1
-    assert queued_callbacks() == [str(event.id)]
+    assert queued_callbacks() == [str(service.id)]
     assert send(event) == CallbackState.DELIVERED
 
 
@@ -61,31 +63,87 @@ def test_an_event_claimed_by_a_worker_that_died_is_sent_after_its_lease(
     assert len(receiver.received) == 1
 
 
-def test_one_services_endpoint_holds_at_most_its_share_of_workers(
-    service, callback, receiver, clock, monkeypatch
+def test_one_service_holds_at_most_its_slots_of_drains(service, callback, receiver, monkeypatch):
+    monkeypatch.setattr(outbox, "IN_FLIGHT_PER_SERVICE", 1)
+    other = Service.objects.create(name="Other service")
+    service_callback_set(service=other, url=receiver.url, bearer_token=BEARER_TOKEN)
+
+    assert outbox.callback_drain_request(service_id=service.id) is True
+    assert outbox.callback_drain_request(service_id=service.id) is False  # its one slot is held
+    assert outbox.callback_drain_request(service_id=other.id) is True  # not held up by it
+    assert queued_callbacks() == [str(service.id), str(other.id)]  # (the slots given back)
+    assert outbox.callback_drain_request(service_id=service.id) is True
+
+
+def test_a_drain_sends_every_due_event_of_its_service_and_gives_its_slot_back(
+    service, callback, receiver, monkeypatch
 ):
-    monkeypatch.setattr(delivery, "IN_FLIGHT_PER_SERVICE", 1)
-    first, second = final_event(service), final_event(service)
+    monkeypatch.setattr(delivery, "DRAIN_BATCH", 2)  # two batches and a bit
+    events = [final_event(service) for _ in range(5)]
     other = Service.objects.create(name="Other service")
     service_callback_set(service=other, url=receiver.url, bearer_token=BEARER_TOKEN)
     theirs = final_event(other)
+    assert outbox.callback_drain_request(service_id=service.id) is True
 
-    assert delivery.callback_event_claim(event_id=str(first.id)) is not None  # in flight
-    assert send(second) is None  # waits: the service is at its limit
-    second.refresh_from_db()
-    assert second.state == CallbackState.PENDING
-    assert send(theirs) == CallbackState.DELIVERED  # another service is not held up
+    assert delivery.callbacks_drain(service_id=service.id) == 5
 
-    # The sweep queues no more than the limit for the service (`first` is still in flight).
-    clock.advance(seconds=11)
-    assert sweeps.callback_events_queue_due() == 1  # `theirs` is done: just `second`
-    queued_callbacks()
+    assert sorted(r.headers["webhook-id"] for r in receiver.received) == sorted(
+        str(event.id) for event in events
+    )
+    assert set(CallbackEvent.objects.filter(service=service).values_list("state", flat=True)) == {
+        CallbackState.DELIVERED
+    }
+    assert CallbackEvent.objects.get(id=theirs.id).state == CallbackState.PENDING  # not its own
+    assert outbox.callback_drain_request(service_id=service.id) is True  # the slot is free
 
-    # When the attempt in flight ends, it queues the service's next waiting event.
-    clock.advance(seconds=delivery.LEASE.total_seconds())
-    assert send(first) == CallbackState.DELIVERED
-    assert queued_callbacks() == [str(second.id)]
-    assert send(second) == CallbackState.DELIVERED
+
+def test_a_drain_stops_at_a_failing_endpoint_and_the_rest_wait_untried(
+    service, callback, receiver, clock
+):
+    receiver.answer(Answer(503))
+    first, *rest = [final_event(service) for _ in range(3)]
+
+    assert delivery.callbacks_drain(service_id=service.id) == 1
+
+    assert len(receiver.received) == 1  # one POST to a failing endpoint, not one per event
+    first = CallbackEvent.objects.get(id=receiver.received[0].headers["webhook-id"])
+    assert (first.state, first.attempts) == (CallbackState.RETRYING, 1)
+    for event in CallbackEvent.objects.exclude(id=first.id):
+        assert (event.state, event.attempts) == (CallbackState.PENDING, 0)
+        assert event.next_attempt_at == clock.current + delivery.FIRST_RETRY
+
+
+def test_a_drain_out_of_time_hands_over_to_a_fresh_task(service, callback, receiver, monkeypatch):
+    monkeypatch.setattr(delivery, "DRAIN_BUDGET", 0)  # one POST, then its time is up
+    events = [final_event(service) for _ in range(3)]
+
+    assert delivery.callbacks_drain(service_id=service.id) == 1
+
+    assert queued_callbacks() == [str(service.id)]  # a fresh drain for the rest
+    states = CallbackEvent.objects.filter(id__in=[e.id for e in events]).values_list("state")
+    assert sorted(state for (state,) in states) == ["delivered", "pending", "pending"]
+
+
+def test_an_event_written_as_the_drain_gave_its_slot_back_is_still_sent(
+    service, callback, receiver, monkeypatch
+):
+    """The drain found nothing, and an event committed before its slot was free asked for no
+    drain (the slot was held): the drain looks once more after giving the slot back."""
+    claim = delivery.callback_events_claim
+    calls = []
+
+    def claim_missing_the_first_time(**kwargs):
+        calls.append(kwargs)
+        return [] if len(calls) == 1 else claim(**kwargs)
+
+    monkeypatch.setattr(delivery, "callback_events_claim", claim_missing_the_first_time)
+    event = final_event(service)
+    outbox.callback_drain_slot_take(service_id=service.id, slot=0)
+
+    assert delivery.callbacks_drain(service_id=service.id) == 1
+
+    assert receiver.received[0].headers["webhook-id"] == str(event.id)
+    assert len(calls) == 3  # missed, found it, found nothing more
 
 
 def given_up(service, receiver) -> CallbackEvent:
@@ -100,7 +158,7 @@ def test_replay_sends_given_up_events_again_with_the_same_webhook_id(service, ca
     out = StringIO()
     call_command("replay_callbacks", stdout=out)
     assert "Queued 1 callback(s) to send again." in out.getvalue()
-    assert queued_callbacks() == [str(event.id)]
+    assert queued_callbacks() == [str(service.id)]
     event.refresh_from_db()
     assert (event.state, event.attempts) == (CallbackState.PENDING, 0)
     assert send(event) == CallbackState.DELIVERED
@@ -116,15 +174,20 @@ def test_replay_filters_by_service_state_and_time(service, callback, receiver):
     delivered = final_event(service)
     send(delivered)
 
-    call_command("replay_callbacks", "--service", "Other service", stdout=StringIO())
-    assert queued_callbacks() == [str(theirs.id)]
-    call_command("replay_callbacks", "--state", "delivered", stdout=StringIO())
-    assert queued_callbacks() == [str(delivered.id)]
-    call_command("replay_callbacks", "--since", "2999-01-01T00:00", stdout=StringIO())
-    assert queued_callbacks() == []
-    call_command("replay_callbacks", "--until", "2999-01-01", "--service", str(service.id),
-                 stdout=StringIO())  # fmt: skip
-    assert queued_callbacks() == [str(mine.id)]
+    def replayed(*args) -> list[str]:
+        call_command("replay_callbacks", *args, stdout=StringIO())
+        queued_callbacks()
+        pending = CallbackEvent.objects.filter(state=CallbackState.PENDING, attempts=0)
+        found = list(pending.values_list("id", flat=True))
+        pending.update(state=CallbackState.GIVEN_UP)  # back as they were, for the next call
+        return found
+
+    assert replayed("--service", "Other service") == [theirs.id]
+    delivered_again = replayed("--state", "delivered")
+    assert delivered_again == [delivered.id]
+    CallbackEvent.objects.filter(id=delivered.id).update(state=CallbackState.DELIVERED)
+    assert replayed("--since", "2999-01-01T00:00") == []
+    assert replayed("--until", "2999-01-01", "--service", str(service.id)) == [mine.id]
     with pytest.raises(CommandError, match="no such service"):
         call_command("replay_callbacks", "--service", "nobody")
 
