@@ -30,15 +30,7 @@ def sms_sender_add(*, service: Service, sms_sender: str, is_default: bool = Fals
         raise ValidationError(
             "an SMS sender is 1 to 11 letters, digits and spaces, or a number of up to 15 digits"
         )
-    with transaction.atomic():
-        Service.objects.select_for_update().filter(id=service.id).first()  # one change at a time
-        existing = SmsSender.objects.filter(service=service)
-        is_default = is_default or not existing.exists()
-        if is_default:
-            existing.filter(is_default=True).update(is_default=False)
-        return SmsSender.objects.create(
-            service=service, sms_sender=sms_sender, is_default=is_default
-        )
+    return _sender_add(NotificationType.SMS, service, sms_sender, is_default)
 
 
 def email_reply_to_add(
@@ -48,15 +40,18 @@ def email_reply_to_add(
     default."""
     email_address = email_address.strip()
     validate_email(email_address)
+    return _sender_add(NotificationType.EMAIL, service, email_address, is_default)
+
+
+def _sender_add(notification_type: str, service: Service, value: str, is_default: bool):
+    model, column, _ = SENDERS[notification_type]
     with transaction.atomic():
-        Service.objects.select_for_update().filter(id=service.id).first()
-        existing = EmailReplyTo.objects.filter(service=service)
+        Service.objects.select_for_update().filter(id=service.id).first()  # one change at a time
+        existing = model.objects.filter(service=service)
         is_default = is_default or not existing.exists()
         if is_default:
             existing.filter(is_default=True).update(is_default=False)
-        return EmailReplyTo.objects.create(
-            service=service, email_address=email_address, is_default=is_default
-        )
+        return model.objects.create(service=service, is_default=is_default, **{column: value})
 
 
 def _default_entry(notification_type: str, service_id) -> str:

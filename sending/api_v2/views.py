@@ -56,45 +56,57 @@ def _uuid_or_400(value: str, name: str) -> uuid.UUID:
         raise ValidationError({name: "is not a valid UUID"}) from None
 
 
-class SmsSendView(V2View):
+class SendView(V2View):
+    """POST a text or an email from a template; `Idempotency-Key` works here too."""
+
+    serializer_class: type
+    notification_type: NotificationType
+
     def post(self, request):
         return idempotent_response(request, create=lambda: self._create(request))
 
-    @staticmethod
-    def _create(request):
-        data = _valid(SmsV2RequestSerializer, request.data)
+    def _create(self, request):
+        data = _valid(self.serializer_class, request.data)
         sent = notification_send_from_template(
             service=request.user,
-            notification_type=NotificationType.SMS,
-            recipient=data["phone_number"].digits,
-            international=data["phone_number"].international,
+            notification_type=self.notification_type,
             template_id=data["template_id"],
             personalisation=data.get("personalisation") or {},
             reference=data.get("reference"),
-            sender_id=data.get("sms_sender_id"),
+            **self.type_fields(data),
         )
-        return _created(request, sent, NotificationType.SMS)
-
-
-class EmailSendView(V2View):
-    def post(self, request):
-        return idempotent_response(request, create=lambda: self._create(request))
+        return _created(request, sent, self.notification_type)
 
     @staticmethod
-    def _create(request):
-        data = _valid(EmailV2RequestSerializer, request.data)
-        sent = notification_send_from_template(
-            service=request.user,
-            notification_type=NotificationType.EMAIL,
-            recipient=data["email_address"],
-            template_id=data["template_id"],
-            personalisation=data.get("personalisation") or {},
-            reference=data.get("reference"),
-            sender_id=data.get("email_reply_to_id"),
-            sanitise_for=data.get("sanitise_content_for") or (),
-            unsubscribe_url=data.get("one_click_unsubscribe_url"),
-        )
-        return _created(request, sent, NotificationType.EMAIL)
+    def type_fields(data: dict) -> dict:
+        raise NotImplementedError
+
+
+class SmsSendView(SendView):
+    serializer_class = SmsV2RequestSerializer
+    notification_type = NotificationType.SMS
+
+    @staticmethod
+    def type_fields(data: dict) -> dict:
+        return {
+            "recipient": data["phone_number"].digits,
+            "international": data["phone_number"].international,
+            "sender_id": data.get("sms_sender_id"),
+        }
+
+
+class EmailSendView(SendView):
+    serializer_class = EmailV2RequestSerializer
+    notification_type = NotificationType.EMAIL
+
+    @staticmethod
+    def type_fields(data: dict) -> dict:
+        return {
+            "recipient": data["email_address"],
+            "sender_id": data.get("email_reply_to_id"),
+            "sanitise_for": data.get("sanitise_content_for") or (),
+            "unsubscribe_url": data.get("one_click_unsubscribe_url"),
+        }
 
 
 def _created(request, sent, notification_type) -> tuple[int, dict]:
