@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
         "--target", choices=("create", "same-work", "receipt", "receipt-same-work", "v2"),
         default="create",
     )  # fmt: skip
+    parser.add_argument(
+        "--idempotency-key", action="store_true", help="a new Idempotency-Key on every create"
+    )
     parser.add_argument("-n", "--requests", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--top", type=int, default=45, help="functions shown")
@@ -129,6 +132,8 @@ def main() -> int:
             request = environ(path, v2_body, "application/json", v2_token(api_key))
         else:
             request = environ(path, BODY, "application/json", api_key)
+            if args.idempotency_key:
+                request["HTTP_IDEMPOTENCY_KEY"] = f"bench-{number}-{uuid.uuid4()}"
         status = []
         chunks = app(request, lambda s, h: status.append(s))
         b"".join(chunks)
