@@ -212,11 +212,12 @@ class ReceiptParser:
         )
 
 
-def _clean_text(value):
+def storable(value):
+    """Text a database can keep: lone surrogates and NUL become U+FFFD (not text: unchanged)."""
     return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _clean_object(pairs: list[tuple]) -> dict:
     """A JSON object with lone surrogates and NULs replaced in its keys and string values (a
     repeated key keeps its last value, as `json` does without this hook)."""
-    return {_clean_text(key): _clean_text(value) for key, value in pairs}
+    return {storable(key): storable(value) for key, value in pairs}

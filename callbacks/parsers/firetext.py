@@ -1,6 +1,7 @@
 """Firetext receipts: a form post with status, reference (our id), time and code."""
 
 import logging
+import re
 from urllib.parse import parse_qsl
 
 from callbacks.models import ReceiptProvider
@@ -11,9 +12,13 @@ from callbacks.parsers.base import (
     TEMPORARY_FAILURE,
     ReceiptParser,
     StatusReceipt,
+    storable,
 )
 
 MAX_FORM_FIELDS = 50
+# A `%` not followed by two hex digits: `parse_qsl` would keep it as it is (`status=%zz` would
+# read as a status "%zz"), but it is no form encoding.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class FiretextReceiptParser(ReceiptParser):
@@ -85,13 +90,17 @@ class FiretextReceiptParser(ReceiptParser):
     def form_fields(self, body: str) -> dict[str, str]:
         """The first value of each field; a body that is not `key=value&…` is refused."""
         pairs = [pair for pair in body.split("&") if pair]
-        if len(pairs) > MAX_FORM_FIELDS or any("=" not in pair for pair in pairs):
+        if (
+            len(pairs) > MAX_FORM_FIELDS
+            or any("=" not in pair for pair in pairs)
+            or _BROKEN_ESCAPE.search(body)
+        ):
             raise self.invalid("body is not form-encoded")
         try:
             parsed = parse_qsl(body, keep_blank_values=True, errors="strict")
         except (ValueError, UnicodeDecodeError):
             raise self.invalid("body is not form-encoded") from None
         fields: dict[str, str] = {}
-        for key, value in parsed:
-            fields.setdefault(key, value)
+        for key, value in parsed:  # (%00 decodes to a NUL, which no database can keep)
+            fields.setdefault(storable(key), storable(value))
         return fields

@@ -245,20 +245,32 @@ def test_an_ses_notification_type_that_is_not_text_is_answered_400(db, service, 
 # --- forms and nesting -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", ["%zz", "%", "%ff%fe", "%00", "%ED%A0%80"])
-def test_a_firetext_status_that_is_a_broken_escape_is_answered_400(db, service, status):
+@pytest.mark.parametrize("status", ["%zz", "%", "%0", "%ff%fe", "%ED%A0%80", "0%"])
+def test_a_firetext_form_with_a_broken_escape_is_refused_and_changes_nothing(db, service, status):
+    """The issue's case: `status=%zz` was read as a status "%zz" and set technical-failure."""
     notification = sms(service)
 
     response = post(FIRETEXT, f"mobile=447700900123&status={status}&reference={REFERENCE}")
 
     body = answered_in_the_contracts_shape(response)
+    assert body["message"] == ["Firetext callback failed: body is not form-encoded"]
+    receipt = the_receipt()
+    assert receipt.state == ReceiptState.REJECTED
+    assert receipt.body.startswith("mobile=")
+    assert Notification.objects.get(id=notification.id).status == S.SENDING
+
+
+@pytest.mark.parametrize("status", ["%00", "%20"])
+def test_a_firetext_status_that_decodes_to_no_known_status_is_a_technical_failure(
+    db, service, status
+):
+    """A well-formed escape of an unknown status is a status not in the table (contract 6)."""
+    notification = sms(service)
+
+    response = post(FIRETEXT, f"mobile=447700900123&status=9{status}&reference={REFERENCE}")
+
     assert response.status_code == 400
-    assert body["message"]
-    assert the_receipt().body.startswith("mobile=")
-    assert Notification.objects.get(id=notification.id).status in (
-        S.SENDING,
-        S.TECHNICAL_FAILURE,
-    )
+    assert Notification.objects.get(id=notification.id).status == S.TECHNICAL_FAILURE
 
 
 @pytest.mark.parametrize("depth", [100, 5_000, 200_000])
