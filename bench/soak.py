@@ -434,7 +434,9 @@ def checks(args, stack: Stack, sender: Sender, events: Events, settled: bool, la
         f" {sender.refused} refused connections retried while the web server restarted)",
     )
 
-    # Every notification final, or `sending` with a reason we can name.
+    # Every notification final, or `sending`/`pending` with a reason we can name: a `pending` one
+    # waits for its final receipt as a `sending` one waits for its first (the 72-hour time-out
+    # settles both).
     receipts = http("GET", f"{stack.fake_url}/_receipts", timeout=60)[1]["posted"]
     requests = http("GET", f"{stack.fake_url}/_requests", timeout=60)[1]["requests"]
     # An SES send names no reference and its receipts name SES's message id: the recipient (one
@@ -454,18 +456,20 @@ def checks(args, stack: Stack, sender: Sender, events: Events, settled: bool, la
             r["reference"] = by_provider_reference.get(r["reference"])
     no_receipt = {r["reference"] for r in requests if r["outcome"] == "no-receipt"}
     dropped = {r["reference"] for r in receipts if not str(r.get("answer", "")).isdigit()}
+    waiting = (NotificationStatus.SENDING, NotificationStatus.PENDING)
     sending = set(
-        map(str, Notification.objects.filter(id__in=ids, status=NotificationStatus.SENDING)
+        map(str, Notification.objects.filter(id__in=ids, status__in=waiting)
             .values_list("id", flat=True))
     )  # fmt: skip
     unexplained = sending - no_receipt - dropped
     final = {NotificationStatus.DELIVERED, *FAILURE_STATUSES}
-    stuck = {s: n for s, n in statuses.items() if s not in final and s != "sending"}
+    stuck = {s: n for s, n in statuses.items() if s not in final and s not in waiting}
     check(
         not stuck and not unexplained,
-        f"every notification final or `sending` with a reason ({len(sending & no_receipt)}"
-        f" no receipt by design, {len(sending & dropped)} receipt posted while the web server"
-        f" was down; not final: {stuck}, unexplained `sending`: {len(unexplained)})",
+        f"every notification final or `sending`/`pending` with a reason"
+        f" ({len(sending & no_receipt)} no receipt by design, {len(sending & dropped)} receipt"
+        f" posted while the web server was down; not final: {stuck}, unexplained: "
+        f"{len(unexplained)})",
     )
 
     explain(sorted(unexplained)[:5], requests, receipts)
