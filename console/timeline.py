@@ -31,11 +31,7 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEntry]:
         )
     ]
     for attempt in notification.attempts.order_by("started_at", "id"):
-        details = {"provider": attempt.provider, "duration": f"{attempt.duration_ms} ms"}
-        if attempt.status_code is not None:
-            details["status code"] = str(attempt.status_code)
-        if attempt.error:
-            details["error"] = text_mask(attempt.error)
+        details = {"provider": attempt.provider, **_answer_details(attempt)}
         entries.append(
             TimelineEntry(
                 at=attempt.started_at,
@@ -70,12 +66,18 @@ def _receipt_entry(receipt) -> TimelineEntry:
     )
 
 
-def _callback_attempt_entry(attempt) -> TimelineEntry:
-    details = {"outcome": attempt.get_outcome_display(), "duration": f"{attempt.duration_ms} ms"}
+def _answer_details(attempt) -> dict[str, str]:
+    """A send attempt's or a callback attempt's duration, HTTP status and masked error."""
+    details = {"duration": f"{attempt.duration_ms} ms"}
     if attempt.status_code is not None:
         details["status code"] = str(attempt.status_code)
     if attempt.error:
         details["error"] = text_mask(attempt.error)
+    return details
+
+
+def _callback_attempt_entry(attempt) -> TimelineEntry:
+    details = {"outcome": attempt.get_outcome_display(), **_answer_details(attempt)}
     answer = attempt.status_code or attempt.error[:40] or "no answer"
     return TimelineEntry(
         at=attempt.started_at,

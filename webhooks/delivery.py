@@ -296,7 +296,7 @@ def _send_batch(batch: list[Claimed], deadline: float) -> tuple[list[str], bool]
     """POST each claimed event in turn and record them all; stops at a failure worth retrying
     or when `deadline` (time.monotonic) has passed, releasing the rest. Returns the states of
     those sent, and whether the drain should stop."""
-    attempted, claimed_of, stop = [], [], False
+    attempted, stop = [], False
     for index, claimed in enumerate(batch):
         if index and time.monotonic() > deadline:
             _release(batch[index:], after=timedelta(0))
@@ -304,14 +304,13 @@ def _send_batch(batch: list[Claimed], deadline: float) -> tuple[list[str], bool]
             break
         started_at = now()
         result = callback_post(claimed=claimed, sent_at=started_at)
-        attempted.append((claimed.event, started_at, result))
-        claimed_of.append(claimed)
+        attempted.append((claimed, started_at, result))
         if not result.ok and result.retryable:
             _release(batch[index + 1 :], after=FIRST_RETRY)
             stop = True
             break
-    states = _record_many(attempted)
-    for claimed, (_, _, result), state in zip(claimed_of, attempted, states, strict=True):
+    states = _record_many([(claimed.event, at, result) for claimed, at, result in attempted])
+    for (claimed, _, result), state in zip(attempted, states, strict=True):
         _report(claimed, result, state)
     return states, stop
 
@@ -345,8 +344,9 @@ def callbacks_drain(*, service_id, slot: int = 0) -> int:
             return sent
         states, stop = _send_batch(batch, deadline)
         sent += len(states)
-        if stop or time.monotonic() > deadline:
+        out_of_time = time.monotonic() > deadline
+        if stop or out_of_time:
             callback_drain_slot_free(service_id=service_id, slot=slot)
-            if time.monotonic() > deadline:  # more to do: a fresh task, other work first
+            if out_of_time:  # more to do: a fresh task, other work first
                 callback_drain_request(service_id=service_id)
             return sent
