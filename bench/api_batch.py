@@ -25,21 +25,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.api_create import notification_count, server_env, server_pids  # noqa: E402
+from bench.api_create import (  # noqa: E402
+    api_arguments,
+    notification_count,
+    server_env,
+    server_pids,
+)
 from bench.common import (  # noqa: E402
     BenchError,
     CpuMeter,
-    bench_database_url,
-    bench_redis_url,
     cpu_seconds,
     database_recreate,
     figure,
-    gunicorn_arguments,
     gunicorn_pids,
     gunicorn_start,
     manage,
     queue_purge,
-    results_arguments,
     results_write,
     run,
     spread,
@@ -61,22 +62,16 @@ TARGETS = {
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=bench_database_url("batch"))
-    parser.add_argument("--redis-url", default=bench_redis_url(14))
-    parser.add_argument("--cluster-name", default="notify-bench-batch")
-    gunicorn_arguments(parser)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per target per round")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections, singles")
+    api_arguments(
+        parser, name="batch", redis_db=14, duration=10, rounds=3,
+        connections_help="wrk connections, singles",
+    )  # fmt: skip
     parser.add_argument(
         "--batch-connections",
         type=int,
         default=2,
         help="wrk connections, batches (one per worker: a queued batch can pass wrk's 5 s timeout)",
     )
-    parser.add_argument("--rate-limit", default="100000000/sec", help="API_RATE_LIMIT")
-    results_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.warmup = 3, 1, 1

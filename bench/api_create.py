@@ -56,19 +56,30 @@ TARGETS = {
 APP = "bench.baselines:application()"
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=bench_database_url("api"))
-    parser.add_argument("--redis-url", default=bench_redis_url(9))
-    parser.add_argument("--cluster-name", default="notify-bench-api")
+def api_arguments(
+    parser, *, name: str, redis_db: int, duration: int = 8, rounds: int = 5,
+    connections_help: str = "wrk connections",
+) -> None:  # fmt: skip
+    """What every API benchmark takes (this one, api_v2_create, api_batch): its database, Redis
+    db and cluster, gunicorn's options, the rounds and wrk's connections, --quick and --json."""
+    parser.add_argument("--database-url", default=bench_database_url(name))
+    parser.add_argument("--redis-url", default=bench_redis_url(redis_db))
+    parser.add_argument("--cluster-name", default=f"notify-bench-{name.replace('_', '-')}")
     gunicorn_arguments(parser)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per target per round")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating measured rounds")
+    parser.add_argument(
+        "--duration", type=int, default=duration, help="seconds per target per round"
+    )
+    parser.add_argument("--rounds", type=int, default=rounds, help="alternating measured rounds")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
-    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=8, help=connections_help)
     parser.add_argument("--rate-limit", default="100000000/sec", help="API_RATE_LIMIT")
     results_arguments(parser)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    api_arguments(parser, name="api", redis_db=9)
+    parser.add_argument("--wrk-threads", type=int, default=1)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.warmup = 3, 2, 1
@@ -90,11 +101,15 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     )
 
 
-def wrk_run(wrk: str, url: str, seconds: int, args, api_key: str) -> dict:
+def wrk_run(wrk: str, url: str, seconds: int, args, api_key: str, body_file=None) -> dict:
+    """`post_json.lua` with `api_key` as the bearer (a key, or a /v2 JWT) and its own body, or
+    `body_file`'s; every answer must be a 2xx."""
+    env = {**os.environ, "BENCH_API_KEY": api_key}
+    if body_file is not None:
+        env["BENCH_BODY_FILE"] = str(body_file)
     result = wrk_run_script(
         wrk, WRK_SCRIPT, url, seconds,
-        connections=args.connections, threads=args.wrk_threads,
-        env={**os.environ, "BENCH_API_KEY": api_key}, slack=30,
+        connections=args.connections, threads=args.wrk_threads, env=env, slack=30,
     )  # fmt: skip
     if result["non_2xx"]:
         raise BenchError(f"{url}: {result['non_2xx']} answers were not 2xx: the rate is not real")

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.api_v2_create import TEMPLATE_BODY, v2_token  # noqa: E402
+from bench.api_v2_create import TEMPLATE_BODY, v2_body, v2_token  # noqa: E402
 from bench.common import (  # noqa: E402
     base_env,
     bench_database_url,
@@ -118,9 +118,7 @@ def main() -> int:
         "receipt-same-work": RECEIPT_PATH,
         "v2": "/v2/notifications/sms",
     }[args.target]
-    v2_fields = {"phone_number": "07700 900123", "template_id": template_id,
-                 "personalisation": {"code": "123456"}, "reference": "bench"}  # fmt: skip
-    v2_body = json.dumps(v2_fields).encode()
+    v2_request = v2_body(template_id)
 
     def one(number: int) -> None:
         if receipts:
@@ -129,7 +127,7 @@ def main() -> int:
             )
             request = environ(path, body.encode(), "application/x-www-form-urlencoded", api_key)
         elif args.target == "v2":  # a token signed now, as a client signs each request's
-            request = environ(path, v2_body, "application/json", v2_token(api_key))
+            request = environ(path, v2_request, "application/json", v2_token(api_key))
         else:
             request = environ(path, BODY, "application/json", api_key)
             if args.idempotency_key:
