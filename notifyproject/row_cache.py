@@ -4,8 +4,9 @@ A read that misses fills the cache with `add`, which never overwrites; a change,
 transaction commits, `set`s the new row (or `GONE`) over whatever is there. So a read that
 fetched the row just before a change can't put the old one back: either its `add` comes first
 and the change overwrites it, or the change's entry is there and the `add` is refused. Only a
-change made around the model's `save`/`delete` (a queryset `update()`, plain SQL) waits for the
-entry to expire.
+change made around the model's `save`/`delete` (a queryset `update()`, plain SQL), or one whose
+process was killed between its commit and the cache write, waits for the entry to expire: keep
+entries short-lived.
 """
 
 from collections.abc import Callable

@@ -16,7 +16,9 @@ SENDERS = {
     NotificationType.SMS: (SmsSender, "sms_sender", "sms_sender_id"),
     NotificationType.EMAIL: (EmailReplyTo, "email_address", "email_reply_to_id"),
 }
-DEFAULT_ENTRY_SECONDS = 600
+# Short, as the template cache's: a process killed between a change's commit and its cache
+# write leaves the old default for this long at most.
+DEFAULT_ENTRY_SECONDS = 60
 
 # Alphanumeric senders are at most 11 characters (GSM 03.40); numeric ones are phone numbers.
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 &'.,!?-]{1,11}")

@@ -26,8 +26,10 @@ from sending.placeholders import (
 VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
 
 # A template is read on every /v2 send: from the shared cache, written through on every change
-# (`notifyproject.row_cache`), so a send never takes an old version.
-TEMPLATE_ENTRY_SECONDS = 600
+# (`notifyproject.row_cache`), so a send never takes an old version. The one exception is a
+# process killed between a change's commit and its cache write: the old entry then lives out
+# its time, so that time is short (as the API key cache's).
+TEMPLATE_ENTRY_SECONDS = 60
 
 
 def _template_entry(template_id) -> str:
