@@ -47,8 +47,13 @@ def attempt_unknown_hold(*, notification: Notification) -> datetime | None:
     (None: it may be sent now).
 
     A `started` attempt seen by a claim belongs to a worker that died: a live one holds the
-    lease for longer than any call can take.
+    lease for longer than any call can take. Only a notification claimed before can have one, so
+    a first claim reads no attempts: a call is made under a lease, and the lease is let go only
+    with the call's outcome and the hand-over (one transaction) or with a planned next attempt
+    (a retry, a hold), and a worker that dies keeps it.
     """
+    if notification.lease_until is None and notification.next_attempt_at is None:
+        return None
     unsettled = SendAttempt.objects.filter(
         notification_id=notification.id, outcome=SendAttempt.Outcome.STARTED
     )

@@ -42,7 +42,6 @@ PROVIDERS_PER_RUN = 2
 @dataclass(frozen=True)
 class AttemptResult:
     ok: bool
-    reference: str | None = None
     error: Exception | None = None
 
 
@@ -98,23 +97,36 @@ def notification_record_queued_for(*, notification: Notification) -> None:
 def provider_attempt(
     *, notification: Notification, provider: str, call: Callable[[], str | None]
 ) -> AttemptResult:
-    """Make one provider call, on record as a `started` SendAttempt before it is made and given
-    its outcome after; log a failure at the right level."""
+    """Make one provider call, on record as a `started` SendAttempt before it is made.
+
+    When the provider takes it, the attempt's outcome and the hand-over (`sending/status.py`)
+    commit together: a worker killed between two commits would leave an attempt marked sent on a
+    notification still `created`, and it would go out again at once; killed before this one, the
+    attempt stays `started` and the next claim holds it for a receipt. A failure's outcome is
+    written and logged at the right level."""
     attempt = attempt_start(notification=notification, provider=provider)
     start = time.perf_counter()
     try:
         reference = call()
-        result = AttemptResult(ok=True, reference=reference)
     except Exception as err:  # every failure is recorded, retried and logged below
-        result = AttemptResult(ok=False, error=err)
-    duration_ms = round((time.perf_counter() - start) * 1000)
-    error = result.error
-    attempt_finish(attempt=attempt, error=error, duration_ms=duration_ms)
-    if error is not None:
+        duration_ms = round((time.perf_counter() - start) * 1000)
+        attempt_finish(attempt=attempt, error=err, duration_ms=duration_ms)
         _log_failure(
-            notification=notification, provider=provider, error=error, duration_ms=duration_ms
+            notification=notification, provider=provider, error=err, duration_ms=duration_ms
         )
-    return result
+        return AttemptResult(ok=False, error=err)
+    duration_ms = round((time.perf_counter() - start) * 1000)
+    with transaction.atomic():
+        attempt_finish(attempt=attempt, error=None, duration_ms=duration_ms)
+        notification_mark_sent(
+            notification_id=notification.id, provider=provider, reference=reference
+        )
+    metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
+    logger.info(
+        "notification handed to provider",
+        extra={"notification_id": str(notification.id), "provider": provider},
+    )
+    return AttemptResult(ok=True)
 
 
 def _log_failure(*, notification: Notification, provider: str, error: Exception, duration_ms: int):
@@ -134,16 +146,6 @@ def _log_failure(*, notification: Notification, provider: str, error: Exception,
         logger.warning("provider send failed", extra={**extra, "error": error.message})
     else:
         logger.error("send failed", exc_info=error, extra=extra)
-
-
-def notification_record_sent(*, notification: Notification, provider: str, reference: str | None):
-    """The provider took it: hand it over (`sending/status.py`), count it, log it."""
-    notification_mark_sent(notification_id=notification.id, provider=provider, reference=reference)
-    metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
-    logger.info(
-        "notification handed to provider",
-        extra={"notification_id": str(notification.id), "provider": provider},
-    )
 
 
 def notification_give_up(*, notification: Notification, reason: str) -> None:
@@ -219,9 +221,6 @@ def notification_deliver_sms(*, notification_id: str) -> None:
             ),
         )
         if result.ok:
-            notification_record_sent(
-                notification=notification, provider=provider, reference=result.reference
-            )
             return
         reason = f"{provider}: {result.error}"
         provider_check_errors(provider=provider)
@@ -262,10 +261,8 @@ def notification_deliver_email(*, notification_id: str) -> None:
         ),
     )
     if result.ok:
-        notification_record_sent(
-            notification=notification, provider=client.name, reference=result.reference
-        )
-    elif isinstance(result.error, EmailClientException) and not result.error.retryable:
+        return
+    if isinstance(result.error, EmailClientException) and not result.error.retryable:
         notification_give_up(notification=notification, reason=f"ses: {result.error}")
     else:
         notification_retry_later(**retry, reason=f"ses: {result.error}")

@@ -108,10 +108,11 @@ def notification_mark_sent(
 ) -> bool:
     """The hand-over: `sending` from `created` with who sent it (`sent_by`, `sent_at`, the
     provider's reference) and the worker's lease released. A receipt that got there first keeps
-    its status and only who sent it is filled in. True when the status changed."""
+    its status and only who sent it is filled in. True when the status changed. Inside a
+    caller's transaction (the attempt's outcome, `sending/delivery.py`) it adds no savepoint."""
     current = now()
     handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row = _locked(notification_id)
         if row is None:
             return False

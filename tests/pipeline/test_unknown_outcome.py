@@ -5,6 +5,8 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from sending import tasks
@@ -98,3 +100,43 @@ def test_after_the_hold_it_is_resent_logged_and_counted(text, wire, statsd, capl
     assert "notify.tasks.deliver-sms.resent-after-unknown:1|c" in statsd.received()
     resent = [r for r in caplog.records if r.getMessage().startswith("resending after")]
     assert len(resent) == 1 and resent[0].notification_id == str(text.id)
+
+
+def test_killed_after_the_provider_took_it_it_is_held_not_sent_again(text, wire, monkeypatch):
+    """The attempt's success and the hand-over commit together: a worker killed before that
+    commit leaves the call without an outcome, so the text waits for a receipt instead of going
+    out again as soon as the lease runs out."""
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+
+    def die(**kwargs):
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr("sending.delivery.notification_mark_sent", die)
+        with pytest.raises(WorkerDied):
+            tasks.deliver_sms(str(text.id))
+    assert len(wire.calls) == 1
+    assert SendAttempt.objects.get().outcome == "started"
+    lease_ran_out = timezone.now() - timedelta(seconds=1)
+    Notification.objects.filter(id=text.id).update(lease_until=lease_ran_out)
+
+    tasks.deliver_sms(str(text.id))  # the replay sweep queued it once the lease ran out
+
+    assert len(wire.calls) == 1
+    assert Notification.objects.get(id=text.id).status == NotificationStatus.CREATED
+    assert Notification.objects.get(id=text.id).next_attempt_at is not None
+
+
+def test_a_first_claim_reads_no_attempts(text, wire):
+    """Only a notification claimed before can have a call with no outcome, so the usual send
+    (claimed once, sent at once) pays for no look at its attempts."""
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+
+    with CaptureQueriesContext(connection) as queries:
+        tasks.deliver_sms(str(text.id))
+
+    assert Notification.objects.get(id=text.id).status == NotificationStatus.SENDING
+    attempts_read = [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and "sendattempt" in q["sql"]
+    ]
+    assert attempts_read == []
