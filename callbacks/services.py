@@ -23,7 +23,13 @@ from callbacks.parsers import (
 )
 from callbacks.parsers.sns import sns_subscription_confirm
 from notifyproject import metrics
-from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
+from notifyproject.sql import (
+    prepared_cursor,
+    quoted_columns,
+    quoted_table,
+    sql_literal,
+    sql_literals,
+)
 from sending.models import Notification
 from sending.status import notification_update_status, status_change_ctes, status_sources
 from webhooks.outbox import callback_complaint_record, callback_drain_request
@@ -180,7 +186,7 @@ def _receipt_store_and_apply(
     }
     statement = _receipt_statement(event.status, event.status_if_pending, changes)
     try:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(statement, params)
             receipt_id, outcome, status, sent_at, callback_service_id = cursor.fetchone()
     except DatabaseError:

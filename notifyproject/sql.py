@@ -1,7 +1,10 @@
 """Small helpers for the few statements written as SQL text: quoted names from the models and
 our own names as literals. Nothing from outside ever becomes SQL text; values are parameters."""
 
+import functools
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -27,3 +30,34 @@ def sql_literal(text: str) -> str:
 
 def sql_literals(names) -> str:
     return ", ".join(sql_literal(name) for name in names)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator:
+    """A cursor whose statements PostgreSQL prepares once per connection (server-side
+    parameters, psycopg's `prepare=True`) and then only binds and runs: for a long statement
+    run on every request, planning it each time cost more than running it (the receipt
+    statement: 0.30 ms to plan, 0.19 ms to run). Wrapped as Django wraps its own cursors, so
+    query logging and `execute_wrapper` see each statement. Elsewhere (SQLite, or
+    `DATABASE_PREPARED_STATEMENTS` off), an ordinary cursor."""
+    connection.ensure_connection()
+    if connection.vendor != "postgresql" or connection.connection.prepare_threshold is None:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    with connection.wrap_database_errors:
+        raw = _prepared_cursor_class()(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        yield cursor
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor

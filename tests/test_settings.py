@@ -37,6 +37,10 @@ def start_up(*options: str, **env: str) -> subprocess.CompletedProcess:
         ({"SMS_MAX_RETRIES": "-1"}, "SMS_MAX_RETRIES"),
         ({"STATSD_PORT": "70000"}, "STATSD_PORT"),
         ({"DATABASE_URL": "mongodb://x/y"}, "DATABASE_URL"),
+        (
+            {"DATABASE_URL": "postgres://u@127.0.0.1:1/x", "DATABASE_PREPARED_STATEMENTS": "often"},
+            "DATABASE_PREPARED_STATEMENTS",
+        ),
         ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
         ({"FIRETEXT_URL": "ftp://example.com"}, "FIRETEXT_URL"),
         ({"DEBUG": "maybe"}, "DEBUG"),
