@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 def quoted_columns(model) -> dict[str, str]:
@@ -45,19 +46,30 @@ def prepared_cursor() -> Iterator:
         with connection.cursor() as cursor:
             yield cursor
         return
+    prepared, logged = _prepared_cursor_classes()
     with connection.wrap_database_errors:
-        raw = _prepared_cursor_class()(connection.connection)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
+        raw = prepared(connection.connection)
+    wrapped = (
+        logged(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
+    )
+    with wrapped as cursor:
         yield cursor
 
 
 @functools.cache
-def _prepared_cursor_class():
+def _prepared_cursor_classes():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     class PreparedCursor(ServerBindingCursor):
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True, binary=binary)
 
-    return PreparedCursor
+    class LoggedPreparedCursor(CursorDebugWrapper):
+        """Logs the statement as written: a prepared run sends no query text, so there is no
+        last executed query for Django to show."""
+
+        def execute(self, sql, params=None):
+            with self.debug_sql(sql, params):
+                return CursorWrapper.execute(self, sql, params)
+
+    return PreparedCursor, LoggedPreparedCursor
