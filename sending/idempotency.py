@@ -24,7 +24,6 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from notifyproject.sql import prepared_cursor
 from sending.models import IdempotencyKey, Service
 
 KEPT_FOR = timedelta(hours=24)
@@ -140,7 +139,7 @@ def _claim_postgresql(*, service: Service, key: str) -> tuple[bool, IdempotencyK
     row if there is one, in one statement."""
     digest = hashlib.sha256(f"{service.id}\0{key}".encode()).digest()
     lock_id = int.from_bytes(digest[:8], "big", signed=True)
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_claim_sql(), [lock_id, service.id, key])
         claimed, *values = cursor.fetchone()
     if values[0] is None:
@@ -169,7 +168,7 @@ def _key_store(*, service: Service, key: str, request_hash: str, status: int, bo
     the CPU of the statement itself (bench/README.md)."""
     fields = [IdempotencyKey._meta.get_field(name) for name in _STORED]
     values = (service.id, key, request_hash, status, body, now())
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             _key_store_sql(connection.vendor),
             [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)],

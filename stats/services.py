@@ -13,13 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from notifyproject.sql import (
-    prepared_cursor,
-    quoted_columns,
-    quoted_table,
-    sql_literal,
-    sql_literals,
-)
+from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import (
     FAILURE_STATUSES,
     Notification,
@@ -76,7 +70,7 @@ def daily_statistics_add(*, service_id, day: date, counts: dict[str, int]) -> No
         **counts,
     }
     params = [given[slot] if isinstance(slot, str) else slot[0] for slot in slots]
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 

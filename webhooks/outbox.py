@@ -32,7 +32,6 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from notifyproject.sql import prepared_cursor
 from sending.models import FINAL_STATUSES, Notification
 from webhooks.models import CallbackEvent, CallbackKind, CallbackState, ServiceCallback
 
@@ -135,7 +134,7 @@ def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=No
         for field, value in zip(fields, values.values(), strict=True)
     ]
     service = ServiceCallback._meta.get_field("service").get_db_prep_value(service_id, connection)
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_insert_sql(), [*params, service])
         written = cursor.rowcount == 1
     if not written:

@@ -1,6 +1,7 @@
 import logging
+import time
 from datetime import timedelta
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 import pytest
 import requests
@@ -91,14 +92,22 @@ def test_a_provider_error_fails_over_at_once_and_is_only_a_warning(sms, wire, ca
 
 def test_a_timeout_says_which_provider_and_how_long(sms, wire, caplog, settings):
     prefer("firetext")
-    wire.post(FIRETEXT_URL, body=requests.exceptions.ReadTimeout())
+
+    def slow_then_timeout(request):
+        time.sleep(0.05)
+        raise requests.exceptions.ReadTimeout()
+
+    wire.add_callback("POST", FIRETEXT_URL, callback=slow_then_timeout)
     wire.post(MMG_URL, json={"Reference": 1})
 
     tasks.deliver_sms(str(sms.id))
 
     (record,) = [r for r in caplog.records if r.getMessage() == "provider send failed"]
     assert (record.provider, record.status_code, record.timeout_s) == ("firetext", 504, 10.0)
-    assert record.duration_ms >= 0
+    assert record.duration_ms >= 50
+    timed_out = SendAttempt.objects.get(provider="firetext")
+    assert (timed_out.outcome, timed_out.status_code) == ("error", 504)
+    assert timed_out.duration_ms == record.duration_ms
 
 
 def test_a_bug_is_logged_as_an_error_with_its_traceback_and_retried(sms, monkeypatch, caplog):
@@ -168,9 +177,12 @@ def test_no_active_provider_waits_for_a_retry(sms, wire):
     assert len(wire.calls) == 0
 
 
-def test_international_texts_use_the_international_key_of_a_capable_provider(service, wire):
+def test_international_texts_use_the_international_key_of_a_capable_provider(
+    service, wire, settings
+):
     from sending.services import notification_create
 
+    settings.FIRETEXT_INTERNATIONAL_API_KEY = "firetext-international-key"
     ProviderDetails.objects.filter(name="mmg").update(supports_international=False)
     text = notification_create(
         service=service,
@@ -182,6 +194,9 @@ def test_international_texts_use_the_international_key_of_a_capable_provider(ser
     wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
     tasks.deliver_sms(str(text.id))
     assert reload(text).sent_by == "firetext"
+    (call,) = wire.calls
+    sent = dict(parse_qsl(call.request.body))
+    assert (sent["apiKey"], sent["to"]) == ("firetext-international-key", "12025550143")
 
 
 def test_a_receipt_that_beat_the_worker_keeps_its_status(sms, wire):
