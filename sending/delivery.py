@@ -106,16 +106,18 @@ def provider_attempt(
     written and logged at the right level."""
     attempt = attempt_start(notification=notification, provider=provider)
     start = time.perf_counter()
+    error = None
     try:
         reference = call()
     except Exception as err:  # every failure is recorded, retried and logged below
-        duration_ms = round((time.perf_counter() - start) * 1000)
-        attempt_finish(attempt=attempt, error=err, duration_ms=duration_ms)
-        _log_failure(
-            notification=notification, provider=provider, error=err, duration_ms=duration_ms
-        )
-        return AttemptResult(ok=False, error=err)
+        error = err
     duration_ms = round((time.perf_counter() - start) * 1000)
+    if error is not None:
+        attempt_finish(attempt=attempt, error=error, duration_ms=duration_ms)
+        _log_failure(
+            notification=notification, provider=provider, error=error, duration_ms=duration_ms
+        )
+        return AttemptResult(ok=False, error=error)
     with transaction.atomic():
         attempt_finish(attempt=attempt, error=None, duration_ms=duration_ms)
         notification_mark_sent(

@@ -39,6 +39,7 @@ from webhooks.models import (
     ServiceCallback,
 )
 from webhooks.outbox import (
+    DRAIN_SLOT_SECONDS,
     callback_drain_request,
     callback_drain_slot_free,
     callback_drain_slot_take,
@@ -48,8 +49,8 @@ logger = logging.getLogger(__name__)
 
 now = timezone.now  # seam for tests
 
-# Longer than a task may run (django-q kills it at `timeout`): a live worker keeps its claim.
-LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+# A claim's lease: as long as the drain's slot (`webhooks.outbox`), so both run out together.
+LEASE = timedelta(seconds=DRAIN_SLOT_SECONDS)
 # Events a drain claims at once (the batch is recorded together).
 DRAIN_BATCH = 20
 # How long a drain starts new POSTs for: one more may take two timeouts (connect and read),

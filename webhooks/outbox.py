@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Half of one cluster's workers (at least one) per service: with the default 2 workers, one.
 IN_FLIGHT_PER_SERVICE = max(1, settings.Q_CLUSTER["workers"] // 2)
-# A drain's slot lives as long as its claims' lease (webhooks.delivery.LEASE).
+# A drain's claims are leased for longer than a task may run (django-q kills it at `timeout`),
+# so a live drain keeps them; its slot runs out with them (webhooks.delivery.LEASE).
 DRAIN_SLOT_SECONDS = settings.Q_CLUSTER["timeout"] + 30
 
 # Times in payloads: ISO 8601 UTC, always with microseconds, the same in Python and in SQL.
@@ -220,7 +221,7 @@ def callback_drain_request(*, service_id) -> bool:
     sweep asks again."""
     try:
         for slot in range(IN_FLIGHT_PER_SERVICE):
-            if cache.add(_slot_key(service_id, slot), 1, timeout=DRAIN_SLOT_SECONDS):
+            if callback_drain_slot_take(service_id=service_id, slot=slot):
                 try:
                     async_task(
                         "webhooks.tasks.drain_callbacks",
@@ -242,7 +243,8 @@ def callback_drain_request(*, service_id) -> bool:
 
 
 def callback_drain_slot_take(*, service_id, slot: int) -> bool:
-    """Take the slot again (a drain that gave it back and found more to send)."""
+    """Take the slot if it is free (for a new drain, or for a drain that gave it back and found
+    more to send)."""
     return cache.add(_slot_key(service_id, slot), 1, timeout=DRAIN_SLOT_SECONDS)
 
 
