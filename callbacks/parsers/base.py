@@ -12,13 +12,13 @@ applied without it.
 
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sending.models import NotificationStatus
+from sending.text_rules import UNSTORABLE
 
 logger = logging.getLogger("callbacks.parsers")
 
@@ -37,10 +37,6 @@ UK = ZoneInfo("Europe/London")
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 LARGEST_OFFSET = timedelta(hours=14)
-
-# Half a UTF-16 pair or NUL: JSON can escape either ("\ud800", "\u0000"), and PostgreSQL text
-# can hold neither.
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 class ReceiptInvalid(Exception):
@@ -214,7 +210,7 @@ class ReceiptParser:
 
 def storable(value):
     """Text a database can keep: lone surrogates and NUL become U+FFFD (not text: unchanged)."""
-    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
+    return UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _clean_object(pairs: list[tuple]) -> dict:
