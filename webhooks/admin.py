@@ -5,7 +5,8 @@ from sending.admin import NotificationAdmin, ReadOnlyAdmin
 from webhooks.guard import CallbackUrlRefused, callback_url_check
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceCallback
 from webhooks.services import (
-    BEARER_TOKEN_MIN_LENGTH,
+    BearerTokenRefused,
+    bearer_token_check,
     service_callback_end_roll,
     service_callback_roll_secret,
     service_callback_set,
@@ -19,7 +20,7 @@ class ServiceCallbackForm(forms.ModelForm):
     bearer_token = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        min_length=BEARER_TOKEN_MIN_LENGTH,
+        strip=False,  # a space is refused, not quietly taken off
         help_text="never shown again once saved; leave empty to keep the current one",
     )
 
@@ -34,6 +35,15 @@ class ServiceCallbackForm(forms.ModelForm):
         except CallbackUrlRefused as err:
             raise forms.ValidationError(str(err)) from None
         return url
+
+    def clean_bearer_token(self):
+        token = self.cleaned_data["bearer_token"]
+        if token:
+            try:
+                bearer_token_check(token)
+            except BearerTokenRefused as err:
+                raise forms.ValidationError(str(err)) from None
+        return token
 
     def clean(self):
         cleaned = super().clean()

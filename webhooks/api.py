@@ -12,7 +12,11 @@ from sending.api.serializers import StrictSerializer, TextField
 from webhooks.guard import CallbackUrlRefused, url_form_check
 from webhooks.models import ServiceCallback
 from webhooks.services import (
+    BEARER_TOKEN_MAX_LENGTH,
     BEARER_TOKEN_MIN_LENGTH,
+    BEARER_TOKEN_RULE,
+    BearerTokenRefused,
+    bearer_token_check,
     service_callback_delete,
     service_callback_set,
 )
@@ -22,21 +26,30 @@ class CallbackRequestSerializer(StrictSerializer):
     # The schema states the scheme; what the host resolves to (never a private address) it can't.
     url = TextField(
         max_length=2048,
+        one_line=True,
         help_text="https:// only; the host must not resolve to a loopback, private, link-local "
         "or reserved address",
     )
     bearer_token = TextField(
         min_length=BEARER_TOKEN_MIN_LENGTH,
-        max_length=1000,
-        error_messages={
-            "min_length": f"must be at least {BEARER_TOKEN_MIN_LENGTH} characters",
-        },
+        max_length=BEARER_TOKEN_MAX_LENGTH,
+        one_line=True,
+        trim_whitespace=False,  # a space is refused, not quietly taken off
+        error_messages={"min_length": BEARER_TOKEN_RULE, "max_length": BEARER_TOKEN_RULE},
+        schema={"pattern": "^[!-~]+$"},
     )
 
     def validate_url(self, value: str) -> str:
         try:
             url_form_check(value)
         except CallbackUrlRefused as err:
+            raise serializers.ValidationError(str(err)) from None
+        return value
+
+    def validate_bearer_token(self, value: str) -> str:
+        try:
+            bearer_token_check(value)
+        except BearerTokenRefused as err:
             raise serializers.ValidationError(str(err)) from None
         return value
 

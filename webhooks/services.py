@@ -12,6 +12,23 @@ from webhooks.guard import callback_url_check
 from webhooks.models import ServiceCallback
 
 BEARER_TOKEN_MIN_LENGTH = 10
+BEARER_TOKEN_MAX_LENGTH = 1000
+BEARER_TOKEN_RULE = (
+    f"must be {BEARER_TOKEN_MIN_LENGTH} to {BEARER_TOKEN_MAX_LENGTH:,} printable ASCII "
+    "characters (no spaces or control characters)"
+)
+
+
+class BearerTokenRefused(ValueError):
+    """A bearer token that can't go in an `Authorization` header as it is."""
+
+
+def bearer_token_check(token: str) -> None:
+    """Contract section 10: refused when set, never accepted and then failed at send time (a
+    line break in a header makes the HTTP library refuse every attempt)."""
+    printable = token.isascii() and token.isprintable() and " " not in token
+    if not printable or not BEARER_TOKEN_MIN_LENGTH <= len(token) <= BEARER_TOKEN_MAX_LENGTH:
+        raise BearerTokenRefused(BEARER_TOKEN_RULE)
 
 
 def signing_secret_new() -> str:
@@ -23,7 +40,8 @@ def service_callback_set(
     *, service: Service, url: str, bearer_token: str
 ) -> tuple[ServiceCallback, str | None]:
     """Create or change the service's callback; the URL must pass the SSRF guard
-    (`CallbackUrlRefused` otherwise). Returns it and, only when it was created, its new
+    (`CallbackUrlRefused` otherwise), and the token `bearer_token_check` (the API and the admin
+    check it with the rest of their input). Returns it and, only when it was created, its new
     signing secret (shown once: it is kept encrypted and never shown again)."""
     callback_url_check(url)
     with transaction.atomic():
