@@ -1,13 +1,23 @@
+import re
 import uuid
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from callbacks.models import Complaint, Receipt, ReceiptState
 from callbacks.replay import receipt_replay
 from callbacks.services import RACED, UNKNOWN_NOTIFICATION
+from console.actions import action_reason, action_reason_page
+from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
 from console.masking import text_mask
 from sending.admin import ReadOnlyAdmin
+from sending.models import Notification
+
+# A notification id anywhere in a receipt's body: a rejected receipt has no parsed reference,
+# but its body often still names the notification it was about.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # What became of a receipt, as an operator asks it: each a filter on the stored state and
 # the outcome text `receipt_take` wrote.
@@ -74,6 +84,7 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
         "state",
         "outcome",
         "reference",
+        "notification",
         "received_at",
         "reported_at",
         "processed_at",
@@ -83,6 +94,22 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ["replay"]
+
+    @admin.display(description="notification")
+    def notification(self, receipt):
+        """The notification the receipt names (by its reference, else by an id in its body)."""
+        candidates = [receipt.reference, *_UUID.findall(receipt.body or "")]
+        ids = []
+        for candidate in candidates:
+            try:
+                ids.append(uuid.UUID(candidate))
+            except (TypeError, ValueError):
+                continue
+        found = Notification.objects.filter(id__in=ids).values_list("id", flat=True).first()
+        if found is None:
+            return "—"
+        url = reverse("admin:sending_notification_change", args=[found])
+        return format_html('<a href="{}" id="receipt-notification">{}</a>', url, found)
 
     @admin.display(description="outcome kind")
     def outcome_kind(self, receipt):
@@ -103,10 +130,13 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
             return queryset.filter(reference=term), False
 
     @admin.action(
-        description="Replay selected receipts (not processed yet, failed, rejected or given up)",
+        description="Replay selected receipts (not processed yet, failed, rejected or given up)…",
         permissions=["replay"],
     )
     def replay(self, request, queryset):
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title="Replay", count=queryset.count())
         replayable = queryset.defer(None).filter(
             state__in=[
                 ReceiptState.RECEIVED,
@@ -116,14 +146,17 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
             ]
         )
         states = []
-        for receipt in replayable:
+        chosen = list(replayable)
+        for receipt in chosen:
             receipt_replay(receipt=receipt)
             states.append(receipt.state)
+        mend_record(request=request, objects=chosen, what="replayed", reason=reason)
         self.message_user(
             request,
             f"Replayed {len(states)} receipt(s): {states.count(ReceiptState.PROCESSED)} processed.",
             messages.SUCCESS,
         )
+        return None
 
     def has_replay_permission(self, request):
         return request.user.has_perm("callbacks.change_receipt")

@@ -270,6 +270,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-gb"
+FORMAT_MODULE_PATH = ["notifyproject.formats"]  # times with seconds and offset (formats/en)
 TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
 USE_I18N = True
 USE_TZ = True

@@ -259,7 +259,13 @@ class Notification(models.Model):
             ),
             models.Index(fields=["sent_by", "sent_at"], name="notification_sent_by_at"),
             models.Index(fields=["provider_reference"], name="notification_provider_ref"),
-            models.Index(fields=["status", "created_at"], name="notification_status_created"),
+            # The console's counts by status and channel: read from the index alone.
+            models.Index(
+                fields=["status", "created_at", "notification_type"],
+                name="notification_status_created",
+            ),
+            # The console's search by recipient (normalised, exactly).
+            models.Index(fields=["recipient", "created_at"], name="notification_recipient"),
             models.Index(fields=["service", "-created_at"], name="notification_service_created"),
             models.Index(
                 fields=["service", "client_reference"],

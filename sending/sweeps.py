@@ -93,6 +93,22 @@ def notifications_requeue(*, queryset) -> int:
     return _queue_each(stuck.order_by(), None)
 
 
+def notifications_retry_now(*, queryset) -> int:
+    """Queue at once those of `queryset` that wait for a planned retry (an operator's "retry
+    now"): the retry becomes due now, keeping its count, and is queued as a due retry is."""
+    current = now()
+    waiting = queryset.select_related(None).filter(
+        status=NotificationStatus.CREATED, next_attempt_at__gt=current, queued_at__isnull=True
+    )
+    waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=current))
+    ids = list(waiting.values_list("id", flat=True))
+    Notification.objects.filter(id__in=ids, next_attempt_at__gt=current).update(
+        next_attempt_at=current
+    )
+    due = Notification.objects.filter(id__in=ids, queued_at__isnull=True).filter(_free(current))
+    return _queue_each(due.order_by("next_attempt_at"), None)
+
+
 def notifications_timeout(
     *, older_than: timedelta = TIMEOUT_AFTER, progress: Progress | None = None
 ) -> int:

@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 
+from console.actions import action_reason, action_reason_page
+from console.history import mend_record
 from sending.admin import NotificationAdmin, ReadOnlyAdmin
+from sending.models import Notification
 from webhooks.guard import CallbackUrlRefused, callback_url_check
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceCallback
 from webhooks.services import (
@@ -142,13 +145,23 @@ class CallbackEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["send_again"]
 
-    @admin.action(description="Send again (given up or delivered)", permissions=["replay"])
+    @admin.action(description="Send again (given up or delivered)…", permissions=["replay"])
     def send_again(self, request, queryset):
-        ids = list(queryset.values_list("id", flat=True))
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title="Send again", count=queryset.count())
+        events = list(queryset.select_related(None).only("id", "kind", "state", "notification"))
         count = callback_events_replay(
-            ids=ids, states=(CallbackState.GIVEN_UP, CallbackState.DELIVERED)
+            ids=[event.id for event in events],
+            states=(CallbackState.GIVEN_UP, CallbackState.DELIVERED),
         )
+        notifications = Notification.objects.filter(
+            id__in={event.notification_id for event in events}
+        ).only("id", "notification_type", "status")
+        for objects in (events, notifications):
+            mend_record(request=request, objects=objects, what="callback sent again", reason=reason)
         self.message_user(request, f"Queued {count} callback(s) again.", messages.SUCCESS)
+        return None
 
     def has_replay_permission(self, request):
         return request.user.has_perm("webhooks.change_callbackevent")

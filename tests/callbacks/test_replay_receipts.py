@@ -100,7 +100,7 @@ def test_the_admin_lists_and_replays_receipts(service):
 
     response = client.post(
         "/admin/callbacks/receipt/",
-        {"action": "replay", "_selected_action": [receipt.id]},
+        {"action": "replay", "_selected_action": [receipt.id], "apply": "1", "reason": "fixed"},
         follow=True,
     )
 
