@@ -13,12 +13,12 @@ urlpatterns = [
     path(
         "notifications/sms/receive/firetext",
         views.FiretextReceivedTextView.as_view(),
-        name="received-text-firetext",
+        name="receipt-firetext-inbound",
     ),
     path(
         "notifications/sms/receive/mmg",
         views.MmgReceivedTextView.as_view(),
-        name="received-text-mmg",
+        name="receipt-mmg-inbound",
     ),
     path(
         "v2/received-text-messages",
