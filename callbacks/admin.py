@@ -1,17 +1,23 @@
 import re
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from callbacks.models import Complaint, Receipt, ReceiptState
+from callbacks.inbound_numbers import (
+    InboundNumberTaken,
+    inbound_number_check,
+    inbound_number_set,
+)
+from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
 from callbacks.replay import receipt_replay
 from callbacks.services import RACED, UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
-from console.masking import text_mask
+from console.masking import recipient_mask, text_mask
 from sending.admin import ReadOnlyAdmin
 from sending.models import Notification
 
@@ -168,3 +174,79 @@ class ComplaintAdmin(ReadOnlyAdmin):
     list_filter = ("complaint_type", "created_at")
     search_fields = ("provider_reference", "feedback_id")
     raw_id_fields = ("notification", "receipt")
+
+
+class InboundNumberForm(forms.ModelForm):
+    """Kept as GOV.UK Notify keeps it (a leading 44 as 0), one service per number."""
+
+    class Meta:
+        model = InboundNumber
+        fields = ("service", "number")
+
+    def clean(self):
+        cleaned = super().clean()
+        service, number = cleaned.get("service"), cleaned.get("number")
+        if service is not None and number:
+            try:
+                cleaned["number"] = inbound_number_check(service=service, number=number)
+            except InboundNumberTaken as err:
+                self.add_error("number", str(err))
+        return cleaned
+
+
+@admin.register(InboundNumber)
+class InboundNumberAdmin(admin.ModelAdmin):
+    form = InboundNumberForm
+    list_display = ("number", "service", "updated_at")
+    search_fields = ("number", "service__name")
+    list_select_related = ("service",)
+
+    def save_model(self, request, obj, form, change):
+        saved = inbound_number_set(service=obj.service, number=obj.number)
+        obj.pk, obj.number = saved.pk, saved.number
+
+
+class MatchedFilter(admin.SimpleListFilter):
+    title = "service"
+    parameter_name = "matched"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "sent to a service's number"), ("no", "unmatched: no service has it")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(service__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ReceivedText)
+class ReceivedTextAdmin(BigTableAdmin, ReadOnlyAdmin):
+    list_display = ("created_at", "service", "notify_number", "sender", "provider", "callback")
+    list_filter = (MatchedFilter, "provider", DayFilter, "service")
+    list_select_related = ("service", "callback_event")
+    search_fields = ("=notify_number", "=id")
+    search_help_text = "our number (as kept: a leading 44 as 0) or the text's id, exactly"
+    ordering = ("-created_at", "-id")
+    fields = (
+        "id",
+        "service",
+        "notify_number",
+        "sender",
+        "content",
+        "provider",
+        "provider_reference",
+        "provider_date",
+        "created_at",
+        "receipt",
+        "callback",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="sender")
+    def sender(self, text):
+        return recipient_mask(text.user_number)
+
+    @admin.display(description="inbound callback")
+    def callback(self, text):
+        event = getattr(text, "callback_event", None)
+        return event.get_state_display() if event else "none"

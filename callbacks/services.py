@@ -1,5 +1,5 @@
-"""Receipts: each posted receipt is stored raw and applied once (`receipt_take`); a stored one
-can be applied again safely (`receipt_process`, for `replay_receipts`)."""
+"""Receipts and received texts: each post is stored raw and applied once (`receipt_take`); a
+stored one can be applied again safely (`receipt_process`, for `replay_receipts`)."""
 
 import functools
 import logging
@@ -16,12 +16,14 @@ from callbacks.parsers import (
     ComplaintReceipt,
     ReceiptEvent,
     ReceiptInvalid,
+    ReceivedTextEvent,
     StatusReceipt,
     SubscriptionConfirmation,
     SubscriptionNotice,
     receipt_parser,
 )
 from callbacks.parsers.sns import sns_subscription_confirm
+from callbacks.received_texts import received_text_record
 from notifyproject import metrics
 from notifyproject.sql import (
     prepared_cursor,
@@ -264,6 +266,8 @@ def _receipt_report(receipt: Receipt, event: ReceiptEvent, applied: Applied) -> 
     elif isinstance(event, ComplaintReceipt):
         detail.update(reference=event.reference, complaint_type=event.complaint_type)
         metrics.incr(f"callback.{receipt.provider}.complaint")
+    elif isinstance(event, ReceivedTextEvent):
+        detail.update(reference=event.reference)
     else:
         detail.update(topic=event.topic_arn)
     if applied.changed is not None and applied.changed.sent_at is not None:
@@ -346,8 +350,16 @@ def _subscription_notice(event: SubscriptionNotice, receipt: Receipt) -> Applied
     return Applied(outcome=f"{event.kind}: nothing to do")
 
 
+def _received_text_apply(event: ReceivedTextEvent, receipt: Receipt) -> Applied:
+    outcome = received_text_record(
+        event=event, receipt_id=receipt.pk, received_at=receipt.received_at
+    )
+    return Applied(outcome=outcome)
+
+
 _EVENT_HANDLERS = {
     StatusReceipt: _status_receipt_apply,
+    ReceivedTextEvent: _received_text_apply,
     ComplaintReceipt: _complaint_record,
     SubscriptionConfirmation: _subscription_confirmed,
     SubscriptionNotice: _subscription_notice,

@@ -37,6 +37,10 @@ trap 'exit 130' INT TERM
 $PY manage.py migrate --verbosity 0
 $PY manage.py setup_schedules >/dev/null
 KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
+# The local service's inbound number: the fakes host it, so a text sent to it comes back as a
+# received text (GET /v2/received-text-messages, the admin, the inbound callback).
+INBOUND_NUMBER=${INBOUND_NUMBER:-07700900500}
+$PY manage.py set_inbound_number "Local service" "$INBOUND_NUMBER" >/dev/null
 
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
 # (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
@@ -58,7 +62,8 @@ export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's recei
 # here only (the guard refuses both anywhere else).
 export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
-$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
+$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" \
+  --inbound-numbers "$INBOUND_NUMBER" >run/fakeproviders.log 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
   curl -fs "$FAKE/" >/dev/null 2>&1 && break
@@ -87,6 +92,15 @@ if [[ -n "$SECRET" ]]; then
 else
   echo "Could not set the local service's status callback (see run/web.log)." >&2
 fi
+# Its received texts go to the receiver's inbound endpoint, with a secret of their own.
+curl -fs -X DELETE "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" >/dev/null || true
+INBOUND_SECRET=$(curl -fs -X PUT "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' \
+  -d "{\"url\": \"$FAKE/service-inbound-callback\", \"bearer_token\": \"local-inbound-token\"}" \
+  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
+if [[ -n "$INBOUND_SECRET" ]]; then
+  curl -fs -X POST "$FAKE/_inbound-callbacks" -d "{\"signing_secret\": \"$INBOUND_SECRET\"}" >/dev/null || true
+fi
 
 cat <<MSG
 
@@ -103,6 +117,13 @@ Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"phone_number": "07700 900123", "content": "Hello from Notify"}'
+
+Receive a text: send one to the local service's own inbound number ($INBOUND_NUMBER); the fake
+provider delivers it back as a received text (or POST $FAKE/_control/inbound, README):
+  curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
+    -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
+    -d '{"phone_number": "$INBOUND_NUMBER", "content": "Hello, inbound"}'
+  then GET /v2/received-text-messages, $FAKE/_inbound-callbacks, or the admin's received texts.
 
 Send an email:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/email \\

@@ -6,7 +6,13 @@ from console.history import mend_record
 from sending.admin import NotificationAdmin, ReadOnlyAdmin
 from sending.models import Notification
 from webhooks.guard import CallbackUrlRefused, callback_url_check
-from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceCallback
+from webhooks.models import (
+    CallbackAttempt,
+    CallbackEvent,
+    CallbackState,
+    ServiceCallback,
+    ServiceInboundCallback,
+)
 from webhooks.services import (
     BearerTokenRefused,
     bearer_token_check,
@@ -75,7 +81,7 @@ class ServiceCallbackAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         token = form.cleaned_data.get("bearer_token") or obj.bearer_token
         saved, new_secret = service_callback_set(
-            service=obj.service, url=obj.url, bearer_token=token
+            service=obj.service, url=obj.url, bearer_token=token, model=type(obj)
         )
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
         if new_secret:
@@ -101,6 +107,18 @@ class ServiceCallbackAdmin(admin.ModelAdmin):
         for callback in queryset:
             service_callback_end_roll(callback=callback)
         self.message_user(request, f"Roll ended for {queryset.count()} callback(s).")
+
+
+class ServiceInboundCallbackForm(ServiceCallbackForm):
+    class Meta(ServiceCallbackForm.Meta):
+        model = ServiceInboundCallback
+
+
+@admin.register(ServiceInboundCallback)
+class ServiceInboundCallbackAdmin(ServiceCallbackAdmin):
+    """Where each service's received texts are sent: set, rolled and shown as status callbacks."""
+
+    form = ServiceInboundCallbackForm
 
 
 class CallbackAttemptInline(admin.TabularInline):
@@ -136,12 +154,13 @@ class CallbackEventAdmin(ReadOnlyAdmin):
         "attempts",
         "next_attempt_at",
         "notification",
+        "received_text",
     )
     list_filter = ("state", "kind", "service", "created_at")
     date_hierarchy = "created_at"
-    search_fields = ("=id", "=notification__id")
+    search_fields = ("=id", "=notification__id", "=received_text__id")
     list_select_related = ("service",)
-    raw_id_fields = ("notification", "complaint")
+    raw_id_fields = ("notification", "complaint", "received_text")
     show_full_result_count = False
     actions = ["send_again"]
 

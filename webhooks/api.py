@@ -1,4 +1,5 @@
-"""`GET`/`PUT`/`DELETE /service/callback` (contract section 4), with the caller's API key."""
+"""`GET`/`PUT`/`DELETE /service/callback` (contract section 4) and `/service/inbound-callback`
+(section 10: the same, for received texts), with the caller's API key."""
 
 from datetime import UTC
 
@@ -10,7 +11,7 @@ from rest_framework.views import APIView
 
 from sending.api.serializers import StrictSerializer, TextField
 from webhooks.guard import CallbackUrlRefused, url_form_check
-from webhooks.models import ServiceCallback
+from webhooks.models import ServiceCallback, ServiceInboundCallback
 from webhooks.services import (
     BEARER_TOKEN_MAX_LENGTH,
     BEARER_TOKEN_MIN_LENGTH,
@@ -73,11 +74,13 @@ def _refused(err: CallbackUrlRefused) -> serializers.ValidationError:
 
 
 class ServiceCallbackView(APIView):
+    model = ServiceCallback
+
     @extend_schema(
         responses={200: CallbackSerializer, 404: OpenApiResponse(description="no callback set")}
     )
     def get(self, request):
-        callback = ServiceCallback.objects.filter(service=request.user).first()
+        callback = self.model.objects.filter(service=request.user).first()
         if callback is None:
             raise NotFound("No callback set")
         return Response(CallbackSerializer(callback).data)
@@ -88,7 +91,7 @@ class ServiceCallbackView(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             callback, new_secret = service_callback_set(
-                service=request.user, **serializer.validated_data
+                service=request.user, model=self.model, **serializer.validated_data
             )
         except CallbackUrlRefused as err:
             raise _refused(err) from None
@@ -99,5 +102,11 @@ class ServiceCallbackView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request):
-        service_callback_delete(service=request.user)
+        service_callback_delete(service=request.user, model=self.model)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ServiceInboundCallbackView(ServiceCallbackView):
+    """Where the service's received texts are sent: its own URL, token and signing secret."""
+
+    model = ServiceInboundCallback
