@@ -32,8 +32,7 @@ from sending.models import (
 )
 from sending.placeholders import PLACEHOLDER, placeholder_names
 from sending.providers import provider_update
-from sending.status import notification_fail
-from sending.sweeps import notifications_requeue
+from sending.sweeps import notifications_fail, notifications_requeue
 from sending.templates import VERSIONED_FIELDS, template_create, template_update
 
 logger = logging.getLogger(__name__)
@@ -191,12 +190,7 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         if reason is None:
             return action_reason_page(self, request, title=title, count=in_flight.count())
         user = request.user.get_username()
-        count = 0
-        for notification_id in in_flight.order_by().values_list("id", flat=True).iterator():
-            changed = notification_fail(
-                notification_id=notification_id, reason=f"admin:{user}: {reason}"
-            )
-            count += changed is not None
+        count = notifications_fail(queryset=in_flight, reason=f"admin:{user}: {reason}")
         logger.warning(
             "notifications marked technical-failure from the admin",
             extra={"count": count, "user": user, "reason": reason},
