@@ -6,7 +6,7 @@ from callbacks.models import Complaint, Receipt, ReceiptState
 from callbacks.replay import receipt_replay
 from callbacks.services import RACED, UNKNOWN_NOTIFICATION
 from console.lists import BigTableAdmin, DayFilter
-from console.masking import text_mask
+from notifyproject.masking import text_mask
 from sending.admin import ReadOnlyAdmin
 
 # What became of a receipt, as an operator asks it: each a filter on the stored state and

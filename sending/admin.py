@@ -12,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 
 from console.actions import action_reason, action_reason_page, reason_field
 from console.lists import BigTableAdmin, DayFilter, ProviderFilter
-from console.masking import recipient_mask
 from console.timeline import notification_timeline
+from notifyproject.masking import recipient_mask, text_mask
 from sending.api_keys import api_keys_revoke
 from sending.failover import providers_rest
 from sending.models import (
@@ -219,6 +219,22 @@ class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = (ProviderFilter, "outcome", AttemptDayFilter)
     ordering = ("-id",)  # the order they were made in, by primary key: no other index needed
     raw_id_fields = ("notification",)
+    fields = (
+        "notification",
+        "provider",
+        "started_at",
+        "duration_ms",
+        "outcome",
+        "status_code",
+        "masked_error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="error (recipient masked)")
+    def masked_error(self, attempt):
+        """A provider's error may echo the number back (the client masks the echo it knows)."""
+        recipient = Notification.objects.filter(id=attempt.notification_id)
+        return text_mask(attempt.error, recipients=recipient.values_list("recipient", flat=True))
 
     @admin.display(description="notification")
     def notification_link(self, attempt):

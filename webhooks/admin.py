@@ -1,6 +1,10 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
+from notifyproject.masking import text_mask
 from sending.admin import NotificationAdmin, ReadOnlyAdmin
 from webhooks.guard import CallbackUrlRefused, callback_url_check
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceCallback
@@ -92,18 +96,22 @@ class ServiceCallbackAdmin(admin.ModelAdmin):
 
 class CallbackAttemptInline(admin.TabularInline):
     model = CallbackAttempt
-    fields = ("started_at", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
     max_num = 0
+
+    @admin.display(description="error")
+    def masked_error(self, attempt):
+        return text_mask(attempt.error)
 
 
 class NotificationCallbackAttemptInline(CallbackAttemptInline):
     """The callback attempts under a notification, beside its send attempts."""
 
     fk_name = "notification"
-    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     verbose_name_plural = "status callback attempts"
 
@@ -129,8 +137,26 @@ class CallbackEventAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "=notification__id")
     list_select_related = ("service",)
     raw_id_fields = ("notification", "complaint")
+    fields = (
+        "id",
+        "service",
+        "notification",
+        "complaint",
+        "kind",
+        "masked_payload",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
     show_full_result_count = False
     actions = ["send_again"]
+
+    @admin.display(description="payload (recipient masked)")
+    def masked_payload(self, event):
+        return format_html("<pre>{}</pre>", text_mask(json.dumps(event.payload)))
 
     @admin.action(description="Send again (given up or delivered)", permissions=["replay"])
     def send_again(self, request, queryset):

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
 from tests.stats.factories import notification_make
 from tests.webhooks.conftest import BEARER_TOKEN, Receiver
@@ -80,3 +81,24 @@ def test_timeout_notifications_with_a_callback_set(service, callback, capsys):
     assert _statuses(silent) == [NotificationStatus.TEMPORARY_FAILURE] * STUCK
     assert _statuses([recent]) == [NotificationStatus.SENDING]
     assert CallbackEvent.objects.filter(notification__in=silent).count() == STUCK
+
+
+def test_receipt_replay_with_a_callback_set(admin_client, service, callback):
+    """Rows read whole before the first replay (a queryset iterated, not `.iterator()`)."""
+    failed = [notification_make(service=service) for _ in range(STUCK)]
+    receipts = [
+        Receipt.objects.create(
+            provider="firetext",
+            body=f"reference={n.id}&status=0",
+            content_type="application/x-www-form-urlencoded",
+            state=ReceiptState.FAILED,
+        )
+        for n in failed
+    ]
+    data = {"action": "replay", "_selected_action": [r.pk for r in receipts]}
+    response = admin_client.post("/admin/callbacks/receipt/", data)
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"]).content.decode()
+    assert f"Replayed {STUCK} receipt(s): {STUCK} processed." in page
+    assert _statuses(failed) == [NotificationStatus.DELIVERED] * STUCK
+    assert CallbackEvent.objects.filter(notification__in=failed).count() == STUCK
