@@ -88,7 +88,7 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
     def outcome_kind(self, receipt):
         return receipt_outcome_kind(receipt)
 
-    @admin.display(description="body (phone numbers and email addresses masked)")
+    @admin.display(description="body (recipients and senders masked)")
     def masked_body(self, receipt):
         return text_mask(receipt.body)
 

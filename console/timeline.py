@@ -79,7 +79,7 @@ def _answer_details(attempt, notification: Notification) -> dict[str, str]:
 
 def _callback_attempt_entry(attempt, notification: Notification) -> TimelineEntry:
     details = {"outcome": attempt.get_outcome_display(), **_answer_details(attempt, notification)}
-    answer = attempt.status_code or attempt.error[:40] or "no answer"
+    answer = attempt.status_code or details.get("error", "")[:40] or "no answer"
     return TimelineEntry(
         at=attempt.started_at,
         kind="callback attempt",
