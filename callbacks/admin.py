@@ -17,7 +17,7 @@ from callbacks.services import RACED, UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
-from console.masking import recipient_mask, text_mask
+from notifyproject.masking import recipient_mask, text_mask
 from sending.admin import ReadOnlyAdmin
 from sending.models import Notification
 
@@ -121,7 +121,7 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
     def outcome_kind(self, receipt):
         return receipt_outcome_kind(receipt)
 
-    @admin.display(description="body (phone numbers and email addresses masked)")
+    @admin.display(description="body (recipients and senders masked)")
     def masked_body(self, receipt):
         return text_mask(receipt.body)
 

@@ -10,7 +10,7 @@ from django.utils.formats import date_format
 
 from callbacks.selectors import receipt_list_for_notification, receipt_status_read
 from console.history import mends_of
-from console.masking import text_mask
+from notifyproject.masking import text_mask
 from sending.models import Notification, NotificationStatus
 from webhooks.models import CallbackState
 
@@ -40,7 +40,7 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEntry]:
         )
     ]
     for attempt in notification.attempts.order_by("started_at", "id"):
-        details = {"provider": attempt.provider, **_answer_details(attempt)}
+        details = {"provider": attempt.provider, **_answer_details(attempt, notification)}
         entries.append(
             TimelineEntry(
                 at=attempt.started_at,
@@ -50,9 +50,9 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEntry]:
             )
         )
     for receipt in receipt_list_for_notification(notification=notification):
-        entries.append(_receipt_entry(receipt))
+        entries.append(_receipt_entry(receipt, notification))
     for attempt in notification.callback_attempts.order_by("started_at", "id"):
-        entries.append(_callback_attempt_entry(attempt))
+        entries.append(_callback_attempt_entry(attempt, notification))
     entries.extend(_callbacks_not_yet_tried(notification))
     entries.extend(_operator_entries(notification))
     if planned := _planned_retry_entry(notification):
@@ -101,7 +101,7 @@ def _operator_entries(notification: Notification) -> list[TimelineEntry]:
     ]
 
 
-def _receipt_entry(receipt) -> TimelineEntry:
+def _receipt_entry(receipt, notification: Notification) -> TimelineEntry:
     said = receipt_status_read(receipt=receipt)
     details = {"state": receipt.state, "outcome": receipt.outcome or "—"}
     if said is not None:
@@ -114,24 +114,25 @@ def _receipt_entry(receipt) -> TimelineEntry:
         summary=f"{receipt.get_provider_display()} receipt"
         + (f": {said.status}" if said is not None else ""),
         details=details,
-        body=text_mask(receipt.body),
+        body=text_mask(receipt.body, recipients=[notification.recipient]),
         link=reverse("admin:callbacks_receipt_change", args=[receipt.pk]),
     )
 
 
-def _answer_details(attempt) -> dict[str, str]:
-    """A send attempt's or a callback attempt's duration, HTTP status and masked error."""
+def _answer_details(attempt, notification: Notification) -> dict[str, str]:
+    """A send attempt's or a callback attempt's duration, HTTP status and masked error (a
+    provider may echo the notification's recipient in it)."""
     details = {"duration": f"{attempt.duration_ms} ms"}
     if attempt.status_code is not None:
         details["status code"] = str(attempt.status_code)
     if attempt.error:
-        details["error"] = text_mask(attempt.error)
+        details["error"] = text_mask(attempt.error, recipients=[notification.recipient])
     return details
 
 
-def _callback_attempt_entry(attempt) -> TimelineEntry:
-    details = {"outcome": attempt.get_outcome_display(), **_answer_details(attempt)}
-    answer = attempt.status_code or attempt.error[:40] or "no answer"
+def _callback_attempt_entry(attempt, notification: Notification) -> TimelineEntry:
+    details = {"outcome": attempt.get_outcome_display(), **_answer_details(attempt, notification)}
+    answer = attempt.status_code or details.get("error", "")[:40] or "no answer"
     return TimelineEntry(
         at=attempt.started_at,
         kind="callback attempt",

@@ -14,8 +14,8 @@ from django.utils.html import format_html, format_html_join
 from console.actions import action_reason, action_reason_page, reason_field
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter, ProviderFilter
-from console.masking import recipient_mask
 from console.timeline import notification_timeline
+from notifyproject.masking import recipient_mask, text_mask
 from sending.api_keys import api_keys_revoke
 from sending.failover import providers_rest
 from sending.fragments import sms_fragment_count
@@ -36,8 +36,7 @@ from sending.models import (
 from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
 from sending.placeholders import PLACEHOLDER, placeholder_names
 from sending.providers import provider_update
-from sending.status import notification_fail
-from sending.sweeps import notifications_requeue, notifications_retry_now
+from sending.sweeps import notifications_fail, notifications_requeue, notifications_retry_now
 from sending.templates import VERSIONED_FIELDS, template_create, template_update
 
 logger = logging.getLogger(__name__)
@@ -272,25 +271,20 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         if reason is None:
             return action_reason_page(self, request, title=title, count=in_flight.count())
         user = request.user.get_username()
-        # Every id first: a change queues its status callback, and on the ORM broker that may
-        # close the connection under an open cursor.
         chosen = list(
             in_flight.order_by().select_related(None).only("id", "notification_type", "status")
         )
-        changed = [
-            notification
-            for notification in chosen
-            if notification_fail(notification_id=notification.id, reason=f"admin:{user}: {reason}")
-        ]
-        mend_record(
-            request=request, objects=changed, what="marked technical-failure", reason=reason
+        count = notifications_fail(
+            queryset=Notification.objects.filter(id__in=[n.id for n in chosen]),
+            reason=f"admin:{user}: {reason}",
         )
+        mend_record(request=request, objects=chosen, what="marked technical-failure", reason=reason)
         logger.warning(
             "notifications marked technical-failure from the admin",
-            extra={"count": len(changed), "user": user, "reason": reason},
+            extra={"count": count, "user": user, "reason": reason},
         )
         self.message_user(
-            request, f"Marked {len(changed)} notification(s) technical-failure.", messages.SUCCESS
+            request, f"Marked {count} notification(s) technical-failure.", messages.SUCCESS
         )
         return None
 
@@ -313,6 +307,22 @@ class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = (ProviderFilter, "outcome", AttemptDayFilter)
     ordering = ("-id",)  # the order they were made in, by primary key: no other index needed
     raw_id_fields = ("notification",)
+    fields = (
+        "notification",
+        "provider",
+        "started_at",
+        "duration_ms",
+        "outcome",
+        "status_code",
+        "masked_error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="error (recipient masked)")
+    def masked_error(self, attempt):
+        """A provider's error may echo the number back (the client masks the echo it knows)."""
+        recipient = Notification.objects.filter(id=attempt.notification_id)
+        return text_mask(attempt.error, recipients=recipient.values_list("recipient", flat=True))
 
     @admin.display(description="notification")
     def notification_link(self, attempt):

@@ -108,7 +108,7 @@ def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> 
             )
     logger.warning(
         "provider priority moved",
-        extra={"provider": away_from, "to": gainer.name, "points": step, "reason": reason},
+        extra={"provider": away_from, "gainer": gainer.name, "points": step, "reason": reason},
     )
     return True
 

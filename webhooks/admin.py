@@ -1,8 +1,12 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from console.actions import action_reason, action_reason_page
 from console.history import mend_record
+from notifyproject.masking import text_mask
 from sending.admin import NotificationAdmin, ReadOnlyAdmin
 from sending.models import Notification
 from webhooks.guard import CallbackUrlRefused, callback_url_check
@@ -123,18 +127,22 @@ class ServiceInboundCallbackAdmin(ServiceCallbackAdmin):
 
 class CallbackAttemptInline(admin.TabularInline):
     model = CallbackAttempt
-    fields = ("started_at", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
     max_num = 0
+
+    @admin.display(description="error")
+    def masked_error(self, attempt):
+        return text_mask(attempt.error)
 
 
 class NotificationCallbackAttemptInline(CallbackAttemptInline):
     """The callback attempts under a notification, beside its send attempts."""
 
     fk_name = "notification"
-    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     verbose_name_plural = "status callback attempts"
 
@@ -161,8 +169,27 @@ class CallbackEventAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "=notification__id", "=received_text__id")
     list_select_related = ("service",)
     raw_id_fields = ("notification", "complaint", "received_text")
+    fields = (
+        "id",
+        "service",
+        "notification",
+        "complaint",
+        "received_text",
+        "kind",
+        "masked_payload",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
     show_full_result_count = False
     actions = ["send_again"]
+
+    @admin.display(description="payload (recipient masked)")
+    def masked_payload(self, event):
+        return format_html("<pre>{}</pre>", text_mask(json.dumps(event.payload)))
 
     @admin.action(description="Send again (given up or delivered)…", permissions=["replay"])
     def send_again(self, request, queryset):
