@@ -12,8 +12,8 @@ from callbacks.inbound_numbers import (
     inbound_number_set,
 )
 from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
-from callbacks.replay import receipt_replay
-from callbacks.services import RACED, UNKNOWN_NOTIFICATION
+from callbacks.inbox import receipts_drain
+from callbacks.services import IGNORED, UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
@@ -36,6 +36,10 @@ OUTCOMES = {
         "duplicate or late: changed nothing",
         {"state": "processed", "outcome__startswith": "unchanged"},
     ),
+    "ignored": (
+        "ignored: not this provider's to report",
+        {"state": "processed", "outcome__startswith": IGNORED},
+    ),
     "unknown": ("unknown notification", {"state": "processed", "outcome": UNKNOWN_NOTIFICATION}),
     "rejected": ("rejected (answered 400)", {"state": ReceiptState.REJECTED}),
     "failed": ("failed while processing", {"state": ReceiptState.FAILED}),
@@ -49,10 +53,12 @@ def receipt_outcome_kind(receipt: Receipt) -> str:
         return receipt.get_state_display()
     if receipt.outcome.startswith("now "):
         return "processed"
-    if receipt.outcome.startswith("unchanged") or receipt.outcome == RACED:
+    if receipt.outcome.startswith("unchanged"):
         return "duplicate"
     if receipt.outcome == UNKNOWN_NOTIFICATION:
         return "unknown notification"
+    if receipt.outcome.startswith(IGNORED):
+        return "ignored"
     return "processed"
 
 
@@ -151,15 +157,14 @@ class ReceiptAdmin(BigTableAdmin, ReadOnlyAdmin):
                 ReceiptState.GIVEN_UP,
             ]
         )
-        states = []
         chosen = list(replayable)
-        for receipt in chosen:
-            receipt_replay(receipt=receipt)
-            states.append(receipt.state)
+        # The inbox drain itself, over the receipts chosen.
+        states = receipts_drain(receipts=replayable)
         mend_record(request=request, objects=chosen, what="replayed", reason=reason)
         self.message_user(
             request,
-            f"Replayed {len(states)} receipt(s): {states.count(ReceiptState.PROCESSED)} processed.",
+            f"Replayed {sum(states.values())} receipt(s): "
+            f"{states[ReceiptState.PROCESSED]} processed.",
             messages.SUCCESS,
         )
         return None

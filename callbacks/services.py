@@ -1,15 +1,16 @@
-"""Receipts and received texts: each post is stored raw and applied once (`receipt_take`); a
-stored one can be applied again safely (`receipt_process`, for `replay_receipts`)."""
+"""Applying stored receipts and received texts, a batch at a time (`receipts_apply`, for the
+inbox drain, `callbacks/inbox.py`): status receipts through the status module as one change.
 
-import functools
+What each receipt came to is its outcome, written on its row: `now <status>`, `unchanged:
+already <status>`, `unknown notification`, `ignored: <why>` (not its provider's to report,
+contract section 6), or the complaint's, the received text's, the subscription's.
+"""
+
 import logging
 import uuid
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 
-from django.db import DatabaseError, connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import transaction
 
 from callbacks.models import Complaint, Receipt, ReceiptState
 from callbacks.parsers import (
@@ -25,301 +26,175 @@ from callbacks.parsers import (
 from callbacks.parsers.sns import sns_subscription_confirm
 from callbacks.received_texts import received_text_record
 from notifyproject import metrics
-from notifyproject.sql import (
-    prepared_cursor,
-    quoted_columns,
-    quoted_table,
-    sql_literal,
-    sql_literals,
-)
 from sending.models import Notification
-from sending.status import notification_update_status, status_change_ctes, status_sources
-from webhooks.outbox import callback_complaint_record, callback_drain_request
+from sending.status import (
+    StatusChange,
+    notifications_status_change,
+    receipts_ignored,
+)
+from webhooks.outbox import callback_complaint_record
 
 logger = logging.getLogger(__name__)
 
-
-# PostgreSQL: a status receipt naming our id is stored and applied in one statement
-# (`_receipt_store_and_apply`). Off, it takes the path every other receipt takes; the
-# differential test (tests/callbacks/test_receipt_paths.py) runs both and compares.
-SINGLE_STATEMENT_ON_POSTGRESQL = True
+UNKNOWN_NOTIFICATION = "unknown notification"
+IGNORED = "ignored: "  # the outcome of a receipt the rule did not let through starts so
 
 
-@dataclass(frozen=True)
+@dataclass
 class Applied:
+    """What became of a stored receipt: its new state and outcome, the event it held (None when
+    it could not be read) and the notification it changed."""
+
+    state: ReceiptState
     outcome: str
-    changed: Notification | None = None
+    event: ReceiptEvent | None = None
+    changed: Notification | None = field(default=None, repr=False)
+    error: Exception | None = None
 
 
-def receipt_body_text(body: bytes) -> str:
-    """The body as stored: text (PostgreSQL text can't hold NUL or bytes that are not UTF-8,
-    which become U+FFFD). Parsers read this text, so a replay sees exactly what they saw."""
-    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-
-
-def receipt_store(
-    *,
-    provider: str,
-    body: str,
-    content_type: str,
-    state: ReceiptState = ReceiptState.RECEIVED,
-    outcome: str = "",
-) -> Receipt:
-    return Receipt.objects.create(
-        provider=provider,
-        body=body,
-        content_type=content_type[:255],
-        state=state,
-        outcome=outcome[:255],
-        processed_at=None if state == ReceiptState.RECEIVED else timezone.now(),
-    )
-
-
-def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
-    """A receipt as a provider posted it: stored raw, whatever it holds, and applied. Returns
-    the messages the provider is answered with (400); none means 200.
-
-    A receipt that can't be used is stored `rejected`. A usable one is stored before it is
-    applied, or, for the common case on PostgreSQL, in the same statement that applies it
-    (`_receipt_store_and_apply`): either way no receipt is applied without being kept, and
-    one is answered 200 only once it is committed.
-    """
-    text = receipt_body_text(body)
-    try:
-        event = receipt_parser(provider).parse(body=text, content_type=content_type)
-    except ReceiptInvalid as err:
-        receipt = receipt_store(
-            provider=provider,
-            body=text,
-            content_type=content_type,
-            state=ReceiptState.REJECTED,
-            outcome="; ".join(err.messages),
-        )
-        logger.warning(
-            "receipt rejected",
-            extra={"provider": provider, "receipt_id": receipt.pk, "problems": err.messages},
-        )
-        return err.messages
-    except Exception as err:  # e.g. the SNS certificate could not be fetched: try again later
-        receipt = receipt_store(provider=provider, body=text, content_type=content_type)
-        return _receipt_failed(receipt, err)
-    if (
-        SINGLE_STATEMENT_ON_POSTGRESQL
-        and connection.vendor == "postgresql"
-        and isinstance(event, StatusReceipt)
-        and event.notification_id is not None
-    ):
-        return _receipt_store_and_apply(
-            provider=provider, body=text, content_type=content_type, event=event
-        )
-    receipt = receipt_store(provider=provider, body=text, content_type=content_type)
-    return _receipt_apply(receipt, event)
-
-
-def receipt_process(*, receipt: Receipt) -> list[str]:
-    """Parse a stored receipt again and apply it (a replay). Repeating it changes nothing
-    more: status changes are conditional and complaints are unique."""
-    try:
-        event = receipt_parser(receipt.provider).parse(
-            body=receipt.body, content_type=receipt.content_type
-        )
-    except ReceiptInvalid as err:
-        _receipt_finish(receipt, state=ReceiptState.REJECTED, outcome="; ".join(err.messages))
-        return err.messages
-    except Exception as err:
-        return _receipt_failed(receipt, err)
-    return _receipt_apply(receipt, event)
-
-
-def _receipt_apply(receipt: Receipt, event: ReceiptEvent) -> list[str]:
-    """Apply a stored receipt's event; the receipt is marked processed in the same transaction
-    as the change it made, or left `failed` (and replayable) when anything goes wrong."""
-    try:
-        if isinstance(event, SubscriptionConfirmation):
-            # An HTTP call: made before, never inside, the transaction below.
-            sns_subscription_confirm(event.subscribe_url)
-        with transaction.atomic():
-            applied = _EVENT_HANDLERS[type(event)](event, receipt)
-            _receipt_finish(
-                receipt, state=ReceiptState.PROCESSED, outcome=applied.outcome, event=event
+def receipts_apply(receipts: list[Receipt]) -> dict[int, Applied]:
+    """Read and apply stored receipts, by id what became of each; inside the drain's
+    transaction. Status receipts go through the status module as one batch; should that batch
+    fail, each is applied alone, so one receipt that can't be applied never holds up the
+    others: it alone is `failed`, with why."""
+    applied: dict[int, Applied] = {}
+    events: dict[int, ReceiptEvent] = {}
+    for receipt in receipts:
+        try:
+            events[receipt.pk] = receipt_parser(receipt.provider).parse(
+                body=receipt.body, content_type=receipt.content_type
             )
+        except ReceiptInvalid as err:
+            applied[receipt.pk] = Applied(ReceiptState.REJECTED, "; ".join(err.messages))
+        except Exception as err:
+            applied[receipt.pk] = _failed(receipt, err)
+    statuses = [r for r in receipts if isinstance(events.get(r.pk), StatusReceipt)]
+    try:
+        with transaction.atomic():
+            applied |= _status_receipts_apply(statuses, events)
+    except Exception:
+        for receipt in statuses:
+            applied[receipt.pk] = _alone(receipt, events, _status_receipts_apply)
+    for receipt in receipts:
+        if receipt.pk not in applied:
+            applied[receipt.pk] = _alone(receipt, events, _other_receipt_apply)
+    return applied
+
+
+def _alone(receipt: Receipt, events: dict, apply) -> Applied:
+    """One receipt in its own savepoint: what the database refused inside must not leave the
+    connection unusable for the others (PostgreSQL aborts the whole transaction)."""
+    try:
+        with transaction.atomic():
+            return apply([receipt], events)[receipt.pk]
     except Exception as err:
-        return _receipt_failed(receipt, err, event)
-    _receipt_report(receipt, event, applied)
-    return list(event.problems) if isinstance(event, StatusReceipt) else []
+        return _failed(receipt, err, events.get(receipt.pk))
 
 
-def _receipt_failed(
-    receipt: Receipt, err: Exception, event: ReceiptEvent | None = None
-) -> list[str]:
-    # Answered 200 all the same: the receipt is kept, and `replay_receipts` tries it again.
+def _failed(receipt: Receipt, err: Exception, event: ReceiptEvent | None = None) -> Applied:
     logger.error(
         "receipt processing failed",
         extra={"provider": receipt.provider, "receipt_id": receipt.pk},
         exc_info=err,
     )
-    _receipt_finish(receipt, state=ReceiptState.FAILED, outcome=repr(err), event=event)
-    return []
+    return Applied(ReceiptState.FAILED, repr(err), event=event, error=err)
 
 
-def _receipt_store_and_apply(
-    *, provider: str, body: str, content_type: str, event: StatusReceipt
-) -> list[str]:
-    """PostgreSQL: store a Firetext or MMG receipt and apply it in ONE statement: the raw row,
-    the status change and its count commit together (the change and count being
-    `notification_update_status`'s, as WITH clauses). One round trip and one commit instead of
-    seven round trips and two commits, measured in bench/README.md. If the statement fails,
-    the receipt is stored and applied the ordinary way."""
-    changes, params = status_change_ctes(
-        notification_id=event.notification_id,
-        status=event.status,
-        status_if_pending=event.status_if_pending,
-        provider_status_code=event.code,
-        provider_status_reason=event.reason,
+def _status_receipts_apply(receipts: list[Receipt], events: dict) -> dict[int, Applied]:
+    """The status receipts of a batch, as one change of the status module; SES's (which name
+    the message id, not ours) found in one query."""
+    if not receipts:
+        return {}
+    by_reference = _notification_ids_for(
+        {events[r.pk].provider_reference for r in receipts if not events[r.pk].notification_id}
     )
-    now = timezone.now()
-    params |= {
-        "r_provider": provider,
-        "r_body": body,
-        "r_content_type": content_type[:255],
-        "r_now": now,
-        "r_reference": event.reference,
-        "r_reported_at": event.reported_at,
-    }
-    statement = _receipt_statement(event.status, event.status_if_pending, changes)
-    try:
-        with prepared_cursor() as cursor:
-            cursor.execute(statement, params)
-            receipt_id, outcome, status, sent_at, callback_service_id = cursor.fetchone()
-    except DatabaseError:
-        logger.exception("receipt statement failed", extra={"provider": provider})
-        receipt = receipt_store(provider=provider, body=body, content_type=content_type)
-        return _receipt_apply(receipt, event)
-    if callback_service_id is not None:  # an event was written: its service's drain sends it
-        transaction.on_commit(partial(callback_drain_request, service_id=callback_service_id))
-    receipt = Receipt(id=receipt_id, provider=provider, received_at=now, outcome=outcome)
-    changed = Notification(id=event.notification_id, status=status, sent_at=sent_at)
-    if outcome == UNKNOWN_NOTIFICATION:
-        _unknown_notification(event)
-    _receipt_report(receipt, event, Applied(outcome=outcome, changed=changed if status else None))
-    return list(event.problems)
-
-
-@functools.cache
-def _receipt_statement(status: str, status_if_pending: str | None, changes: str) -> str:
-    """`changes` (`before`, `changed`, `counted` and `outboxed`), plus the receipt's row, whose
-    outcome says what happened: as `_status_receipt_apply` words it."""
-    r = quoted_columns(Receipt)
-    n = quoted_columns(Notification)
-    columns = (
-        "provider", "body", "content_type", "received_at", "state", "reference", "outcome",
-        "processed_at", "reported_at", "attempts",
-    )  # fmt: skip
-    return (
-        f"WITH {changes}, "  # noqa: S608
-        f"stored AS (INSERT INTO {quoted_table(Receipt)} "
-        f"({', '.join(r[c] for c in columns)}) VALUES (%(r_provider)s, %(r_body)s, "
-        f"%(r_content_type)s, %(r_now)s, {sql_literal(ReceiptState.PROCESSED)}, "
-        f"%(r_reference)s, CASE WHEN EXISTS (SELECT 1 FROM changed) "
-        f"THEN 'now ' || (SELECT {n['status']} FROM changed) "
-        f"WHEN NOT EXISTS (SELECT 1 FROM before) THEN {sql_literal(UNKNOWN_NOTIFICATION)} "
-        f"WHEN (SELECT {n['status']} FROM before) "
-        f"IN ({sql_literals(status_sources(status=status, status_if_pending=status_if_pending))}) "
-        f"THEN {sql_literal(RACED)} "
-        f"ELSE 'unchanged: already ' || (SELECT {n['status']} FROM before) END, "
-        f"%(r_now)s, %(r_reported_at)s, 1) RETURNING {r['id']}, {r['outcome']}) "
-        f"SELECT stored.{r['id']}, stored.{r['outcome']}, changed.{n['status']}, "
-        f"changed.{n['sent_at']}, (SELECT service_id FROM outboxed) "
-        "FROM stored LEFT JOIN changed ON true"
-    )
-
-
-def _receipt_finish(
-    receipt: Receipt, *, state: ReceiptState, outcome: str, event: ReceiptEvent | None = None
-) -> None:
-    receipt.state, receipt.outcome, receipt.processed_at = state, outcome[:255], timezone.now()
-    if event is not None:
-        receipt.reference = event.reference[:255]
-        receipt.reported_at = getattr(event, "reported_at", None)
-    Receipt.objects.filter(pk=receipt.pk).update(
-        state=receipt.state,
-        outcome=receipt.outcome,
-        processed_at=receipt.processed_at,
-        reference=receipt.reference,
-        reported_at=receipt.reported_at,
-        attempts=F("attempts") + 1,
-    )
-
-
-def _receipt_report(receipt: Receipt, event: ReceiptEvent, applied: Applied) -> None:
-    """One log line per receipt, with the provider's detailed status, and the metrics."""
-    detail = {"provider": receipt.provider, "receipt_id": receipt.pk, "outcome": applied.outcome}
-    if isinstance(event, StatusReceipt):
-        detail.update(
-            reference=event.reference,
-            provider_status=event.provider_status,
-            code=event.code,
-            reason=event.reason,
-            status=event.status,
+    named = {}
+    for receipt in receipts:
+        event = events[receipt.pk]
+        named[receipt.pk] = event.notification_id or by_reference.get(event.provider_reference)
+    changes = [
+        StatusChange(
+            notification_id=named[receipt.pk],
+            status=events[receipt.pk].status,
+            status_if_pending=events[receipt.pk].status_if_pending,
+            code=events[receipt.pk].code,
+            reason=events[receipt.pk].reason,
+            reported_by=receipt.provider,
         )
-        metrics.incr(f"callback.{receipt.provider}.{event.status}")
-    elif isinstance(event, ComplaintReceipt):
-        detail.update(reference=event.reference, complaint_type=event.complaint_type)
-        metrics.incr(f"callback.{receipt.provider}.complaint")
-    elif isinstance(event, ReceivedTextEvent):
-        detail.update(reference=event.reference)
-    else:
-        detail.update(topic=event.topic_arn)
-    if applied.changed is not None and applied.changed.sent_at is not None:
-        metrics.timing(
-            f"callback.{receipt.provider}.{applied.changed.status}.elapsed-time",
-            (receipt.received_at - applied.changed.sent_at).total_seconds(),
-        )
-    logger.info("receipt processed", extra=detail)
+        for receipt in receipts
+        if named[receipt.pk] is not None
+    ]
+    outcomes = iter(notifications_status_change(changes))
+    applied = {}
+    for receipt in receipts:
+        event = events[receipt.pk]
+        outcome = next(outcomes) if named[receipt.pk] is not None else None
+        if outcome is None or outcome.status is None:
+            applied[receipt.pk] = _unknown_notification(receipt, event)
+        elif outcome.ignored:
+            applied[receipt.pk] = _receipt_ignored(receipt, event, outcome.ignored)
+        elif outcome.moved:
+            applied[receipt.pk] = Applied(
+                ReceiptState.PROCESSED, f"now {outcome.status}", event, outcome.notification
+            )
+        else:
+            unchanged = f"unchanged: already {outcome.status}"
+            applied[receipt.pk] = Applied(ReceiptState.PROCESSED, unchanged, event)
+    return applied
 
 
-def _status_receipt_apply(event: StatusReceipt, receipt: Receipt) -> Applied:
-    notification_id = event.notification_id or _notification_id_for(event.provider_reference)
-    if notification_id is None:
-        return _unknown_notification(event)
-    changed = notification_update_status(
-        notification_id=notification_id,
-        status=event.status,
-        status_if_pending=event.status_if_pending,
-        provider_status_code=event.code,
-        provider_status_reason=event.reason,
-    )
-    if changed is not None:
-        return Applied(outcome=f"now {changed.status}", changed=changed)
-    current = Notification.objects.filter(id=notification_id).values_list("status", flat=True)
-    if not current:
-        return _unknown_notification(event)
-    return Applied(outcome=f"unchanged: already {current[0]}")
-
-
-UNKNOWN_NOTIFICATION = "unknown notification"
-# Read in-flight, then changed by another receipt before this one could change it.
-RACED = "unchanged: another receipt changed it first"
-
-
-def _unknown_notification(event: StatusReceipt | ComplaintReceipt) -> Applied:
+def _unknown_notification(receipt: Receipt, event) -> Applied:
     # Answered 200 all the same: the provider must not retry it for ever.
-    logger.warning("receipt for unknown notification", extra={"reference": event.reference})
-    return Applied(outcome=UNKNOWN_NOTIFICATION)
-
-
-def _notification_id_for(provider_reference: str) -> uuid.UUID | None:
-    return (
-        Notification.objects.filter(provider_reference=provider_reference)
-        .values_list("id", flat=True)
-        .first()
+    logger.warning(
+        "receipt for unknown notification",
+        extra={"provider": receipt.provider, "reference": event.reference},
     )
+    return Applied(ReceiptState.PROCESSED, UNKNOWN_NOTIFICATION, event)
 
 
-def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> Applied:
+def _receipt_ignored(receipt: Receipt, event, reason: str) -> Applied:
+    """Answered 200 and kept, with why, but it changes nothing: someone holding this provider's
+    receipt credentials named a notification this provider may not report on."""
+    logger.warning(
+        "receipt ignored: not for a notification this provider was called for",
+        extra={
+            "provider": receipt.provider,
+            "receipt_id": receipt.pk,
+            "reference": event.reference,
+            "reason": reason,
+        },
+    )
+    return Applied(ReceiptState.PROCESSED, IGNORED + reason, event)
+
+
+def _notification_ids_for(references: set[str]) -> dict[str, uuid.UUID]:
+    if not references:
+        return {}
+    found = Notification.objects.filter(provider_reference__in=references)
+    return dict(found.values_list("provider_reference", "id"))
+
+
+def _other_receipt_apply(receipts: list[Receipt], events: dict) -> dict[int, Applied]:
+    """A complaint, a received text, an SNS subscription: one at a time (rare)."""
+    receipt = receipts[0]
+    event = events[receipt.pk]
+    if isinstance(event, SubscriptionConfirmation):
+        sns_subscription_confirm(event.subscribe_url)
+    outcome = _OTHER_HANDLERS[type(event)](event, receipt)
+    state = ReceiptState.PROCESSED
+    return {receipt.pk: Applied(state, outcome, event)}
+
+
+def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> str:
     if Complaint.objects.filter(feedback_id=event.feedback_id).exists():
-        return Applied(outcome="complaint already recorded")
-    notification_id = _notification_id_for(event.provider_reference)
+        return "complaint already recorded"
+    notification_id = _notification_ids_for({event.provider_reference}).get(
+        event.provider_reference
+    )
+    if notification_id is not None:
+        ignored = receipts_ignored({(receipt.provider, notification_id)})
+        if reason := ignored.get((receipt.provider, notification_id)):
+            return _receipt_ignored(receipt, event, reason).outcome
     # A racing duplicate loses quietly to the unique feedback id (and so makes no event: the
     # complaint's event is unique too).
     Complaint.objects.bulk_create(
@@ -336,31 +211,53 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> Applied:
         ignore_conflicts=True,
     )
     if notification_id is None:
-        _unknown_notification(event)
-        return Applied(outcome="complaint recorded for an unknown notification")
+        _unknown_notification(receipt, event)
+        return "complaint recorded for an unknown notification"
     callback_complaint_record(complaint=Complaint.objects.get(feedback_id=event.feedback_id[:255]))
-    return Applied(outcome="complaint recorded")
+    return "complaint recorded"
 
 
-def _subscription_confirmed(event: SubscriptionConfirmation, receipt: Receipt) -> Applied:
-    return Applied(outcome="subscription confirmed")
+def _received_text_apply(event: ReceivedTextEvent, receipt: Receipt) -> str:
+    return received_text_record(event=event, receipt_id=receipt.pk, received_at=receipt.received_at)
 
 
-def _subscription_notice(event: SubscriptionNotice, receipt: Receipt) -> Applied:
-    return Applied(outcome=f"{event.kind}: nothing to do")
-
-
-def _received_text_apply(event: ReceivedTextEvent, receipt: Receipt) -> Applied:
-    outcome = received_text_record(
-        event=event, receipt_id=receipt.pk, received_at=receipt.received_at
-    )
-    return Applied(outcome=outcome)
-
-
-_EVENT_HANDLERS = {
-    StatusReceipt: _status_receipt_apply,
-    ReceivedTextEvent: _received_text_apply,
+_OTHER_HANDLERS = {
     ComplaintReceipt: _complaint_record,
-    SubscriptionConfirmation: _subscription_confirmed,
-    SubscriptionNotice: _subscription_notice,
+    ReceivedTextEvent: _received_text_apply,
+    SubscriptionConfirmation: lambda event, receipt: "subscription confirmed",
+    SubscriptionNotice: lambda event, receipt: f"{event.kind}: nothing to do",
 }
+
+
+def receipt_report(receipt: Receipt, applied: Applied) -> None:
+    """One log line per applied receipt, with the provider's detailed status, and the metrics;
+    once its outcome is committed."""
+    event = applied.event
+    if event is None or applied.state == ReceiptState.FAILED:
+        return
+    detail = {"provider": receipt.provider, "receipt_id": receipt.pk, "outcome": applied.outcome}
+    ignored = applied.outcome.startswith(IGNORED)
+    if isinstance(event, StatusReceipt):
+        detail.update(
+            reference=event.reference,
+            provider_status=event.provider_status,
+            code=event.code,
+            reason=event.reason,
+            status=event.status,
+        )
+        if not ignored:
+            metrics.incr(f"callback.{receipt.provider}.{event.status}")
+    elif isinstance(event, ComplaintReceipt):
+        detail.update(reference=event.reference, complaint_type=event.complaint_type)
+        if not ignored:
+            metrics.incr(f"callback.{receipt.provider}.complaint")
+    elif isinstance(event, ReceivedTextEvent):
+        detail.update(reference=event.reference)
+    else:
+        detail.update(topic=event.topic_arn)
+    if applied.changed is not None and applied.changed.sent_at is not None:
+        metrics.timing(
+            f"callback.{receipt.provider}.{applied.changed.status}.elapsed-time",
+            (receipt.received_at - applied.changed.sent_at).total_seconds(),
+        )
+    logger.info("receipt processed", extra=detail)

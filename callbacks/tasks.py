@@ -1,24 +1,44 @@
-"""Django Q tasks for receipts."""
+"""Django Q tasks for receipts: the inbox drain, and the schedules that make sure nothing is left
+behind (`sending/schedules.py`)."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 
-from callbacks.replay import receipt_replay
+from callbacks.inbox import (
+    receipt_drain_request,
+    receipt_drain_slot_free,
+    receipts_drain,
+    receipts_waiting,
+)
 from callbacks.selectors import receipt_list_to_replay
 
-# Younger receipts may still be in their request; a run does at most this many.
+# Younger receipts may still be in their request, or in a drain's batch.
 SETTLE = timedelta(minutes=1)
-BATCH = 1000
+
+
+def drain_receipts() -> int:
+    """Queued by `receipt_drain_request`: apply what is waiting, give the slot back, then look
+    once more (a receipt stored after the last claim, whose request found the slot held)."""
+    try:
+        states = receipts_drain(receipts=receipts_waiting())
+    finally:
+        receipt_drain_slot_free()
+    if receipts_waiting().exists():
+        receipt_drain_request()
+    return sum(states.values())
+
+
+def sweep_receipts() -> bool:
+    """Each minute: receipts left `received` for a while (a web process or a drain that died,
+    a broker that was down) get a drain, with no command. True when one was asked for."""
+    stranded = receipts_waiting().filter(received_at__lt=timezone.now() - SETTLE)
+    return stranded.exists() and receipt_drain_request()
 
 
 def replay_receipts() -> int:
-    """Scheduled: process again the receipts that failed (an SNS certificate that could not be
-    fetched, a database error) or were never processed. Safe to repeat; a receipt that fails
-    is marked and the run goes on (`receipt_replay`)."""
-    receipts = receipt_list_to_replay(received_before=timezone.now() - SETTLE)[:BATCH]
-    count = 0
-    for receipt in receipts:
-        receipt_replay(receipt=receipt)
-        count += 1
-    return count
+    """Scheduled: the same drain over the receipts that failed (an SNS certificate that could not
+    be fetched, a database error) or were never processed. Safe to repeat; a receipt that fails
+    is marked and the run goes on."""
+    receipts = receipt_list_to_replay(received_before=timezone.now() - SETTLE)
+    return sum(receipts_drain(receipts=receipts).values())

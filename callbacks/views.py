@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from callbacks.authentication import callback_credentials_valid
+from callbacks.inbox import receipt_take
 from callbacks.parsers import RECEIPT_PARSER_CLASSES
-from callbacks.services import receipt_take
 
 
 class JsonAnswer(BaseContentNegotiation):
@@ -26,7 +26,7 @@ class JsonAnswer(BaseContentNegotiation):
 
 
 class ReceiptView(APIView):
-    """Authenticate, read the body, store and apply it (`receipt_take`), answer.
+    """Authenticate, read the body, store it (`receipt_take`: the inbox), answer.
 
     Not the API's key authentication: providers use HTTP basic auth (CALLBACK_BASIC_AUTH).
     The body is read raw, so the parsers see exactly what a replay will see.

@@ -8,12 +8,14 @@ so, and in statsd. The notifications behind them are not lost: the replay sweep,
 workers with their own key, queues them again (sending/sweeps.py).
 """
 
+import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-from django_q.brokers import orm, redis_broker
+from django_q.brokers import get_broker, orm, redis_broker
 from django_q.signing import BadSignature, SignedPackage
 
 from notifyproject import metrics
@@ -71,3 +73,16 @@ class ORM(orm.ORM):
     def oldest_payload(self) -> str | None:
         rows = self.get_connection().filter(key=self.list_key).order_by("id")
         return rows.values_list("payload", flat=True).first()
+
+
+# How long a task's claim on its work lasts (a notification's lease, a drain's slot and its
+# callbacks' lease): longer than a task may run (django-q kills it at `timeout`), so a live task
+# keeps what it claimed, and a dead one's runs out soon after.
+TASK_LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+
+
+@functools.cache
+def broker_handle():
+    """The process's one broker: django-q makes a new one (for Redis, a new connection) on every
+    `async_task` unless one is passed in."""
+    return get_broker()

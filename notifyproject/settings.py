@@ -67,6 +67,17 @@ INSTALLED_APPS = [
     "webhooks",
 ]
 
+# What a notification's life brings along in the apps above `sending/` (which imports none of
+# them): each is called with the batch, inside the transaction that accepted or changed it.
+# The one list of what happens when a notification is accepted or its status changes.
+NOTIFICATIONS_ACCEPTED_HANDLERS = [
+    "stats.services.daily_statistics_count_accepted",  # *_requested, sms_fragments
+]
+STATUS_CHANGE_HANDLERS = [
+    "stats.services.daily_statistics_count_moves",  # *_delivered, *_failed
+    "webhooks.outbox.callback_events_record",  # the status callback's event (the outbox)
+]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "sending.api.errors.LengthRequiredMiddleware",

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from notifyproject import metrics
+from notifyproject.broker import TASK_LEASE
 from notifyproject.masking import recipient_mask
 from sending.attempts import attempt_finish, attempt_start, attempt_unknown_hold
 from sending.clients import email_client, sms_client
@@ -30,9 +31,8 @@ logger = logging.getLogger(__name__)
 
 now = timezone.now  # seam for tests
 
-# Longer than a task may run (django-q kills it at `timeout`), so a live worker never loses its
-# claim; a worker that died releases it when the lease runs out.
-LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+# A live worker never loses its claim; a worker that died releases it when the lease runs out.
+LEASE = TASK_LEASE
 
 
 # The chosen provider, then at once a different active one.

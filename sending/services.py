@@ -7,9 +7,10 @@ from collections import Counter
 from enum import Enum
 from functools import cache, partial
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django_q.brokers import get_broker
+from django.utils.module_loading import import_string
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
@@ -19,9 +20,9 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from notifyproject import metrics
+from notifyproject.broker import broker_handle
 from sending.fragments import sms_fragment_count
 from sending.models import Notification, NotificationType, Service, Template
-from stats.services import daily_statistics_add
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +68,23 @@ def notification_create(
             sender=sender,
             unsubscribe_url=unsubscribe_url,
         )
-        counts = (
-            {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
-        )
-        daily_statistics_add(
-            service_id=service.id, day=timezone.localdate(notification.created_at), counts=counts
-        )
+        notifications_accepted(notifications=[notification])
         transaction.on_commit(partial(_queue_accepted, notifications=[notification]))
     metrics.incr(f"api.notifications.{notification_type}.created")
     return notification
+
+
+@cache
+def _accepted_handlers():
+    return tuple(import_string(path) for path in settings.NOTIFICATIONS_ACCEPTED_HANDLERS)
+
+
+def notifications_accepted(*, notifications: list[Notification]) -> None:
+    """What accepting notifications brings along in the apps above this one (the statistics'
+    `*_requested`), as registered in `settings.NOTIFICATIONS_ACCEPTED_HANDLERS`; inside the
+    transaction that stored them."""
+    for handler in _accepted_handlers():
+        handler(notifications)
 
 
 def notifications_create(*, service: Service, notifications: list[dict]) -> list[Notification]:
@@ -97,15 +106,7 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
     ]
     with transaction.atomic(savepoint=False):
         _notifications_insert(rows)
-        counts: dict = {}
-        for row in rows:
-            day = counts.setdefault(timezone.localdate(row.created_at), Counter())
-            if row.notification_type == NotificationType.SMS:
-                day.update(sms_requested=1, sms_fragments=row.fragment_count)
-            else:
-                day.update(emails_requested=1)
-        for day, day_counts in counts.items():
-            daily_statistics_add(service_id=service.id, day=day, counts=dict(day_counts))
+        notifications_accepted(notifications=rows)
         transaction.on_commit(partial(_queue_accepted, notifications=rows))
     for notification_type, count in Counter(row.notification_type for row in rows).items():
         metrics.incr(f"api.notifications.{notification_type}.created", count)
@@ -140,13 +141,6 @@ def _notifications_insert(rows: list[Notification]) -> None:
                 )
 
 
-@cache
-def _broker():
-    # django-q makes a new broker (for Redis, a new connection) on every `async_task` unless one
-    # is passed in: that was a quarter of the cost of accepting a notification.
-    return get_broker()
-
-
 def _queue_accepted(*, notifications: list[Notification]) -> None:
     """The notifications are stored and answered 201 whatever the broker does: when it can't take
     the tasks, the replay sweep queues them (their `queued_at` is set, and no task follows it)."""
@@ -176,9 +170,11 @@ def notifications_queue_delivery(*, notifications: list[Notification]) -> None:
     if Conf.SYNC:  # tests that run tasks in the caller
         for notification in notifications:
             func, notification_id = _task_call(notification)
-            async_task(func, notification_id, task_name=_task_name(notification), broker=_broker())
+            async_task(
+                func, notification_id, task_name=_task_name(notification), broker=broker_handle()
+            )
         return
-    broker = _broker()
+    broker = broker_handle()
     packages = [SignedPackage.dumps(_task(notification)) for notification in notifications]
     if isinstance(broker, Redis):
         broker.connection.rpush(broker.list_key, *packages)

@@ -1,30 +1,41 @@
 """The one place a notification's status changes (contract section 3).
 
 `ALLOWED_MOVES` is the rule: created → sending → pending → a final status, never backwards, and a
-final status never moves. Only these functions write `Notification.status`, each in one
-transaction with what the change brings along (`_on_status_changed`):
+final status never moves. Only `notifications_status_change` writes `Notification.status`. It
+takes one change or many (`StatusChange`), for the same notification or not, and in one
+transaction it locks the rows by primary key, decides each move from the table, writes the batch
+(one statement per set of columns written), then hands the moves to the handlers the apps above
+this one registered (`settings.STATUS_CHANGE_HANDLERS`: the statistics' count, the status
+callback's event), each of which writes what it needs for the whole batch at once.
 
-- `notification_mark_sent`: the hand-over to a provider (`sending`, with who sent it);
-- `notification_update_status`: a receipt's update (also `status_if_pending` for a provider whose
-  failure means something else once a text was pending);
-- `notification_fail`: a failure we decide ourselves (`technical-failure` after the last retry or
-  a non-retryable error, `temporary-failure` when no receipt came within 72 hours).
+The same code serves every change: a receipt or a batch of them (`callbacks/`), the hand-over to
+a provider (`notification_mark_sent`), our own failures (`notification_fail`: after the last
+retry, a non-retryable error, no receipt in time) and the sweeps.
 
-PostgreSQL receipts (`callbacks/services.py`) take one more path for speed: the same change as SQL
-(`status_change_ctes`), generated from the same table, with `stats/`' counting as SQL beside it
-(`tests/callbacks/test_receipt_paths.py` runs every receipt fixture through both and compares).
+A receipt's change carries the provider that sent it (`StatusChange.reported_by`): it applies
+only to a notification of that provider's channel that this provider was called for
+(`receipt_ignored_reason`, the one rule, contract section 6).
 """
 
 import functools
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
-from sending.models import FAILURE_STATUSES, FINAL_STATUSES, Notification, NotificationStatus
-from stats.services import daily_statistics_count, daily_statistics_count_cte
-from webhooks.outbox import callback_event_cte, callback_event_record
+from sending.models import (
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    SendAttempt,
+)
+from sending.providers import PROVIDERS
 
 now = timezone.now  # seam for tests
 
@@ -40,6 +51,9 @@ ALLOWED_MOVES: dict[str, tuple[str, ...]] = {
 # The statuses a change may ask for (never `created`).
 TARGET_STATUSES = frozenset(target for moves in ALLOWED_MOVES.values() for target in moves)
 
+# The channel each provider carries: the only notifications its receipts may name.
+PROVIDER_CHANNELS: dict[str, str] = {name: kind for name, _, kind, *_ in PROVIDERS}
+
 # What a change loads of the notification: what the statistics count, the receipt's metrics, the
 # hand-over and the status callback need; never the (possibly 100 kB) content.
 _LOADED_FIELDS = (
@@ -48,59 +62,210 @@ _LOADED_FIELDS = (
 )  # fmt: skip
 
 
+def field_length(model, name: str) -> int:
+    """A column's length, read from the model, for cutting what comes from outside to fit."""
+    return model._meta.get_field(name).max_length
+
+
+CODE_LENGTH = field_length(Notification, "provider_status_code")
+REASON_LENGTH = field_length(Notification, "provider_status_reason")
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A move asked for: to `status` (to `status_if_pending` from `pending`), with the provider's
+    code and reason; a hand-over (`sent_by` set) also records who sent it; a receipt
+    (`reported_by` set) applies only when the rule lets that provider report on it."""
+
+    notification_id: uuid.UUID
+    status: str
+    status_if_pending: str | None = None
+    code: str = ""
+    reason: str = ""
+    sent_by: str | None = None
+    provider_reference: str | None = None
+    reported_by: str | None = None
+
+
+@dataclass
+class StatusMove:
+    """A move made, as the handlers see it: the notification (`_LOADED_FIELDS` and `id`, as it
+    is once the whole batch is applied) and the status it moved from and to."""
+
+    notification: Notification
+    old_status: str
+    status: str
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    """What became of one `StatusChange`: `moved` (then `status` is the new status), or not, with
+    `status` as it stands (None for an unknown notification) and, for a receipt the rule did
+    not let through, `ignored` saying why."""
+
+    notification_id: uuid.UUID
+    moved: bool
+    status: str | None
+    notification: Notification | None = None
+    ignored: str = ""
+
+
 def status_may_move(*, old: str, new: str) -> bool:
     return new in ALLOWED_MOVES[old]
-
-
-def status_sources(
-    *, status: str, status_if_pending: str | None = None
-) -> tuple[NotificationStatus, ...]:
-    """The statuses a change asking for `status` (`status_if_pending` from `pending`) moves from."""
-    return tuple(
-        NotificationStatus(old)
-        for old in ALLOWED_MOVES
-        if status_may_move(old=old, new=_wanted(old, status, status_if_pending))
-    )
 
 
 def _wanted(old: str, status: str, status_if_pending: str | None) -> str:
     return status_if_pending if old == S.PENDING and status_if_pending else status
 
 
-def _targets_check(*statuses: str | None) -> None:
-    for wanted in statuses:
-        if wanted is not None and wanted not in TARGET_STATUSES:
-            raise ValueError(f"a notification cannot be moved to {wanted!r}")
+def _targets_check(changes: Sequence[StatusChange]) -> None:
+    for change in changes:
+        for wanted in (change.status, change.status_if_pending):
+            if wanted is not None and wanted not in TARGET_STATUSES:
+                raise ValueError(f"a notification cannot be moved to {wanted!r}")
 
 
-def _on_status_changed(notification: Notification, *, old_status: str) -> None:
-    """Every status change passes here, inside the transaction that made it (committed with it or
-    not at all): the one place to add what a change brings along: the day's statistics, and for a
-    final status the service's status callback event (the outbox, `webhooks/outbox.py`).
-
-    Its SQL twin is `status_change_ctes` (the PostgreSQL receipt statement): what is added here
-    must be added there too, as one more `WITH` clause reading `before` and `changed`.
-    """
-    daily_statistics_count(
-        service_id=notification.service_id,
-        created_at=notification.created_at,
-        notification_type=notification.notification_type,
-        status=notification.status,
-    )
-    callback_event_record(notification=notification)
+@functools.cache
+def status_change_handlers() -> tuple[Callable[[list[StatusMove]], None], ...]:
+    """What a status change brings along, as the apps above `sending/` registered it in
+    `settings.STATUS_CHANGE_HANDLERS` (so this module imports none of them)."""
+    return tuple(import_string(path) for path in settings.STATUS_CHANGE_HANDLERS)
 
 
-def _locked(notification_id) -> Notification | None:
-    """The row, locked until the transaction ends, found by primary key alone (never through the
-    status index: see `status_change_ctes`)."""
-    rows = Notification.objects.select_for_update().filter(id=notification_id)
-    return rows.only(*_LOADED_FIELDS).first()
+def notifications_lock(ids) -> dict[uuid.UUID, Notification]:
+    """The rows, locked until the transaction ends, in primary key order (two batches sharing
+    rows wait for each other instead of deadlocking), found by primary key alone."""
+    rows = Notification.objects.select_for_update().filter(id__in=set(ids)).order_by("id")
+    return {row.id: row for row in rows.only(*_LOADED_FIELDS)}
 
 
-def _write(notification: Notification, **changes) -> None:
-    for name, value in changes.items():
-        setattr(notification, name, value)
-    Notification.objects.filter(id=notification.id).update(**changes)
+def notifications_status_change(changes: Sequence[StatusChange]) -> list[StatusOutcome]:
+    """Apply `changes` in order (a later one sees what an earlier one did), in one transaction
+    with what the moves bring along; returns an outcome per change, in the same order. Inside a
+    caller's transaction it adds no savepoint: if it fails, the caller's transaction fails too,
+    so a half-made change can never commit."""
+    _targets_check(changes)
+    at = now()
+    with transaction.atomic(savepoint=False):
+        rows = notifications_lock(change.notification_id for change in changes)
+        ignored = receipts_ignored(
+            {(c.reported_by, c.notification_id) for c in changes if c.reported_by},
+            {notification_id: row.notification_type for notification_id, row in rows.items()},
+        )
+        written: dict[uuid.UUID, dict] = {}
+        moves: list[StatusMove] = []
+        outcomes = [
+            _change_decide(change, rows, ignored, written, moves, at=at) for change in changes
+        ]
+        _rows_write(rows, written)
+        if moves:
+            for handler in status_change_handlers():
+                handler(moves)
+    return outcomes
+
+
+def _change_decide(change, rows, ignored, written, moves, *, at) -> StatusOutcome:
+    """One change against the row as the batch has left it so far."""
+    row = rows.get(change.notification_id)
+    if row is None:
+        return StatusOutcome(notification_id=change.notification_id, moved=False, status=None)
+    if reason := ignored.get((change.reported_by, row.id)):
+        return StatusOutcome(row.id, moved=False, status=row.status, ignored=reason)
+    old_status = row.status
+    new_status = _wanted(old_status, change.status, change.status_if_pending)
+    moved = status_may_move(old=old_status, new=new_status)
+    fields = _change_fields(change, row, moved=moved, new_status=new_status, at=at)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    written.setdefault(row.id, {}).update(fields)
+    if moved:
+        moves.append(StatusMove(notification=row, old_status=old_status, status=new_status))
+    return StatusOutcome(row.id, moved=moved, status=row.status, notification=row)
+
+
+def _change_fields(change: StatusChange, row: Notification, *, moved, new_status, at) -> dict:
+    """The columns a change writes: the status and when, with the provider's code and reason;
+    for a hand-over who sent it (also when a receipt got there first and it has none yet), and
+    the worker's lease released."""
+    fields: dict = {}
+    if change.sent_by is not None and (moved or row.sent_by is None):
+        fields |= {
+            "sent_by": change.sent_by,
+            "sent_at": at,
+            "provider_reference": change.provider_reference,
+        }
+    if not moved:
+        return fields
+    fields |= {"status": S(new_status), "updated_at": at}
+    if change.sent_by is not None:
+        fields["lease_until"] = None
+    else:
+        fields["provider_status_code"] = change.code[:CODE_LENGTH]
+        fields["provider_status_reason"] = change.reason[:REASON_LENGTH]
+    return fields
+
+
+def _rows_write(rows: dict[uuid.UUID, Notification], written: dict[uuid.UUID, dict]) -> None:
+    """One statement per set of columns written: an `UPDATE … WHERE id IN (…)` when every row gets
+    the same values (a batch of receipts saying `delivered`), else one `bulk_update`."""
+    by_columns: dict[tuple[str, ...], list[uuid.UUID]] = {}
+    for notification_id, fields in written.items():
+        if fields:
+            by_columns.setdefault(tuple(sorted(fields)), []).append(notification_id)
+    for columns, ids in by_columns.items():
+        values = {tuple(written[i][c] for c in columns) for i in ids}
+        if len(values) == 1:
+            Notification.objects.filter(id__in=ids).update(**written[ids[0]])
+        else:
+            Notification.objects.bulk_update([rows[i] for i in ids], columns)
+
+
+def receipts_ignored(
+    asked: set[tuple[str, uuid.UUID]], notification_types: dict[uuid.UUID, str] | None = None
+) -> dict[tuple[str, uuid.UUID], str]:
+    """For the receipts (provider, notification id) that the rule does not let through, why; one
+    query for the send attempts of the whole batch (and one for the notifications' channels when
+    not given). Unknown notifications are the caller's to report: left out."""
+    if notification_types is None:
+        notification_types = dict(
+            Notification.objects.filter(id__in={nid for _, nid in asked}).values_list(
+                "id", "notification_type"
+            )
+        )
+    asked = {(provider, nid) for provider, nid in asked if nid in notification_types}
+    if not asked:
+        return {}
+    called: dict[uuid.UUID, set[str]] = {}
+    attempts = SendAttempt.objects.filter(notification_id__in={nid for _, nid in asked})
+    for notification_id, provider in attempts.values_list("notification_id", "provider"):
+        called.setdefault(notification_id, set()).add(provider)
+    reasons = {}
+    for provider, notification_id in asked:
+        reason = receipt_ignored_reason(
+            provider=provider,
+            notification_type=notification_types[notification_id],
+            called=called.get(notification_id, set()),
+        )
+        if reason:
+            reasons[(provider, notification_id)] = reason
+    return reasons
+
+
+def receipt_ignored_reason(*, provider: str, notification_type: str, called: set[str]) -> str:
+    """The one rule for receipts (contract section 6): a receipt from `provider` may change only a
+    notification of that provider's channel that this provider was called for (`called`: the
+    providers with a send attempt on record, written before the call, so a receipt that beats
+    the hand-over still applies). The credentials a receipt comes with say only that one of our
+    providers (or someone holding its credentials) sent it. Returns why a receipt must change
+    nothing (e.g. "firetext receipt for a text sent by mmg"), or "" when it applies."""
+    kind = "a text" if notification_type == NotificationType.SMS else "an email"
+    if notification_type != PROVIDER_CHANNELS.get(provider):
+        return f"{provider} receipt for {kind}"
+    if provider in called:
+        return ""
+    if called:
+        return f"{provider} receipt for {kind} sent by {' and '.join(sorted(called))}"
+    return f"{provider} receipt for {kind} never sent"
 
 
 def notification_mark_sent(
@@ -108,22 +273,14 @@ def notification_mark_sent(
 ) -> bool:
     """The hand-over: `sending` from `created` with who sent it (`sent_by`, `sent_at`, the
     provider's reference) and the worker's lease released. A receipt that got there first keeps
-    its status and only who sent it is filled in. True when the status changed. Inside a
-    caller's transaction (the attempt's outcome, `sending/delivery.py`) it adds no savepoint."""
-    current = now()
-    handed_over = {"sent_by": provider, "sent_at": current, "provider_reference": reference}
-    with transaction.atomic(savepoint=False):
-        row = _locked(notification_id)
-        if row is None:
-            return False
-        if status_may_move(old=row.status, new=S.SENDING):
-            old_status = row.status
-            _write(row, status=S.SENDING, lease_until=None, updated_at=current, **handed_over)
-            _on_status_changed(row, old_status=old_status)
-            return True
-        if row.sent_by is None:
-            _write(row, **handed_over)
-    return False
+    its status and only who sent it is filled in. True when the status changed."""
+    change = StatusChange(
+        notification_id=notification_id,
+        status=S.SENDING,
+        sent_by=provider,
+        provider_reference=reference,
+    )
+    return notifications_status_change([change])[0].moved
 
 
 def notification_update_status(
@@ -134,35 +291,17 @@ def notification_update_status(
     provider_status_code: str = "",
     provider_status_reason: str = "",
 ) -> Notification | None:
-    """Move a notification to `status` (to `status_if_pending` when it is pending) if
-    `ALLOWED_MOVES` lets it, keeping the provider's code and reason, in one transaction with
-    `_on_status_changed`. Returns the notification as changed, or None when nothing changed
-    (unknown id, already final, the same status again).
-
-    The row is locked by primary key, the move decided from the table, then written. The
-    notification returned has only `_LOADED_FIELDS`, the code and the reason loaded. Inside a
-    caller's transaction it adds no savepoint: if it fails, the caller's transaction fails too.
-    """
-    _targets_check(status, status_if_pending)
-    # No savepoint of its own: inside a caller's transaction an error here spoils the whole
-    # transaction (Django refuses further queries), so a half-made change can never commit.
-    with transaction.atomic(savepoint=False):
-        row = _locked(notification_id)
-        if row is None:
-            return None
-        old_status = row.status
-        new_status = _wanted(old_status, status, status_if_pending)
-        if not status_may_move(old=old_status, new=new_status):
-            return None
-        _write(
-            row,
-            status=NotificationStatus(new_status),
-            provider_status_code=provider_status_code[:20],
-            provider_status_reason=provider_status_reason[:255],
-            updated_at=now(),
-        )
-        _on_status_changed(row, old_status=old_status)
-    return row
+    """One change (`notifications_status_change`): the notification as changed, or None when
+    nothing changed (unknown id, already final, the same status again)."""
+    change = StatusChange(
+        notification_id=notification_id,
+        status=status,
+        status_if_pending=status_if_pending,
+        code=provider_status_code,
+        reason=provider_status_reason,
+    )
+    outcome = notifications_status_change([change])[0]
+    return outcome.notification if outcome.moved else None
 
 
 def notification_fail(
@@ -176,64 +315,5 @@ def notification_fail(
     if status not in FAILURE_STATUSES:
         raise ValueError(f"not a failure status: {status!r}")
     return notification_update_status(
-        notification_id=notification_id, status=status, provider_status_reason=reason[:255]
-    )
-
-
-def status_change_ctes(
-    *,
-    notification_id: uuid.UUID,
-    status: NotificationStatus,
-    status_if_pending: NotificationStatus | None = None,
-    provider_status_code: str = "",
-    provider_status_reason: str = "",
-) -> tuple[str, dict]:
-    """PostgreSQL only: `notification_update_status` as `WITH` clauses, for a caller that puts
-    more into the same statement (a receipt's own row), so the change and what it brings along
-    are one statement. `before` holds the status as it was (no row for an unknown id), `changed`
-    the notification as it now is (no row when nothing changed), `counted` its statistics
-    (`stats/`' own SQL), `outboxed` its status callback event's id and service (`webhooks/`' own
-    SQL; ask for the service's drain, `webhooks.outbox.callback_drain_request`, once committed).
-    Same table, same columns, same results; parameters are `sc_*`."""
-    _targets_check(status, status_if_pending)
-    params = {
-        "sc_code": provider_status_code[:20],
-        "sc_reason": provider_status_reason[:255],
-        "sc_now": now(),
-        "sc_id": notification_id,
-    }
-    sql = _status_change_sql(NotificationStatus(status), status_if_pending and S(status_if_pending))
-    counted, counted_params = daily_statistics_count_cte(changed="changed")
-    return f"{sql}, {counted}, {callback_event_cte(changed='changed')}", params | counted_params
-
-
-@functools.cache
-def _status_change_sql(status: NotificationStatus, status_if_pending: NotificationStatus | None):
-    """The text of `before` and `changed` (made once per pair of targets). The statuses moved
-    from are `status_sources`, written in as literals; everything from outside is a parameter.
-
-    `status || ''`: with the bare column, PostgreSQL may find the row through the status index
-    when its statistics say the statuses are rare (a table of old, delivered texts, then a
-    backlog), and read every row in those statuses to find one id: 13 ms instead of 0.1 ms at
-    50,000 (autovacuum off). The expression leaves it only the primary key.
-    """
-    n = quoted_columns(Notification)
-    table = quoted_table(Notification)
-    sources = status_sources(status=status, status_if_pending=status_if_pending)
-    new_status = f"{sql_literal(status)}"
-    if status_if_pending and S.PENDING in sources:
-        new_status = (
-            f"CASE WHEN {n['status']} = {sql_literal(S.PENDING)} "
-            f"THEN {sql_literal(status_if_pending)} ELSE {sql_literal(status)} END"
-        )
-    returned = ", ".join(n[name] for name in ("id", *_LOADED_FIELDS))
-    return (
-        f"before AS (SELECT {n['status']} FROM {table} "  # noqa: S608
-        f"WHERE {n['id']} = %(sc_id)s), "
-        f"changed AS (UPDATE {table} SET {n['status']} = {new_status}, "
-        f"{n['provider_status_code']} = %(sc_code)s, "
-        f"{n['provider_status_reason']} = %(sc_reason)s, {n['updated_at']} = %(sc_now)s "
-        f"WHERE {n['id']} = %(sc_id)s "
-        f"AND ({n['status']} || '') IN ({sql_literals(sources)}) "
-        f"RETURNING {returned})"
+        notification_id=notification_id, status=status, provider_status_reason=reason
     )

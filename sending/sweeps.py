@@ -21,9 +21,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from django_q.brokers import get_broker
 
-from notifyproject.broker import broker_oldest_queued_at
+from notifyproject.broker import broker_handle, broker_oldest_queued_at
 from sending.models import Notification, NotificationStatus
 from sending.services import notification_queue_delivery
 from sending.status import notification_fail
@@ -74,7 +73,7 @@ def notifications_replay(
     with `older_than` (the command), every one queued longer ago than that instead."""
     current = now()
     if older_than is None:
-        head = broker_oldest_queued_at(get_broker())
+        head = broker_oldest_queued_at(broker_handle())
         cut = min(head or current, current) - timedelta(seconds=settings.REPLAY_MARGIN_SECONDS)
     else:
         cut = current - older_than

@@ -1,10 +1,10 @@
 """The daily statistics (contract section 7): the one write path of their counts (called when a
-notification is accepted and, by `sending/status.py`, when its status changes), the recount and
-the rebuild."""
+notification is accepted and when its status changes, both registered with `sending/` in
+settings), the recount and the rebuild."""
 
 import functools
-import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -13,7 +13,6 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import (
     FAILURE_STATUSES,
     Notification,
@@ -30,12 +29,19 @@ def statistics_column(*, notification_type: str, outcome: Outcome) -> str:
     return f"{prefix}_{outcome}"
 
 
+# What counts as delivered and as failed: the one place it is written (the count as statuses
+# change, and the recount).
+OUTCOME_STATUSES: dict[Outcome, tuple[str, ...]] = {
+    "delivered": (NotificationStatus.DELIVERED,),
+    "failed": FAILURE_STATUSES,
+}
+
+
 def statistics_outcome(status: str) -> Outcome | None:
     """The column a notification in `status` is counted in, besides `*_requested`."""
-    if status == NotificationStatus.DELIVERED:
-        return "delivered"
-    if status in FAILURE_STATUSES:
-        return "failed"
+    for outcome, statuses in OUTCOME_STATUSES.items():
+        if status in statuses:
+            return outcome
     return None
 
 
@@ -106,62 +112,40 @@ def _add_sql(columns: tuple[str, ...]) -> tuple[str, list]:
     return sql, slots
 
 
-def daily_statistics_count(
-    *, service_id, created_at: datetime, notification_type: str, status: str
-) -> None:
-    """Count a notification that has just reached `status`: a delivery in `*_delivered`, any
-    failure in `*_failed`, `sending`/`pending` nowhere. Called by the status module
-    (`sending/status.py`) inside the transaction of the change."""
-    outcome = statistics_outcome(status)
-    if outcome:
-        daily_statistics_increment(
-            service_id=service_id,
-            created_at=created_at,
-            notification_type=notification_type,
-            outcome=outcome,
+def daily_statistics_count_moves(moves) -> None:
+    """Registered with the status module (`settings.STATUS_CHANGE_HANDLERS`): count the
+    notifications that have just reached a status, in the transaction of the change (a delivery
+    in `*_delivered`, any failure in `*_failed`, `sending`/`pending` nowhere). One upsert per
+    service and day, whatever the size of the batch."""
+    counts: dict[tuple, Counter] = {}
+    for move in moves:
+        outcome = statistics_outcome(move.status)
+        if outcome is None:
+            continue
+        notification = move.notification
+        key = (notification.service_id, timezone.localdate(notification.created_at))
+        column = statistics_column(
+            notification_type=notification.notification_type, outcome=outcome
         )
+        counts.setdefault(key, Counter())[column] += 1
+    for (service_id, day), day_counts in counts.items():
+        daily_statistics_add(service_id=service_id, day=day, counts=dict(day_counts))
 
 
-def daily_statistics_count_cte(*, changed: str) -> tuple[str, dict]:
-    """`daily_statistics_count` as a PostgreSQL `WITH` clause, `counted`, for a statement whose
-    clause `changed` returns the changed notification (`service_id`, `notification_type`,
-    `status`, `created_at`): an upsert (`ON CONFLICT … DO UPDATE`, which also makes a missing
-    row), so the count commits with the change in the same statement."""
-    return _count_sql(changed), {"sc_zone": timezone.get_current_timezone_name()}
-
-
-@functools.cache
-def _count_sql(changed: str) -> str:
-    if not re.fullmatch(r"[a-z_]+", changed):
-        raise ValueError(f"not a clause name: {changed!r}")
-    n = quoted_columns(Notification)
-    s = quoted_columns(DailyStatistics)
-    stats_table = quoted_table(DailyStatistics)
-    outcomes = {"delivered": [NotificationStatus.DELIVERED], "failed": FAILURE_STATUSES}
-    counted_columns = {
-        statistics_column(notification_type=kind, outcome=outcome): (kind, outcome)
-        for kind in NotificationType.values
-        for outcome in outcomes
-    }
-    adds = ", ".join(
-        f"({n['notification_type']} = {sql_literal(kind)} "
-        f"AND {n['status']} IN ({sql_literals(outcomes[outcome])}))::int"
-        for kind, outcome in counted_columns.values()
-    )
-    increments = ", ".join(
-        f"{s[column]} = {stats_table}.{s[column]} + EXCLUDED.{s[column]}"
-        for column in counted_columns
-    )
-    requested = [c for c in STATISTICS_FIELDS if c not in counted_columns]
-    countable = [NotificationStatus.DELIVERED, *FAILURE_STATUSES]
-    return (
-        f"counted AS (INSERT INTO {stats_table} ({s['service']}, {s['day']}, "  # noqa: S608
-        f"{', '.join(s[c] for c in requested)}, {', '.join(s[c] for c in counted_columns)}) "
-        f"SELECT {n['service']}, ({n['created_at']} AT TIME ZONE %(sc_zone)s)::date, "
-        f"{', '.join('0' for _ in requested)}, {adds} FROM {changed} "
-        f"WHERE {n['status']} IN ({sql_literals(countable)}) "
-        f"ON CONFLICT ({s['service']}, {s['day']}) DO UPDATE SET {increments} RETURNING 1)"
-    )
+def daily_statistics_count_accepted(notifications) -> None:
+    """Registered with `sending/` (`settings.NOTIFICATIONS_ACCEPTED_HANDLERS`): count newly
+    accepted notifications (a text's parts too), in their transaction; one upsert per service
+    and day."""
+    counts: dict[tuple, Counter] = {}
+    for notification in notifications:
+        key = (notification.service_id, timezone.localdate(notification.created_at))
+        day = counts.setdefault(key, Counter())
+        kind = notification.notification_type
+        day[statistics_column(notification_type=kind, outcome="requested")] += 1
+        if notification.notification_type == NotificationType.SMS:
+            day["sms_fragments"] += notification.fragment_count or 0
+    for (service_id, day), day_counts in counts.items():
+        daily_statistics_add(service_id=service_id, day=day, counts=dict(day_counts))
 
 
 @dataclass(frozen=True)
@@ -190,8 +174,10 @@ def daily_statistics_recount(*, day: date) -> dict[uuid.UUID, dict[str, int]]:
         .values("service_id", "notification_type")
         .annotate(
             requested=Count("id"),
-            delivered=Count("id", filter=Q(status=NotificationStatus.DELIVERED)),
-            failed=Count("id", filter=Q(status__in=FAILURE_STATUSES)),
+            **{
+                outcome: Count("id", filter=Q(status__in=statuses))
+                for outcome, statuses in OUTCOME_STATUSES.items()
+            },
             fragments=Sum("fragment_count", default=0),
         )
         .order_by()

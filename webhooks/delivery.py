@@ -31,6 +31,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from notifyproject import metrics
+from notifyproject.broker import TASK_LEASE
 from webhooks.guard import CallbackUrlRefused, GuardedAdapter, url_form_check
 from webhooks.models import (
     ENDPOINT_MODELS,
@@ -40,7 +41,6 @@ from webhooks.models import (
     CallbackState,
 )
 from webhooks.outbox import (
-    DRAIN_SLOT_SECONDS,
     callback_drain_request,
     callback_drain_slot_free,
     callback_drain_slot_take,
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 now = timezone.now  # seam for tests
 
 # A claim's lease: as long as the drain's slot (`webhooks.outbox`), so both run out together.
-LEASE = timedelta(seconds=DRAIN_SLOT_SECONDS)
+LEASE = TASK_LEASE
 # Events a drain claims at once (the batch is recorded together).
 DRAIN_BATCH = 20
 # How long a drain starts new POSTs for: one more may take two timeouts (connect and read),

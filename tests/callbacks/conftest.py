@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from django.test import Client
 
+from callbacks.inbox import receipts_drain, receipts_waiting
 from callbacks.parsers import sns
 from tests.conftest import FIXTURES
 
@@ -29,15 +30,32 @@ def fixture_text(provider: str, name: str) -> str:
     return (FIXTURES / f"{provider}_receipts" / name).read_text()
 
 
-def post(endpoint: tuple[str, str], body: str | bytes, content_type: str | None = None, **extra):
+def post(
+    endpoint: tuple[str, str],
+    body: str | bytes,
+    content_type: str | None = None,
+    *,
+    drain: bool = True,
+    **extra,
+):
+    """The provider's post and our answer; then, unless `drain=False`, the inbox drain a worker
+    runs once the receipt is committed (tests hold the transaction open, so it is run here)."""
     path, default_type = endpoint
-    return Client().generic(
+    response = Client().generic(
         "POST",
         path,
         body,
         content_type=default_type if content_type is None else content_type,
         **extra,
     )
+    if drain:
+        inbox_drain()
+    return response
+
+
+def inbox_drain():
+    """What the drain's worker does: apply every receipt waiting."""
+    return receipts_drain(receipts=receipts_waiting())
 
 
 def ses_notification(name: str, **changes) -> dict:

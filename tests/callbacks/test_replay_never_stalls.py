@@ -10,9 +10,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from callbacks import services
+from callbacks.inbox import receipt_store
 from callbacks.models import Receipt, ReceiptState
-from callbacks.parsers import StatusReceipt
-from callbacks.services import receipt_store
 from callbacks.tasks import replay_receipts
 from sending.models import Notification, NotificationStatus, NotificationType
 from tests.callbacks.conftest import (
@@ -80,18 +79,29 @@ def test_a_receipt_that_fails_is_marked_and_the_others_are_still_replayed(servic
 
 
 def test_a_receipt_that_always_fails_is_given_up_after_max_attempts(service, monkeypatch):
-    def refused(event, receipt):
-        raise DatabaseError("value too long for type character varying(20)")
-
-    monkeypatch.setitem(services._EVENT_HANDLERS, StatusReceipt, refused)
-    notification_make(
+    """A receipt the database refuses every time fails alone: the one beside it in the same
+    batch is applied at the first run."""
+    email = notification_make(
         service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
     )
+    sms = notification_make(service=service, notification_id=REFERENCE)
+    apply = services.notifications_status_change
+
+    def refusing(changes):
+        if any(change.notification_id == email.id for change in changes):
+            raise DatabaseError("value too long for type character varying(20)")
+        return apply(changes)
+
+    monkeypatch.setattr(services, "notifications_status_change", refusing)
     bad = stored("ses", ses_with_surrogate(), "text/plain", state=ReceiptState.FAILED)
     Receipt.objects.filter(id=bad.id).update(attempts=1)  # the request's own attempt
+    good = stored_receipt("firetext", "delivered.txt", state=ReceiptState.FAILED)
 
     runs = [replay_receipts() for _ in range(Receipt.MAX_ATTEMPTS + 2)]
 
+    assert Receipt.objects.get(id=good.id).state == ReceiptState.PROCESSED
+    assert Notification.objects.get(id=sms.id).status == S.DELIVERED
+    assert Notification.objects.get(id=email.id).status != S.DELIVERED
     bad.refresh_from_db()
     assert bad.state == ReceiptState.GIVEN_UP
     assert bad.attempts == Receipt.MAX_ATTEMPTS

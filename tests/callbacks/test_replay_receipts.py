@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from callbacks.inbox import receipt_store
 from callbacks.models import Receipt, ReceiptState
-from callbacks.services import receipt_store
 from sending.models import Notification, NotificationStatus
 from tests.callbacks.conftest import REFERENCE, fixture_text
 from tests.stats.factories import notification_make, statistics_of

@@ -3,8 +3,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from callbacks import tasks
+from callbacks.inbox import receipt_store
 from callbacks.models import Receipt, ReceiptState
-from callbacks.services import receipt_store
 from sending.models import Notification
 
 

@@ -9,10 +9,10 @@ import requests
 import responses
 from responses import matchers
 
+from callbacks.inbox import receipts_drain
 from callbacks.models import Complaint, Receipt, ReceiptState
 from callbacks.parsers import ReceiptInvalid, sns
 from callbacks.parsers.ses import SesReceiptParser
-from callbacks.services import receipt_process
 from sending.models import Notification, NotificationStatus, NotificationType
 from tests.callbacks.conftest import (
     CERT_URL,
@@ -200,7 +200,7 @@ def test_a_failed_confirmation_is_kept_and_replayed(db, sns_signer):
     assert receipt.state == ReceiptState.FAILED
 
     responses.replace(responses.GET, message["SubscribeURL"], body="ok")
-    assert receipt_process(receipt=receipt) == []
+    receipts_drain(receipts=Receipt.objects.filter(pk=receipt.pk))  # a replay
     receipt.refresh_from_db()
     assert (receipt.state, receipt.attempts) == (ReceiptState.PROCESSED, 2)
 

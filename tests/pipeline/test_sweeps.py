@@ -136,6 +136,7 @@ def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
         "tend back provider priorities": ("sending.tasks.tend_back_priorities", 5),
         "replay stranded notifications": ("sending.tasks.replay_notifications", 1),
         "replay failed receipts": ("callbacks.tasks.replay_receipts", 15),
+        "drain stranded receipts": ("callbacks.tasks.sweep_receipts", 1),
         "send due status callbacks": ("webhooks.tasks.queue_due_callbacks", 1),
         "time out notifications": ("sending.tasks.timeout_notifications", 24 * 60),
         "sweep expired idempotency keys": ("sending.tasks.sweep_idempotency_keys", 60),

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
-from sending import services
+from notifyproject.broker import broker_handle
 from sending.api.throttling import ApiKeyRateThrottle
 from sending.models import Notification
 from stats.models import DailyStatistics
@@ -133,7 +133,7 @@ def queue_contents() -> list[dict]:
 def test_tasks_are_queued_after_commit_in_one_round_trip(
     api_client, monkeypatch, django_capture_on_commit_callbacks
 ):
-    broker = services._broker()
+    broker = broker_handle()
     broker.purge_queue()
     commands = []
     if connection.vendor == "postgresql" and hasattr(broker, "connection"):  # Redis

@@ -1,14 +1,11 @@
-from collections import Counter
 from datetime import datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from callbacks.inbox import receipts_drain
 from callbacks.models import Receipt, ReceiptProvider
-from callbacks.replay import receipt_replay
 from callbacks.selectors import receipt_list_to_replay
-
-PROGRESS_EVERY = 100
 
 
 def moment(value: str) -> datetime:
@@ -53,25 +50,27 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, since, provider, rejected, given_up, settle_seconds, **options):
-        ids = list(
-            receipt_list_to_replay(
-                received_before=timezone.now() - timedelta(seconds=settle_seconds),
-                since=since,
-                provider=provider,
-                include_rejected=rejected,
-                include_given_up=given_up,
-            ).values_list("id", flat=True)
+        receipts = receipt_list_to_replay(
+            received_before=timezone.now() - timedelta(seconds=settle_seconds),
+            since=since,
+            provider=provider,
+            include_rejected=rejected,
+            include_given_up=given_up,
         )
-        total = len(ids)
+        total = receipts.count()
         self.stdout.write(f"{total} receipt(s) to replay")
-        states: Counter[str] = Counter()
-        for done, receipt_id in enumerate(ids, start=1):
-            receipt = Receipt.objects.filter(id=receipt_id).first()
-            if receipt is not None:
-                states[receipt_replay(receipt=receipt)] += 1
-            if done % PROGRESS_EVERY == 0 or done == total:
-                self.stdout.write(f"  {done}/{total} replayed")
+        done = 0
+
+        def progress(count: int) -> None:
+            nonlocal done
+            done += count
+            self.stdout.write(f"  {done}/{total} replayed")
+
+        # The inbox drain itself, over the receipts chosen.
+        states = receipts_drain(receipts=receipts, progress=progress)
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
         self.stdout.write(
-            self.style.SUCCESS(f"Replayed {total} receipt(s): {summary or 'nothing to do'}")
+            self.style.SUCCESS(
+                f"Replayed {sum(states.values())} receipt(s): {summary or 'nothing to do'}"
+            )
         )
