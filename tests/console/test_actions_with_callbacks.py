@@ -95,7 +95,12 @@ def test_receipt_replay_with_a_callback_set(admin_client, service, callback):
         )
         for n in failed
     ]
-    data = {"action": "replay", "_selected_action": [r.pk for r in receipts]}
+    data = {
+        "action": "replay",
+        "_selected_action": [r.pk for r in receipts],
+        "apply": "1",
+        "reason": "replay after the outage",
+    }
     response = admin_client.post("/admin/callbacks/receipt/", data)
     assert response.status_code == 302
     page = admin_client.get(response["Location"]).content.decode()
