@@ -22,6 +22,7 @@ SUCCESS = {"result": "success"}
 
 class ReceiptCases:
     endpoint: tuple[str, str]
+    provider: str  # the provider whose receipts these are, and who the notification was sent by
     display_name: str
     notification_type: str = NotificationType.SMS
     # The messages a receipt without a status / without our id is answered with.
@@ -49,6 +50,7 @@ class ReceiptCases:
             notification_type=self.notification_type,
             notification_id=notification_id,
             provider_reference=SES_MESSAGE_ID if notification_id == REFERENCE else None,
+            called=self.provider,
         )
 
     def post(self, body: str, content_type: str | None = None, **extra):

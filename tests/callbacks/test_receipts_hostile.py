@@ -30,7 +30,8 @@ S = NotificationStatus
 
 
 def sms(service):
-    return notification_make(service=service, status=S.SENDING, notification_id=REFERENCE)
+    """A text Firetext failed to take and MMG took: receipts from either apply."""
+    return notification_make(service=service, notification_id=REFERENCE, called=("firetext", "mmg"))
 
 
 def email(service):
@@ -39,6 +40,7 @@ def email(service):
         status=S.SENDING,
         notification_type=NotificationType.EMAIL,
         provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
 
 

@@ -37,6 +37,7 @@ def email(service, status=S.SENDING, message_id=SES_MESSAGE_ID):
         status=status,
         notification_type=NotificationType.EMAIL,
         provider_reference=message_id,
+        called="ses",
     )
 
 
@@ -375,6 +376,7 @@ def test_the_certificate_is_downloaded_with_a_timeout(settings):
 
 class TestSesReceiptCases(ReceiptCases):
     endpoint = SES
+    provider = "ses"
     display_name = "SES"
     notification_type = NotificationType.EMAIL
     missing_status_message = "SES callback failed: notificationType missing"
