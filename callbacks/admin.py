@@ -37,6 +37,10 @@ OUTCOMES = {
         {"state": "processed", "outcome__startswith": "unchanged"},
     ),
     "unknown": ("unknown notification", {"state": "processed", "outcome": UNKNOWN_NOTIFICATION}),
+    "ignored": (
+        "ignored: not this provider's to report",
+        {"state": ReceiptState.IGNORED},
+    ),
     "rejected": ("rejected (answered 400)", {"state": ReceiptState.REJECTED}),
     "failed": ("failed while processing", {"state": ReceiptState.FAILED}),
     "given-up": ("given up: failed every attempt", {"state": ReceiptState.GIVEN_UP}),
