@@ -11,9 +11,9 @@ from callbacks.inbound_numbers import (
     inbound_number_check,
     inbound_number_set,
 )
-from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
 from callbacks.inbox import receipts_drain
-from callbacks.services import IGNORED, UNKNOWN_NOTIFICATION
+from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
+from callbacks.services import UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
@@ -26,7 +26,7 @@ from sending.models import Notification
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # What became of a receipt, as an operator asks it: each a filter on the stored state and
-# the outcome text `receipt_take` wrote.
+# the outcome text the inbox drain wrote.
 OUTCOMES = {
     "processed": (
         "processed: changed the status",
@@ -36,11 +36,11 @@ OUTCOMES = {
         "duplicate or late: changed nothing",
         {"state": "processed", "outcome__startswith": "unchanged"},
     ),
+    "unknown": ("unknown notification", {"state": "processed", "outcome": UNKNOWN_NOTIFICATION}),
     "ignored": (
         "ignored: not this provider's to report",
-        {"state": "processed", "outcome__startswith": IGNORED},
+        {"state": ReceiptState.IGNORED},
     ),
-    "unknown": ("unknown notification", {"state": "processed", "outcome": UNKNOWN_NOTIFICATION}),
     "rejected": ("rejected (answered 400)", {"state": ReceiptState.REJECTED}),
     "failed": ("failed while processing", {"state": ReceiptState.FAILED}),
     "given-up": ("given up: failed every attempt", {"state": ReceiptState.GIVEN_UP}),
@@ -57,8 +57,6 @@ def receipt_outcome_kind(receipt: Receipt) -> str:
         return "duplicate"
     if receipt.outcome == UNKNOWN_NOTIFICATION:
         return "unknown notification"
-    if receipt.outcome.startswith(IGNORED):
-        return "ignored"
     return "processed"
 
 

@@ -76,7 +76,7 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
     `technical-failure`, and answered 400 with why."""
     text = receipt_body_text(body)
     try:
-        event = receipt_parser(provider).parse(body=text, content_type=content_type)
+        event = receipt_parser(provider, quiet=True).parse(body=text, content_type=content_type)
     except ReceiptInvalid as err:
         receipt = receipt_store(
             provider=provider,

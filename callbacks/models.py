@@ -21,6 +21,9 @@ class ReceiptState(models.TextChoices):
     REJECTED = "rejected", "rejected (answered 400)"
     FAILED = "failed", "failed while processing"
     GIVEN_UP = "given-up", "given up: failed every attempt"
+    # Not for a notification of this provider's channel that this provider was called for
+    # (contract section 6): kept and answered 200, changed nothing; the outcome says why.
+    IGNORED = "ignored", "ignored: not this provider's to report"
 
 
 class Receipt(models.Model):

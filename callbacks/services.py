@@ -132,7 +132,8 @@ def _status_receipts_apply(receipts: list[Receipt], events: dict) -> dict[int, A
         if outcome is None or outcome.status is None:
             applied[receipt.pk] = _unknown_notification(receipt, event)
         elif outcome.ignored:
-            applied[receipt.pk] = _receipt_ignored(receipt, event, outcome.ignored)
+            sent_by = outcome.notification.sent_by
+            applied[receipt.pk] = _receipt_ignored(receipt, event, outcome.ignored, sent_by)
         elif outcome.moved:
             applied[receipt.pk] = Applied(
                 ReceiptState.PROCESSED, f"now {outcome.status}", event, outcome.notification
@@ -152,19 +153,20 @@ def _unknown_notification(receipt: Receipt, event) -> Applied:
     return Applied(ReceiptState.PROCESSED, UNKNOWN_NOTIFICATION, event)
 
 
-def _receipt_ignored(receipt: Receipt, event, reason: str) -> Applied:
+def _receipt_ignored(receipt: Receipt, event, reason: str, sent_by: str | None = None) -> Applied:
     """Answered 200 and kept, with why, but it changes nothing: someone holding this provider's
     receipt credentials named a notification this provider may not report on."""
     logger.warning(
         "receipt ignored: not for a notification this provider was called for",
         extra={
             "provider": receipt.provider,
+            "sent_by": sent_by,
             "receipt_id": receipt.pk,
             "reference": event.reference,
             "reason": reason,
         },
     )
-    return Applied(ReceiptState.PROCESSED, IGNORED + reason, event)
+    return Applied(ReceiptState.IGNORED, IGNORED + reason, event)
 
 
 def _notification_ids_for(references: set[str]) -> dict[str, uuid.UUID]:
@@ -181,7 +183,7 @@ def _other_receipt_apply(receipts: list[Receipt], events: dict) -> dict[int, App
     if isinstance(event, SubscriptionConfirmation):
         sns_subscription_confirm(event.subscribe_url)
     outcome = _OTHER_HANDLERS[type(event)](event, receipt)
-    state = ReceiptState.PROCESSED
+    state = ReceiptState.IGNORED if outcome.startswith(IGNORED) else ReceiptState.PROCESSED
     return {receipt.pk: Applied(state, outcome, event)}
 
 
@@ -236,7 +238,7 @@ def receipt_report(receipt: Receipt, applied: Applied) -> None:
     if event is None or applied.state == ReceiptState.FAILED:
         return
     detail = {"provider": receipt.provider, "receipt_id": receipt.pk, "outcome": applied.outcome}
-    ignored = applied.outcome.startswith(IGNORED)
+    ignored = applied.state == ReceiptState.IGNORED
     if isinstance(event, StatusReceipt):
         detail.update(
             reference=event.reference,

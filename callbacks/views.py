@@ -28,7 +28,8 @@ class JsonAnswer(BaseContentNegotiation):
 class ReceiptView(APIView):
     """Authenticate, read the body, store it (`receipt_take`: the inbox), answer.
 
-    Not the API's key authentication: providers use HTTP basic auth (CALLBACK_BASIC_AUTH).
+    Not the API's key authentication: providers use HTTP basic auth, each its own pairs when
+    set (FIRETEXT_RECEIPT_AUTH, MMG_RECEIPT_AUTH), else CALLBACK_BASIC_AUTH.
     The body is read raw, so the parsers see exactly what a replay will see.
     """
 
@@ -47,7 +48,8 @@ class ReceiptView(APIView):
 
     @extend_schema(exclude=True)
     def post(self, request):
-        if not callback_credentials_valid(request.META.get("HTTP_AUTHORIZATION", "")):
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        if not callback_credentials_valid(authorization, provider=self.provider):
             # SNS sends credentials only after this challenge.
             return self.error(
                 "authentication required",

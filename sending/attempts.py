@@ -7,6 +7,13 @@ the notification. The next claim (once the dead worker's lease has run out) hold
 time moves the status on and settles it for good. Only after the hold may it be sent again; the
 old attempt then becomes `unknown`, and the resend is logged and counted
 (`tasks.deliver-{type}.resent-after-unknown`).
+
+A receipt from the provider settles it too: the receipt shows the call reached the provider, so
+once a receipt from that provider applies to the notification (`sending.status`, the rule),
+that provider's attempts still `started` become `receipted` (`attempts_settle_by_receipts`) rather
+than looking in flight for ever. Only that provider's: the receipt says nothing of another's
+call. A live worker whose call is still in flight writes its own outcome over it afterwards
+(`attempt_finish`), which is the better record.
 """
 
 import logging
@@ -40,6 +47,20 @@ def attempt_finish(*, attempt: SendAttempt, error: Exception | None, duration_ms
         status_code=getattr(error, "status_code", None),
         error=str(error)[:500] if error else "",
     )
+
+
+def attempts_settle_by_receipts(reported: set[tuple[str, object]]) -> None:
+    """For each (provider, notification id) of receipts that applied, that provider's attempts on
+    that notification still `started` become `receipted`: one statement per provider."""
+    by_provider: dict[str, set] = {}
+    for provider, notification_id in reported:
+        by_provider.setdefault(provider, set()).add(notification_id)
+    for provider, notification_ids in by_provider.items():
+        SendAttempt.objects.filter(
+            notification_id__in=notification_ids,
+            provider=provider,
+            outcome=SendAttempt.Outcome.STARTED,
+        ).update(outcome=SendAttempt.Outcome.RECEIPTED)
 
 
 def attempt_unknown_hold(*, notification: Notification) -> datetime | None:

@@ -337,7 +337,8 @@ class SendAttempt(models.Model):
 
     Written `started` (and committed) before the provider is called, then given its outcome: an
     attempt still `started` after its worker died is a send whose outcome nobody knows; once the
-    hold for a receipt has passed and it is sent again, it becomes `unknown`.
+    hold for a receipt has passed and it is sent again, it becomes `unknown`; a receipt from its
+    provider that applies first shows the provider had it, and it becomes `receipted`.
     """
 
     class Outcome(models.TextChoices):
@@ -345,6 +346,7 @@ class SendAttempt(models.Model):
         SUCCESS = "success"
         ERROR = "error"
         UNKNOWN = "unknown"
+        RECEIPTED = "receipted", "settled by a receipt"
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="attempts"

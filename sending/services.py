@@ -5,12 +5,11 @@ import logging
 import uuid
 from collections import Counter
 from enum import Enum
-from functools import cache, partial
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
@@ -23,6 +22,7 @@ from notifyproject import metrics
 from notifyproject.broker import broker_handle
 from sending.fragments import sms_fragment_count
 from sending.models import Notification, NotificationType, Service, Template
+from sending.status import handlers_load
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +74,11 @@ def notification_create(
     return notification
 
 
-@cache
-def _accepted_handlers():
-    return tuple(import_string(path) for path in settings.NOTIFICATIONS_ACCEPTED_HANDLERS)
-
-
 def notifications_accepted(*, notifications: list[Notification]) -> None:
     """What accepting notifications brings along in the apps above this one (the statistics'
     `*_requested`), as registered in `settings.NOTIFICATIONS_ACCEPTED_HANDLERS`; inside the
     transaction that stored them."""
-    for handler in _accepted_handlers():
+    for handler in handlers_load(tuple(settings.NOTIFICATIONS_ACCEPTED_HANDLERS)):
         handler(notifications)
 
 

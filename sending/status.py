@@ -14,7 +14,8 @@ retry, a non-retryable error, no receipt in time) and the sweeps.
 
 A receipt's change carries the provider that sent it (`StatusChange.reported_by`): it applies
 only to a notification of that provider's channel that this provider was called for
-(`receipt_ignored_reason`, the one rule, contract section 6).
+(`receipt_ignored_reason`, the one rule, contract section 6); one that applies settles that
+provider's attempts left `started` (`attempts_settle_by_receipts`).
 """
 
 import functools
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from sending.attempts import attempts_settle_by_receipts
 from sending.models import (
     FAILURE_STATUSES,
     FINAL_STATUSES,
@@ -125,11 +127,15 @@ def _targets_check(changes: Sequence[StatusChange]) -> None:
                 raise ValueError(f"a notification cannot be moved to {wanted!r}")
 
 
-@functools.cache
 def status_change_handlers() -> tuple[Callable[[list[StatusMove]], None], ...]:
     """What a status change brings along, as the apps above `sending/` registered it in
     `settings.STATUS_CHANGE_HANDLERS` (so this module imports none of them)."""
-    return tuple(import_string(path) for path in settings.STATUS_CHANGE_HANDLERS)
+    return handlers_load(tuple(settings.STATUS_CHANGE_HANDLERS))
+
+
+@functools.cache
+def handlers_load(paths: tuple[str, ...]) -> tuple[Callable, ...]:
+    return tuple(import_string(path) for path in paths)
 
 
 def notifications_lock(ids) -> dict[uuid.UUID, Notification]:
@@ -158,6 +164,15 @@ def notifications_status_change(changes: Sequence[StatusChange]) -> list[StatusO
             _change_decide(change, rows, ignored, written, moves, at=at) for change in changes
         ]
         _rows_write(rows, written)
+        attempts_settle_by_receipts(
+            {
+                (change.reported_by, change.notification_id)
+                for change in changes
+                if change.reported_by
+                and change.notification_id in rows
+                and (change.reported_by, change.notification_id) not in ignored
+            }
+        )
         if moves:
             for handler in status_change_handlers():
                 handler(moves)
@@ -170,7 +185,9 @@ def _change_decide(change, rows, ignored, written, moves, *, at) -> StatusOutcom
     if row is None:
         return StatusOutcome(notification_id=change.notification_id, moved=False, status=None)
     if reason := ignored.get((change.reported_by, row.id)):
-        return StatusOutcome(row.id, moved=False, status=row.status, ignored=reason)
+        return StatusOutcome(
+            row.id, moved=False, status=row.status, notification=row, ignored=reason
+        )
     old_status = row.status
     new_status = _wanted(old_status, change.status, change.status_if_pending)
     moved = status_may_move(old=old_status, new=new_status)

@@ -32,14 +32,18 @@ RECEIPT_PARSER_CLASSES: dict[str, type[ReceiptParser]] = {
 }
 
 
-def receipt_parser(name: str) -> ReceiptParser:
-    """The parser for provider `name`, given the settings it depends on as they are now."""
+def receipt_parser(name: str, *, quiet: bool = False) -> ReceiptParser:
+    """The parser for provider `name`, given the settings it depends on as they are now (`quiet`:
+    logging nothing of what it finds, for the web's reading before the drain's)."""
     if name == SesReceiptParser.name:
-        return SesReceiptParser(
+        parser = SesReceiptParser(
             topic_arns=tuple(settings.SES_SNS_TOPIC_ARNS),
             verify=sns_message_verify if settings.SNS_VERIFY_SIGNATURES else None,
         )
-    return RECEIPT_PARSER_CLASSES[name]()
+    else:
+        parser = RECEIPT_PARSER_CLASSES[name]()
+    parser.quiet = quiet
+    return parser
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from sending.templates import template_create, template_update
 from stats.models import DailyStatistics
 from tests.api_v2 import schemas
 from tests.api_v2.conftest import poll
+from tests.callbacks.conftest import inbox_drain
 from tests.fakes import running_fake_providers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -497,6 +498,7 @@ def mmg_text(v2, *, number: str, message: str, mmg_id: str, sender: str = "44770
     }
     response = requests.post(f"{v2.url}/notifications/sms/receive/mmg", json=body, timeout=10)
     assert response.json() == {"status": "ok"}
+    inbox_drain()  # what the inbox drain's worker does once the text is stored
 
 
 def test_received_texts_are_listed_newest_first_for_their_service_only(v2):

@@ -58,9 +58,12 @@ def test_a_receipt_that_fails_is_marked_and_the_others_are_still_replayed(servic
     """The issue's case: an MMG time offset past ±15:59 (PostgreSQL refuses it) stalled every
     later receipt, and a lone surrogate failed on every database. Both now apply (the time
     left out, the surrogate replaced), and the replay goes on past them either way."""
-    sms = notification_make(service=service, notification_id=REFERENCE)
+    sms = notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     email = notification_make(
-        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+        service=service,
+        notification_type=NotificationType.EMAIL,
+        provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
     bad_time = stored("mmg", mmg_with_offset("+1600"), "application/json")
     bad_text = stored("ses", ses_with_surrogate(), "text/plain")
@@ -82,9 +85,12 @@ def test_a_receipt_that_always_fails_is_given_up_after_max_attempts(service, mon
     """A receipt the database refuses every time fails alone: the one beside it in the same
     batch is applied at the first run."""
     email = notification_make(
-        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+        service=service,
+        notification_type=NotificationType.EMAIL,
+        provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
-    sms = notification_make(service=service, notification_id=REFERENCE)
+    sms = notification_make(service=service, notification_id=REFERENCE, called="firetext")
     apply = services.notifications_status_change
 
     def refusing(changes):

@@ -85,7 +85,7 @@ def test_timeout_notifications_with_a_callback_set(service, callback, capsys):
 
 def test_receipt_replay_with_a_callback_set(admin_client, service, callback):
     """Rows read whole before the first replay (a queryset iterated, not `.iterator()`)."""
-    failed = [notification_make(service=service) for _ in range(STUCK)]
+    failed = [notification_make(service=service, called="firetext") for _ in range(STUCK)]
     receipts = [
         Receipt.objects.create(
             provider="firetext",
@@ -95,7 +95,12 @@ def test_receipt_replay_with_a_callback_set(admin_client, service, callback):
         )
         for n in failed
     ]
-    data = {"action": "replay", "_selected_action": [r.pk for r in receipts]}
+    data = {
+        "action": "replay",
+        "_selected_action": [r.pk for r in receipts],
+        "apply": "1",
+        "reason": "replay after the outage",
+    }
     response = admin_client.post("/admin/callbacks/receipt/", data)
     assert response.status_code == 302
     page = admin_client.get(response["Location"]).content.decode()

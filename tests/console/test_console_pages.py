@@ -168,7 +168,7 @@ def test_receipts_list_outcomes_and_filters(admin_client, service, django_assert
 
 
 def test_receipt_replay_applies_a_failed_receipt(admin_client, service):
-    sms = notification_make(service=service)
+    sms = notification_make(service=service, called="firetext")
     receipt = Receipt.objects.create(
         provider="firetext",
         body=f"reference={sms.id}&status=0",

@@ -10,6 +10,7 @@ from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import ReceivedText
+from tests.callbacks.conftest import inbox_drain
 from tests.conftest import FIXTURES
 from tests.webhooks.conftest import Answer, final_event
 from webhooks import delivery, guard
@@ -40,6 +41,7 @@ def receive_mmg(body: str = MMG_TEXT):
         "/notifications/sms/receive/mmg", body, content_type="application/json"
     )
     assert response.status_code == 200
+    inbox_drain()  # what the inbox drain's worker does once the text is stored
     return response
 
 

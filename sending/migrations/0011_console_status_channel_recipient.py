@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sending', '0009_v2_api_templates_keys'),
+        ('sending', '0010_attempt_receipted'),
     ]
 
     operations = [
