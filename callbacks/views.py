@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from callbacks.authentication import callback_credentials_valid
 from callbacks.inbox import receipt_take
+from callbacks.models import ReceiptProvider
 from callbacks.parsers import RECEIPT_PARSER_CLASSES
 
 
@@ -40,11 +41,18 @@ class ReceiptView(APIView):
     content_negotiation_class = JsonAnswer
     provider: str  # a key of RECEIPT_PARSER_CLASSES: who posts it, whose credentials apply
     accepted = {"result": "success"}
+    kind = ""  # what is posted here: a receipt, or (`-inbound`) a received text
 
     @property
     def parser(self) -> str:
         """The key of RECEIPT_PARSER_CLASSES that reads what is posted here."""
-        return self.provider
+        return f"{self.provider}{self.kind}"
+
+    @classmethod
+    def error_label(cls) -> str:
+        """Whom the answers to a body Django refuses name (`sending.api.errors`), as for
+        ours: "Firetext callback failed: …"."""
+        return ReceiptProvider(f"{cls.provider}{cls.kind}").label
 
     @extend_schema(exclude=True)
     def post(self, request):
@@ -93,10 +101,7 @@ class ReceivedTextView(ReceiptView):
     receipts; stored raw, then its row (`callbacks.received_texts`); GOV.UK Notify's answer."""
 
     accepted = {"status": "ok"}
-
-    @property
-    def parser(self) -> str:
-        return f"{self.provider}-inbound"
+    kind = "-inbound"
 
 
 class FiretextReceivedTextView(ReceivedTextView):

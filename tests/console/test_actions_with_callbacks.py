@@ -58,7 +58,7 @@ def test_mark_technical_failure_with_a_callback_set(admin_client, service, callb
         "apply": "1",
         "reason": "Firetext lost them",
     }
-    with caplog.at_level(logging.WARNING, logger="sending.admin"):
+    with caplog.at_level(logging.WARNING, logger="console.admin.sending"):
         response = admin_client.post(LIST, data)
     assert response.status_code == 302
     page = admin_client.get(response["Location"]).content.decode()

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from sending.admin import ReadOnlyAdmin
+from console.admin.sending import ReadOnlyAdmin
 from stats.models import STATISTICS_FIELDS, DailyStatistics
 
 

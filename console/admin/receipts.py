@@ -15,10 +15,10 @@ from callbacks.inbox import receipts_drain
 from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
 from callbacks.services import UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
+from console.admin.sending import ReadOnlyAdmin
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
 from notifyproject.masking import recipient_mask, text_mask
-from sending.admin import ReadOnlyAdmin
 from sending.models import Notification
 
 # A notification id anywhere in a receipt's body: a rejected receipt has no parsed reference,

@@ -5,9 +5,9 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from console.actions import action_reason, action_reason_page
+from console.admin.sending import NotificationAdmin, ReadOnlyAdmin
 from console.history import mend_record
 from notifyproject.masking import text_mask
-from sending.admin import NotificationAdmin, ReadOnlyAdmin
 from sending.models import Notification
 from webhooks.guard import CallbackUrlRefused, callback_url_check
 from webhooks.models import (
