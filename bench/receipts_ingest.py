@@ -11,15 +11,13 @@ After each of them every receipt must be stored and processed and each notificat
 and counted once; then the notifications go back to `sending` for the next. CPU per request
 is read from /proc.
 
-    .venv/bin/python bench/receipts_ingest.py                  # both sizes, in-request processing
-    .venv/bin/python bench/receipts_ingest.py --mode task      # the Django Q alternative
+    .venv/bin/python bench/receipts_ingest.py                  # both sizes
 
-`--mode task` measures the alternative that was not chosen: the view stores the receipt and
-queues a Django Q task (Redis broker) that processes it, with a qcluster (2 workers) running
-beside gunicorn on the same cores; it reports the rate receipts are taken in and how long
-until all of them are processed.
+The receipt view stores the receipt and asks for the inbox drain, which a qcluster (2 workers,
+Redis broker) runs beside gunicorn on the same cores: after each round the benchmark waits until
+every receipt is applied, and reports that time and the end-to-end rate.
 
-Targets (in-request mode): the receipt rate is at least 0.6 of the same-work view's (median of
+Targets: the receipt rate is at least 0.6 of the same-work view's (median of
 the rounds' ratios), and a receipt
 costs at most 1.2× as much with 1,000,000 notifications as with 10,000. Exit status 0 when both
 are met, 1 when one is missed, 2 when the run itself went wrong. The database named by
@@ -27,7 +25,6 @@ are met, 1 when one is missed, 2 when the run itself went wrong. The database na
 """
 
 import argparse
-import functools
 import os
 import random
 import statistics
@@ -37,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# The repository root: bench.common, and bench.receipts_ingest for gunicorn in --mode task.
+# The repository root: bench.common.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     BenchError,
@@ -102,8 +99,7 @@ end
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=bench_database_url("receipts"))
-    parser.add_argument("--redis-url", default=bench_redis_url(12), help="--mode task")
-    parser.add_argument("--mode", choices=("request", "task"), default="request")
+    parser.add_argument("--redis-url", default=bench_redis_url(12), help="the broker")
     parser.add_argument("--sizes", default="10000,1000000", help="notifications in the table")
     parser.add_argument("--rounds", type=int, default=3, help="alternating measured rounds")
     parser.add_argument("--seconds", type=int, default=5, help="per target per round")
@@ -131,10 +127,7 @@ def environment(args) -> dict[str, str]:
         Q_WORKERS="2",
     )
     env.pop("CALLBACK_BASIC_AUTH", None)
-    if args.mode == "task":
-        env["REDIS_URL"] = args.redis_url
-    else:
-        env.pop("REDIS_URL", None)
+    env["REDIS_URL"] = args.redis_url
     return env
 
 
@@ -289,48 +282,6 @@ def wrk_run(wrk, args, workdir: Path, url: str, seconds: int, ids) -> dict:
     return result
 
 
-# --- the Django Q alternative (--mode task) ----------------------------------------------------
-
-
-def task_mode_application():
-    """gunicorn's app for --mode task: the same view, but it only stores and queues."""
-    from bench.baselines import application as with_baselines
-
-    application = with_baselines()  # sets Django up, before the view is imported
-    from callbacks import views
-
-    views.receipt_take = _receipt_store_and_queue
-    return application
-
-
-def _receipt_store_and_queue(*, provider: str, body: bytes, content_type: str) -> list[str]:
-    from django_q.tasks import async_task
-
-    from callbacks.services import receipt_body_text, receipt_store
-
-    receipt = receipt_store(
-        provider=provider, body=receipt_body_text(body), content_type=content_type
-    )
-    async_task("bench.receipts_ingest.receipt_process_queued", receipt.id, broker=_broker())
-    return []
-
-
-@functools.cache
-def _broker():
-    # One broker connection per process, as sending.services does: django-q otherwise makes a
-    # new one (for Redis, a new connection) for every task.
-    from django_q.brokers import get_broker
-
-    return get_broker()
-
-
-def receipt_process_queued(receipt_id: int) -> None:
-    from callbacks.models import Receipt
-    from callbacks.services import receipt_process
-
-    receipt_process(receipt=Receipt.objects.get(id=receipt_id))
-
-
 def unprocessed_count() -> int:
     from django.db import connection
 
@@ -351,20 +302,16 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
     qcluster = server = None
     bare, receipts, drains, checked = [], [], [], 0
     try:
-        if args.mode == "task":
-            qcluster = manage_start(env, workdir / "qcluster.log", "qcluster")
-        app = (
-            "bench.receipts_ingest:task_mode_application()"
-            if args.mode == "task"
-            else "bench.baselines:application()"
-        )
+        # The inbox drain runs in the cluster's workers, beside gunicorn on the same cores.
+        qcluster = manage_start(env, workdir / "qcluster.log", "qcluster")
+        app = "bench.baselines:application()"
         server, base = gunicorn_start(args, env, workdir / f"gunicorn-{size}.log", app)
         for n in range(args.rounds + 1):  # round 0 warms up
             seconds = args.seconds if n else args.warmup
             for runs, path in ((bare, BASELINE_PATH), (receipts, RECEIPT_PATH)):
                 shuffle.shuffle(ids)
                 runs.append(wrk_measured(wrk, args, workdir, server, base + path, seconds, ids))
-                if qcluster and path == RECEIPT_PATH:
+                if path == RECEIPT_PATH:
                     drains.append(drain_wait())
                 check = outcome_check()
                 if check["problems"]:
@@ -374,7 +321,7 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
             print(
                 f"round {n}{' (warm-up)' if not n else ''}: same-work {bare[-1]['rate']:.0f} "
                 f"req/s, receipts {receipts[-1]['rate']:.0f} req/s"
-                + (f", then {drains[-1]:.1f} s until all processed" if qcluster else ""),
+                + (f", then {drains[-1]:.1f} s until all processed" if n else ""),
                 flush=True,
             )
     finally:
@@ -426,7 +373,8 @@ def round_reset() -> None:
 
 
 def drain_wait(timeout: float = 600) -> float:
-    """Seconds until the queued receipts are all processed (--mode task)."""
+    """Seconds, after the load stopped, until the stored receipts are all processed by the
+    inbox drain."""
     started = time.monotonic()
     while unprocessed_count():
         if time.monotonic() - started > timeout:
@@ -437,17 +385,16 @@ def drain_wait(timeout: float = 600) -> float:
 
 def report(args, results: list[dict]) -> bool:
     print(
-        f"\nmode {args.mode}; gunicorn {args.workers} {args.worker_class} workers"
+        f"\ngunicorn {args.workers} {args.worker_class} workers"
         + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
         + "; wrk 1 thread, "
         f"{args.connections} connections; medians of {args.rounds} rounds of {args.seconds} s "
         f"per target after a warm-up round; {os.cpu_count()} cores"
     )
-    task = args.mode == "task"
     print(
         f"{'notifications':>13} {'same-work/s':>11} {'receipts/s':>10} {'ratio':>6} "
         f"{'ms/receipt':>10} {'p50 ms':>7} {'p99 ms':>7} {'same p50':>8}"
-        + (f" {'drain s':>8} {'end-to-end/s':>12}" if task else "")
+        + f" {'drain s':>8} {'end-to-end/s':>12}"
     )
     for r in results:
         line = (
@@ -455,9 +402,9 @@ def report(args, results: list[dict]) -> bool:
             f"{r['cost_ms']:>10.3f} {r['receipt_p50_ms']:>7.1f} {r['receipt_p99_ms']:>7.1f} "
             f"{r['bare_p50_ms']:>8.1f}"
         )
-        if task:
-            taken = r["receipts"] * args.seconds
-            line += f" {r['drain_s']:>8.1f} {taken / (args.seconds + r['drain_s']):>12.0f}"
+        # End to end: every receipt taken in during the round, then applied by the drain.
+        taken = r["receipts"] * args.seconds
+        line += f" {r['drain_s']:>8.1f} {taken / (args.seconds + r['drain_s']):>12.0f}"
         print(line)
     print("CPU per request, ms (gunicorn / this database's PostgreSQL backends):")
     for r in results:
@@ -467,8 +414,6 @@ def report(args, results: list[dict]) -> bool:
         )
     checked = sum(r["checked"] for r in results)
     print(f"receipts checked (stored, processed, delivered and counted once): {checked}")
-    if task:
-        return True
     ratios_met = all(r["ratio"] >= TARGET_RATIO for r in results)
     print(f"ratio receipts/same-work >= {TARGET_RATIO}: {'met' if ratios_met else 'MISSED'}")
     growth_met = True
@@ -487,8 +432,7 @@ def main() -> int:
     wrk = wrk_ensure()
     env = environment(args)
     database_recreate(args.database_url)
-    if args.mode == "task":
-        queue_purge(args.redis_url, "notify-bench-receipts")
+    queue_purge(args.redis_url, "notify-bench-receipts")
     manage(env, "migrate", "--verbosity", "0")
     django_setup(env)
     workdir = Path(tempfile.mkdtemp(prefix="bench-receipts-"))
@@ -502,8 +446,6 @@ def main() -> int:
 
 
 def figures(args, results: list[dict]) -> list[dict]:
-    if args.mode == "task":
-        return []
     found = [
         figure(
             f"Firetext receipt, {r['size']:,} notifications",

@@ -31,8 +31,7 @@ from callbacks.models import Receipt, ReceiptState
 from callbacks.parsers import ReceiptInvalid, StatusReceipt, receipt_parser
 from callbacks.services import Applied, receipt_report, receipts_apply
 from notifyproject.broker import TASK_LEASE, broker_handle
-from sending.status import field_length
-from sending.text_rules import UNSTORABLE
+from sending.text_rules import UNSTORABLE, field_fit
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +57,9 @@ def receipt_store(
     return Receipt.objects.create(
         provider=provider,
         body=body,
-        content_type=content_type[: field_length(Receipt, "content_type")],
+        content_type=field_fit(Receipt, "content_type", content_type),
         state=state,
-        outcome=outcome[: field_length(Receipt, "outcome")],
+        outcome=field_fit(Receipt, "outcome", outcome),
         processed_at=None if state == ReceiptState.RECEIVED else timezone.now(),
     )
 
@@ -199,4 +198,4 @@ def _receipts_mark(receipts: list[Receipt], applied: dict[int, Applied]) -> None
 
 
 def _storable(text: str, name: str) -> str:
-    return UNSTORABLE.sub("\ufffd", text)[: field_length(Receipt, name)]
+    return field_fit(Receipt, name, UNSTORABLE.sub("\ufffd", text))

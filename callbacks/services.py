@@ -32,6 +32,7 @@ from sending.status import (
     notifications_status_change,
     receipts_ignored,
 )
+from sending.text_rules import field_fit
 from webhooks.outbox import callback_complaint_record
 
 logger = logging.getLogger(__name__)
@@ -203,9 +204,11 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> str:
         [
             Complaint(
                 notification_id=notification_id,
-                provider_reference=event.provider_reference[:255],
-                feedback_id=event.feedback_id[:255],
-                complaint_type=event.complaint_type[:50],
+                provider_reference=field_fit(
+                    Complaint, "provider_reference", event.provider_reference
+                ),
+                feedback_id=field_fit(Complaint, "feedback_id", event.feedback_id),
+                complaint_type=field_fit(Complaint, "complaint_type", event.complaint_type),
                 complained_at=event.complained_at,
                 receipt=receipt,
             )
@@ -215,7 +218,8 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> str:
     if notification_id is None:
         _unknown_notification(receipt, event)
         return "complaint recorded for an unknown notification"
-    callback_complaint_record(complaint=Complaint.objects.get(feedback_id=event.feedback_id[:255]))
+    feedback_id = field_fit(Complaint, "feedback_id", event.feedback_id)
+    callback_complaint_record(complaint=Complaint.objects.get(feedback_id=feedback_id))
     return "complaint recorded"
 
 

@@ -125,9 +125,9 @@ else:
     # With 0 the ORM broker reconnects on every call (~80 enqueues/s instead of 1,200+).
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, maximum=DAY)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Django's own cursors never prepare a statement (client-side binding); this only lets
-    # `notifyproject.sql.prepared_cursor` prepare the receipt statement, run on every receipt.
-    # Off (None) for a pooler in transaction mode that can't keep prepared statements.
+    # Django's own cursors never prepare a statement (client-side binding); this only lets a
+    # cursor that asks (psycopg's `prepare=True`, as the benchmarks' same-work view does) prepare
+    # one. Off (None) for a pooler in transaction mode that can't keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         2**31 - 1 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
     )

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from notifyproject import metrics
 from sending.models import Notification, SendAttempt
+from sending.text_rules import field_fit
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def attempt_finish(*, attempt: SendAttempt, error: Exception | None, duration_ms
         outcome=SendAttempt.Outcome.ERROR if error else SendAttempt.Outcome.SUCCESS,
         duration_ms=duration_ms,
         status_code=getattr(error, "status_code", None),
-        error=str(error)[:500] if error else "",
+        error=field_fit(SendAttempt, "error", str(error)) if error else "",
     )
 
 

@@ -23,6 +23,7 @@ from sending.models import (
     SendAttempt,
 )
 from sending.providers import provider_update
+from sending.text_rules import field_fit
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> 
                 priority=priority,
                 active=provider.active,
                 changed_by=changed_by,
-                reason=why[:255],
+                reason=field_fit(ProviderDetailsHistory, "reason", why),
             )
     logger.warning(
         "provider priority moved",

@@ -38,10 +38,12 @@ from sending.models import (
     SendAttempt,
 )
 from sending.providers import PROVIDERS
+from sending.text_rules import field_fit
 
 now = timezone.now  # seam for tests
 
 S = NotificationStatus
+N = Notification
 
 # From each status, where it may go next. Nothing else decides whether a status may change.
 ALLOWED_MOVES: dict[str, tuple[str, ...]] = {
@@ -62,15 +64,6 @@ _LOADED_FIELDS = (
     "status", "service_id", "notification_type", "created_at", "sent_at", "sent_by",
     "updated_at", "recipient", "client_reference", "fragment_count",
 )  # fmt: skip
-
-
-def field_length(model, name: str) -> int:
-    """A column's length, read from the model, for cutting what comes from outside to fit."""
-    return model._meta.get_field(name).max_length
-
-
-CODE_LENGTH = field_length(Notification, "provider_status_code")
-REASON_LENGTH = field_length(Notification, "provider_status_reason")
 
 
 @dataclass(frozen=True)
@@ -138,11 +131,17 @@ def handlers_load(paths: tuple[str, ...]) -> tuple[Callable, ...]:
     return tuple(import_string(path) for path in paths)
 
 
-def notifications_lock(ids) -> dict[uuid.UUID, Notification]:
-    """The rows, locked until the transaction ends, in primary key order (two batches sharing
-    rows wait for each other instead of deadlocking), found by primary key alone."""
+def notifications_lock(ids, *, fields: tuple[str, ...] = _LOADED_FIELDS) -> dict:
+    """The rows (by id, with `fields`; none: every field), locked until the transaction ends,
+    the one way a notification is locked. In primary key order, so two batches sharing rows
+    wait for each other instead of deadlocking.
+
+    Found by primary key alone, never by a conditional `UPDATE … WHERE status = …`: when
+    PostgreSQL's statistics say a status is rare (a table of old, delivered texts, then a
+    backlog) it may find the row through the status index and read every row in that status on
+    the way."""
     rows = Notification.objects.select_for_update().filter(id__in=set(ids)).order_by("id")
-    return {row.id: row for row in rows.only(*_LOADED_FIELDS)}
+    return {row.id: row for row in (rows.only(*fields) if fields else rows)}
 
 
 def notifications_status_change(changes: Sequence[StatusChange]) -> list[StatusOutcome]:
@@ -217,8 +216,12 @@ def _change_fields(change: StatusChange, row: Notification, *, moved, new_status
     if change.sent_by is not None:
         fields["lease_until"] = None
     else:
-        fields["provider_status_code"] = change.code[:CODE_LENGTH]
-        fields["provider_status_reason"] = change.reason[:REASON_LENGTH]
+        fields["provider_status_code"] = field_fit(
+            Notification, "provider_status_code", change.code
+        )
+        fields["provider_status_reason"] = field_fit(
+            Notification, "provider_status_reason", change.reason
+        )
     return fields
 
 

@@ -32,3 +32,9 @@ def text_fault(value: str, *, one_line: bool = False) -> str | None:
     if "\ud800" <= character <= "\udfff":
         return f"must not contain a lone surrogate ({code})"
     return f"must not contain a line break or other control character ({code})"
+
+
+def field_fit(model, name: str, value: str) -> str:
+    """`value` cut to the column's length, read from the model (the one place a length is
+    written), for text from outside that is kept whatever its size."""
+    return value[: model._meta.get_field(name).max_length]

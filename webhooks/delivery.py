@@ -32,6 +32,7 @@ from standardwebhooks.webhooks import Webhook
 
 from notifyproject import metrics
 from notifyproject.broker import TASK_LEASE
+from sending.text_rules import field_fit
 from webhooks.guard import CallbackUrlRefused, GuardedAdapter, url_form_check
 from webhooks.models import (
     ENDPOINT_MODELS,
@@ -221,7 +222,9 @@ def callback_post(*, claimed: Claimed, sent_at) -> AttemptResult:
         error = f"request error: {_reason(err)}"
     duration_ms = round((time.perf_counter() - start) * 1000)
     metrics.timing("service-callbacks.request-time", duration_ms / 1000)
-    return AttemptResult(status_code, error[:500], retryable, duration_ms)
+    return AttemptResult(
+        status_code, field_fit(CallbackAttempt, "error", error), retryable, duration_ms
+    )
 
 
 def _reason(err: Exception) -> str:

@@ -4,16 +4,14 @@ expect (every field present; the letter fields null; `uri`s absolute)."""
 from datetime import UTC, datetime
 
 from sending.models import (
-    FAILURE_STATUSES,
+    FINAL_STATUSES,
     Notification,
-    NotificationStatus,
     NotificationType,
     Template,
     TemplateVersion,
 )
 from sending.templates import Rendered
 
-FINAL_STATUSES = (NotificationStatus.DELIVERED, *FAILURE_STATUSES)
 LETTER_FIELDS = ("line_1", "line_2", "line_3", "line_4", "line_5", "line_6", "postcode", "postage")
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from django.db import connection
 
 from callbacks.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
@@ -318,66 +317,6 @@ def test_metrics_count_the_receipt_and_time_it_from_sending(service, statsd):
     assert any(
         line.startswith("notify.callback.firetext.delivered.elapsed-time:") for line in lines
     )
-
-
-def test_on_postgresql_a_receipt_is_stored_and_applied_in_one_statement(
-    service, django_assert_num_queries
-):
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement path is PostgreSQL's")
-    sent = notification(service)
-
-    with django_assert_num_queries(1):
-        response = post(FIRETEXT, fixture_text("firetext", "declined_unknown_subscriber.txt"))
-
-    assert response.status_code == 200
-    assert stored(sent).status == S.PERMANENT_FAILURE
-    assert statistics_of(service)["sms_failed"] == 1
-    assert Receipt.objects.get().outcome == "now permanent-failure"
-
-
-def _receipt_statement_runs() -> int:
-    """How often this connection has run its prepared receipt statement (PostgreSQL)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
-            "WHERE statement LIKE 'WITH applicable AS%%stored AS (INSERT INTO%%'"
-        )
-        return cursor.fetchone()[0]
-
-
-def test_on_postgresql_the_receipt_statement_is_prepared_once_and_reused(service):
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement path is PostgreSQL's")
-    texts = [notification_make(service=service, called="firetext") for _ in range(3)]
-    runs_before = _receipt_statement_runs()
-
-    for text in texts:
-        post(FIRETEXT, firetext("delivered.txt", reference=str(text.id)))
-
-    assert [stored(text).status for text in texts] == [S.DELIVERED] * 3
-    assert statistics_of(service)["sms_delivered"] == 3
-    assert _receipt_statement_runs() - runs_before == 3
-
-
-def test_with_prepared_statements_off_a_receipt_still_applies_in_one_statement(
-    service, django_assert_num_queries, monkeypatch
-):
-    """DATABASE_PREPARED_STATEMENTS=false (a pooler that can't keep them): the same statement,
-    planned each time."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement path is PostgreSQL's")
-    sent = notification(service)
-    connection.ensure_connection()
-    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
-    runs_before = _receipt_statement_runs()
-
-    with django_assert_num_queries(1):
-        response = post(FIRETEXT, fixture_text("firetext", "delivered.txt"))
-
-    assert response.status_code == 200
-    assert stored(sent).status == S.DELIVERED
-    assert _receipt_statement_runs() == runs_before
 
 
 class TestFiretextReceiptCases(ReceiptCases):
