@@ -22,6 +22,7 @@ from sending.placeholders import (
     value_sanitise,
     value_text,
 )
+from sending.sanitise import sms_sanitise
 
 VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
 
@@ -143,7 +144,9 @@ def template_render(
     sanitise_for: list[str] = (),
 ) -> Rendered:
     """The template with its placeholders filled; raises MissingPersonalisation naming every
-    placeholder without a value. Keys the template doesn't use are ignored."""
+    placeholder without a value. Keys the template doesn't use are ignored. A text's body is
+    sanitised as GOV.UK Notify's is (`sending.sanitise`): what is stored, counted, sent and
+    shown is that."""
     is_email = template.template_type == NotificationType.EMAIL
     texts = (template.subject, template.body) if is_email else (template.body,)
     values = personalisation_keyed(personalisation)
@@ -166,7 +169,7 @@ def template_render(
         filled[key] = text
     body = placeholders_fill(template.body, filled)
     if not is_email:
-        return Rendered(body=body, subject=None)
+        return Rendered(body=sms_sanitise(body), subject=None)
     # A subject is one header line: any line breaks a value brought in become spaces.
     subject = " ".join(placeholders_fill(template.subject, filled).split())
     return Rendered(body=body, subject=subject, sanitised=sanitised)
