@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from sending.models import NotificationStatus, NotificationType
 
-TEXT_OR_NULL = {"allow_null": True, "required": True}
+NULLABLE = {"allow_null": True}
 
 
 class V2TemplateLinkSerializer(serializers.Serializer):
@@ -27,7 +27,7 @@ class V2EmailContentSerializer(serializers.Serializer):
     body = serializers.CharField()
     subject = serializers.CharField()
     from_email = serializers.CharField()
-    one_click_unsubscribe_url = serializers.CharField(**TEXT_OR_NULL)
+    one_click_unsubscribe_url = serializers.CharField(**NULLABLE)
 
 
 class V2SanitisedValueSerializer(serializers.Serializer):
@@ -37,10 +37,10 @@ class V2SanitisedValueSerializer(serializers.Serializer):
 
 class _V2Created(serializers.Serializer):
     id = serializers.UUIDField()
-    reference = serializers.CharField(**TEXT_OR_NULL)
+    reference = serializers.CharField(**NULLABLE)
     uri = serializers.URLField()
     template = V2TemplateLinkSerializer()
-    scheduled_for = serializers.CharField(**TEXT_OR_NULL, help_text="always null")
+    scheduled_for = serializers.CharField(**NULLABLE, help_text="always null")
 
 
 class V2SmsCreatedSerializer(_V2Created):
@@ -57,29 +57,29 @@ class V2EmailCreatedSerializer(_V2Created):
 
 class V2NotificationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    reference = serializers.CharField(**TEXT_OR_NULL)
-    email_address = serializers.CharField(**TEXT_OR_NULL)
-    phone_number = serializers.CharField(**TEXT_OR_NULL)
-    line_1 = serializers.CharField(**TEXT_OR_NULL, help_text="letters are not offered: null")
-    line_2 = serializers.CharField(**TEXT_OR_NULL)
-    line_3 = serializers.CharField(**TEXT_OR_NULL)
-    line_4 = serializers.CharField(**TEXT_OR_NULL)
-    line_5 = serializers.CharField(**TEXT_OR_NULL)
-    line_6 = serializers.CharField(**TEXT_OR_NULL)
-    postcode = serializers.CharField(**TEXT_OR_NULL)
-    postage = serializers.CharField(**TEXT_OR_NULL)
+    reference = serializers.CharField(**NULLABLE)
+    email_address = serializers.CharField(**NULLABLE)
+    phone_number = serializers.CharField(**NULLABLE)
+    line_1 = serializers.CharField(**NULLABLE, help_text="letters are not offered: null")
+    line_2 = serializers.CharField(**NULLABLE)
+    line_3 = serializers.CharField(**NULLABLE)
+    line_4 = serializers.CharField(**NULLABLE)
+    line_5 = serializers.CharField(**NULLABLE)
+    line_6 = serializers.CharField(**NULLABLE)
+    postcode = serializers.CharField(**NULLABLE)
+    postage = serializers.CharField(**NULLABLE)
     type = serializers.ChoiceField(choices=NotificationType.choices)
     status = serializers.ChoiceField(choices=NotificationStatus.choices)
     template = V2TemplateLinkSerializer(
         allow_null=True, help_text="null for a notification made through the section 4 API"
     )
     body = serializers.CharField()
-    subject = serializers.CharField(**TEXT_OR_NULL)
+    subject = serializers.CharField(**NULLABLE)
     created_at = serializers.DateTimeField()
-    created_by_name = serializers.CharField(**TEXT_OR_NULL)
-    sent_at = serializers.DateTimeField(**TEXT_OR_NULL)
-    completed_at = serializers.DateTimeField(**TEXT_OR_NULL)
-    scheduled_for = serializers.DateTimeField(**TEXT_OR_NULL)
+    created_by_name = serializers.CharField(**NULLABLE)
+    sent_at = serializers.DateTimeField(**NULLABLE)
+    completed_at = serializers.DateTimeField(**NULLABLE)
+    scheduled_for = serializers.DateTimeField(**NULLABLE)
 
 
 class V2LinksSerializer(serializers.Serializer):
@@ -99,13 +99,13 @@ class V2TemplateSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=NotificationType.choices)
     created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField(**TEXT_OR_NULL)
+    updated_at = serializers.DateTimeField(**NULLABLE)
     created_by = serializers.CharField(allow_blank=True)
     version = serializers.IntegerField(min_value=1)
     body = serializers.CharField()
-    subject = serializers.CharField(**TEXT_OR_NULL)
-    letter_contact_block = serializers.CharField(**TEXT_OR_NULL)
-    postage = serializers.CharField(**TEXT_OR_NULL)
+    subject = serializers.CharField(**NULLABLE)
+    letter_contact_block = serializers.CharField(**NULLABLE)
+    postage = serializers.CharField(**NULLABLE)
 
 
 class V2TemplateListSerializer(serializers.Serializer):
@@ -117,8 +117,8 @@ class V2PreviewSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=NotificationType.choices)
     version = serializers.IntegerField(min_value=1)
     body = serializers.CharField(help_text="a text's body as it would be sent (sanitised)")
-    subject = serializers.CharField(**TEXT_OR_NULL)
-    html = serializers.CharField(**TEXT_OR_NULL)
+    subject = serializers.CharField(**NULLABLE)
+    html = serializers.CharField(**NULLABLE)
 
 
 class V2ReceivedTextSerializer(serializers.Serializer):
@@ -143,8 +143,6 @@ VERSION_PARAMETER = OpenApiParameter(
     "version", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH
 )
 
-NOT_FOUND = OpenApiResponse(description="no such object for this service")
-
 UNSUPPORTED = extend_schema(
     request=None,
     responses={
@@ -152,5 +150,14 @@ UNSUPPORTED = extend_schema(
             description="BadRequestError: letters, precompiled letters and their PDFs are not "
             "supported: this service sends text messages and emails"
         )
+    },
+)
+
+RECEIVED_TEXTS = extend_schema(
+    operation_id="v2_received_text_messages_list",
+    parameters=[OpenApiParameter("older_than", OpenApiTypes.UUID)],
+    responses={
+        200: V2ReceivedTextListSerializer,
+        400: OpenApiResponse(description="BadRequestError: received texts are not offered yet"),
     },
 )

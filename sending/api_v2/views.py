@@ -9,7 +9,7 @@ import uuid
 from urllib.parse import urlencode
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -131,7 +131,7 @@ class LetterSendView(V2View):
 class NotificationDetailView(V2View):
     @extend_schema(
         parameters=[openapi.path_uuid("notification_id")],
-        responses={200: openapi.V2NotificationSerializer, 404: openapi.NOT_FOUND},
+        responses={200: openapi.V2NotificationSerializer},
     )
     def get(self, request, notification_id: str):
         key = _uuid_or_400(notification_id, "notification_id")
@@ -189,14 +189,7 @@ def _older_than(rows, notification_id: uuid.UUID):
 
 
 class ReceivedTextsView(V2View):
-    @extend_schema(
-        operation_id="v2_received_text_messages_list",
-        parameters=[OpenApiParameter("older_than", openapi.OpenApiTypes.UUID)],
-        responses={
-            200: openapi.V2ReceivedTextListSerializer,
-            400: openapi.OpenApiResponse(description="BadRequestError: not offered yet"),
-        },
-    )
+    @openapi.RECEIVED_TEXTS
     def get(self, request):
         raise unsupported("Received text messages")
 
@@ -212,7 +205,7 @@ def _template(request, template_id: str) -> Template:
 class TemplateDetailView(V2View):
     @extend_schema(
         parameters=[openapi.path_uuid("template_id")],
-        responses={200: openapi.V2TemplateSerializer, 404: openapi.NOT_FOUND},
+        responses={200: openapi.V2TemplateSerializer},
     )
     def get(self, request, template_id: str):
         return Response(shown.template_v2(_template(request, template_id)))
@@ -221,7 +214,7 @@ class TemplateDetailView(V2View):
 class TemplateVersionView(V2View):
     @extend_schema(
         parameters=[openapi.path_uuid("template_id"), openapi.VERSION_PARAMETER],
-        responses={200: openapi.V2TemplateSerializer, 404: openapi.NOT_FOUND},
+        responses={200: openapi.V2TemplateSerializer},
     )
     def get(self, request, template_id: str, version: int):
         template = _template(request, template_id)
