@@ -20,6 +20,7 @@ from sending.templates import template_create, template_update
 from stats.models import DailyStatistics
 from tests.api_v2 import schemas
 from tests.api_v2.conftest import poll
+from tests.fakes import running_fake_providers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
