@@ -9,7 +9,7 @@ from django.conf import settings
 from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
-from sending.models import Notification, NotificationType, Service, Template
+from sending.models import KeyType, Notification, NotificationType, Service, Template
 from sending.placeholders import MissingPersonalisation
 from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
@@ -49,6 +49,7 @@ def notification_send_from_template(
     sender_id: uuid.UUID | None,
     sanitise_for: list[str] = (),
     unsubscribe_url: str | None = None,
+    key_type: KeyType = KeyType.NORMAL,
 ) -> Sent:
     model, column, field = SENDERS[notification_type]
     template = template_for_service(service=service, template_id=template_id)
@@ -80,6 +81,7 @@ def notification_send_from_template(
         template_version=template.version,
         sender=sender,
         unsubscribe_url=unsubscribe_url,
+        key_type=key_type,
     )
     return Sent(notification=notification, rendered=rendered, sender=sender)
 
