@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from callbacks.models import Receipt
 from console.selectors import notification_status_counts
-from sending import api_keys, tasks
+from sending import api_keys, failover, tasks
 from sending.models import (
     ApiKey,
     GuestListRecipient,
@@ -317,6 +317,19 @@ def test_a_test_keys_email_never_reaches_ses_and_goes_through_the_ses_receipt_pa
     assert receipt.reference == notification.provider_reference
     assert CallbackEvent.objects.get(notification=notification).payload["status"] == final
     assert set(statistics_of(service).values()) == {0}
+
+
+def test_a_test_keys_texts_count_neither_in_a_providers_error_rate_nor_its_speed(
+    service, sms_providers, wire
+):
+    prefer("firetext")
+    client = section_4(key_of(service, KeyType.TEST))
+    slow = {**SMS, "phone_number": "07700900003"}  # pending first: would look in flight
+    for body in (SMS, slow):
+        tasks.deliver_sms(client.post("/notifications/sms", body, format="json").json()["id"])
+    assert Notification.objects.filter(sent_by="firetext").count() == 2
+    assert failover.provider_error_rate(provider="firetext") == (0, 0)
+    assert failover.provider_slow_share(provider="firetext") == (0.0, 0)
 
 
 def test_a_test_keys_v2_text_goes_the_same_way(service, sms_providers, wire, sms_template):
