@@ -183,6 +183,17 @@ def test_normal_and_test_keys_send_to_anyone(service, sms_template):
         assert v2_sms(service, key, sms_template, "07700900456").status_code == 201
 
 
+def test_an_idempotency_key_used_by_a_test_key_is_never_replayed_to_a_live_key(service):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "order-1"}
+    test = section_4(key_of(service, KeyType.TEST))
+    assert test.post("/notifications/sms", SMS, format="json", **headers).status_code == 201
+    live = section_4(key_of(service, KeyType.NORMAL))
+    answer = live.post("/notifications/sms", SMS, format="json", **headers)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["error"] == "IdempotencyError"
+    assert list(Notification.objects.values_list("key_type", flat=True)) == ["test"]
+
+
 # Listing
 
 
