@@ -95,6 +95,7 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         "service",
         "notification_type",
         "status",
+        "key_type",
         "to",
         "international",
         "client_reference",
