@@ -6,8 +6,11 @@ PY=.venv/bin/python
 WEB_PORT=${WEB_PORT:-8000}
 FAKE_PORT=${FAKE_PORT:-8100}
 export DEBUG=${DEBUG:-true}
-# Receipts are checked locally too: the fake providers post them with this pair.
+# Receipts are checked locally too: the fake Firetext and MMG each post theirs with their own
+# pair, the fake SES (SNS) with the shared one.
 export CALLBACK_BASIC_AUTH=${CALLBACK_BASIC_AUTH:-local:local-receipts-secret}
+export FIRETEXT_RECEIPT_AUTH=${FIRETEXT_RECEIPT_AUTH:-firetext:local-firetext-receipts-secret}
+export MMG_RECEIPT_AUTH=${MMG_RECEIPT_AUTH:-mmg:local-mmg-receipts-secret}
 
 for port in "$WEB_PORT" "$FAKE_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -37,20 +40,30 @@ trap 'exit 130' INT TERM
 $PY manage.py migrate --verbosity 0
 $PY manage.py setup_schedules >/dev/null
 KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
+# The local service's inbound number: the fakes host it, so a text sent to it comes back as a
+# received text (GET /v2/received-text-messages, the admin, the inbound callback).
+INBOUND_NUMBER=${INBOUND_NUMBER:-07700900500}
+$PY manage.py set_inbound_number "Local service" "$INBOUND_NUMBER" >/dev/null
 
-# The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
-# (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
+# The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server:
+# Firetext and MMG to the receipt URL each send gave them (with that provider's first pair), SES
+# to --receipts-to (with the first CALLBACK_BASIC_AUTH pair). Anything already set in the
+# environment wins.
 FAKE=http://127.0.0.1:$FAKE_PORT
 WEB=http://127.0.0.1:$WEB_PORT
-RECEIPTS_TO=$WEB
-[[ -n "${CALLBACK_BASIC_AUTH:-}" ]] && RECEIPTS_TO="http://${CALLBACK_BASIC_AUTH%%,*}@127.0.0.1:$WEB_PORT"
+receipts_to() {  # the web server's URL with the first pair of $1 in it, if any
+  if [[ -n "$1" ]]; then echo "http://${1%%,*}@127.0.0.1:$WEB_PORT"; else echo "$WEB"; fi
+}
+RECEIPTS_TO=$(receipts_to "${CALLBACK_BASIC_AUTH:-}")
+FIRETEXT_RECEIPTS_TO=$(receipts_to "${FIRETEXT_RECEIPT_AUTH:-${CALLBACK_BASIC_AUTH:-}}")
+MMG_RECEIPTS_TO=$(receipts_to "${MMG_RECEIPT_AUTH:-${CALLBACK_BASIC_AUTH:-}}")
 export FIRETEXT_URL=${FIRETEXT_URL:-$FAKE/firetext} MMG_URL=${MMG_URL:-$FAKE/mmg}
 export FIRETEXT_API_KEY=${FIRETEXT_API_KEY:-local-firetext-key}
 export FIRETEXT_INTERNATIONAL_API_KEY=${FIRETEXT_INTERNATIONAL_API_KEY:-local-firetext-intl-key}
 export MMG_API_KEY=${MMG_API_KEY:-local-mmg-key}
-# The receipt URLs carry the basic-auth pair, as a provider's receipt configuration would.
-export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/firetext}
-export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/mmg}
+# The receipt URLs carry each provider's own basic-auth pair, as its receipt configuration would.
+export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$FIRETEXT_RECEIPTS_TO/notifications/sms/firetext}
+export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$MMG_RECEIPTS_TO/notifications/sms/mmg}
 export AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$FAKE}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's receipts are unsigned
@@ -58,7 +71,8 @@ export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's recei
 # here only (the guard refuses both anywhere else).
 export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
-$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
+$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" \
+  --inbound-numbers "$INBOUND_NUMBER" >run/fakeproviders.log 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
   curl -fs "$FAKE/" >/dev/null 2>&1 && break
@@ -87,6 +101,15 @@ if [[ -n "$SECRET" ]]; then
 else
   echo "Could not set the local service's status callback (see run/web.log)." >&2
 fi
+# Its received texts go to the receiver's inbound endpoint, with a secret of their own.
+curl -fs -X DELETE "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" >/dev/null || true
+INBOUND_SECRET=$(curl -fs -X PUT "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' \
+  -d "{\"url\": \"$FAKE/service-inbound-callback\", \"bearer_token\": \"local-inbound-token\"}" \
+  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
+if [[ -n "$INBOUND_SECRET" ]]; then
+  curl -fs -X POST "$FAKE/_inbound-callbacks" -d "{\"signing_secret\": \"$INBOUND_SECRET\"}" >/dev/null || true
+fi
 
 cat <<MSG
 
@@ -103,6 +126,13 @@ Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"phone_number": "07700 900123", "content": "Hello from Notify"}'
+
+Receive a text: send one to the local service's own inbound number ($INBOUND_NUMBER); the fake
+provider delivers it back as a received text (or POST $FAKE/_control/inbound, README):
+  curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
+    -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
+    -d '{"phone_number": "$INBOUND_NUMBER", "content": "Hello, inbound"}'
+  then GET /v2/received-text-messages, $FAKE/_inbound-callbacks, or the admin's received texts.
 
 Send an email:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/email \\

@@ -10,7 +10,7 @@ from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import KeyType, Notification, NotificationType, Service, Template
-from sending.placeholders import MissingPersonalisation
+from sending.placeholders import MissingPersonalisation, PersonalisationRefused
 from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
 from sending.templates import Rendered, template_find, template_render
@@ -35,6 +35,8 @@ def rendered_or_400(template, personalisation: dict, sanitise_for=()) -> Rendere
         return template_render(template, personalisation, sanitise_for=sanitise_for or ())
     except MissingPersonalisation as err:
         raise BadRequest(f"Missing personalisation: {', '.join(err.names)}") from None
+    except PersonalisationRefused as err:
+        raise BadRequest(err.messages) from None
 
 
 def notification_send_from_template(

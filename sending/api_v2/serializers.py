@@ -2,6 +2,7 @@
 (`ValidationError`, "<field> <message>")."""
 
 import uuid
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
@@ -11,8 +12,9 @@ from sending.api.serializers import (
     StrictSerializer,
     TextField,
 )
-from sending.api_v2.errors import unsupported
+from sending.api_v2.errors import BadRequest, unsupported
 from sending.models import NotificationStatus, NotificationType
+from sending.text_rules import text_fault
 
 TEMPLATE_TYPES = [*NotificationType.values, "letter"]
 
@@ -31,7 +33,8 @@ class UuidField(TextField):
 
 class PersonalisationField(serializers.Field):
     """An object of values: strings, numbers or lists of them. A file (document upload) is not
-    offered."""
+    offered. A name or a value with a NUL or a lone surrogate is a BadRequestError naming the
+    placeholder (contract section 11)."""
 
     default_error_messages = {"invalid": "should contain key value pairs"}
 
@@ -50,10 +53,23 @@ class PersonalisationField(serializers.Field):
                 errors.append(f"{key} must be a string, a number or a list of them")
         if errors:
             raise serializers.ValidationError(errors)
+        refused = [fault for key, value in data.items() if (fault := _value_fault(key, value))]
+        if refused:
+            raise BadRequest(refused)
         return data
 
     def to_representation(self, value):
         return value
+
+
+def _value_fault(key: str, value) -> str | None:
+    """Why a placeholder's name or value (or an item of its list) can't be taken, naming the
+    placeholder; None when it can."""
+    for text in (key, *(value if isinstance(value, list) else [value])):
+        fault = text_fault(text) if isinstance(text, str) else None
+        if fault is not None:
+            return f"personalisation {key} {fault}"
+    return None
 
 
 def _scalar(value) -> bool:
@@ -63,7 +79,7 @@ def _scalar(value) -> bool:
 class _V2Send(StrictSerializer):
     template_id = UuidField()
     personalisation = PersonalisationField(required=False)
-    reference = TextField(required=False, allow_null=True, max_length=255)
+    reference = TextField(required=False, allow_null=True, max_length=255, one_line=True)
 
 
 class SmsV2RequestSerializer(_V2Send):
@@ -76,15 +92,28 @@ class SmsV2RequestSerializer(_V2Send):
 class EmailV2RequestSerializer(_V2Send):
     email_address = TextField(max_length=320)
     email_reply_to_id = UuidField(required=False, allow_null=True)
-    one_click_unsubscribe_url = TextField(required=False, allow_null=True, max_length=2048)
+    one_click_unsubscribe_url = TextField(
+        required=False, allow_null=True, max_length=2048, one_line=True, trim_whitespace=False
+    )
     sanitise_content_for = serializers.ListField(child=TextField(), required=False, allow_null=True)
 
     validate_email_address = EmailRequestSerializer.validate_email_address
 
     def validate_one_click_unsubscribe_url(self, value):
-        if value is not None and not value.startswith("https://"):
+        if value is not None and not _https_url(value):
             raise serializers.ValidationError("is not a valid https url")
         return value
+
+
+def _https_url(value: str) -> bool:
+    """One https:// URL with a host and no whitespace: it goes out in the List-Unsubscribe
+    header (control characters the field refuses)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        return False
+    spaced = any(character.isspace() for character in value)
+    return parts.scheme == "https" and bool(parts.hostname) and not spaced
 
 
 class PreviewRequestSerializer(StrictSerializer):
@@ -96,7 +125,7 @@ class NotificationListQuerySerializer(StrictSerializer):
     status = serializers.ListField(
         child=serializers.ChoiceField(choices=NotificationStatus.values), required=False
     )
-    reference = TextField(required=False, max_length=255)
+    reference = TextField(required=False, max_length=255, one_line=True)
     older_than = UuidField(required=False)
     include_jobs = TextField(required=False)  # the official client may send it; no jobs here
 

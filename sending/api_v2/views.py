@@ -1,8 +1,9 @@
 """GOV.UK Notify's /v2 API (contract section 11), for its official clients unchanged.
 
 Thin views: requests are checked by `serializers`, sends made by `sends`, answers shaped by
-`representations`. Letters, precompiled letters, received texts and document uploads are
-answered 400 BadRequestError naming what is not offered.
+`representations`. Letters, precompiled letters and document uploads are answered 400
+BadRequestError naming what is not offered. Received texts are listed by
+`callbacks.api_v2`, beside them.
 """
 
 import uuid
@@ -181,11 +182,6 @@ def _older_than(rows, notification_id: uuid.UUID):
         return rows.none()
     at = anchor["created_at"]
     return rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=anchor["id"]))
-
-
-class ReceivedTextsView(V2View):
-    def get(self, request):
-        raise unsupported("Received text messages")
 
 
 def _template(request, template_id: str) -> Template:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from callbacks.models import Receipt
-from console.selectors import notification_status_counts
+from console.selectors import notification_status_counts, provider_window_counts
 from sending import api_keys, failover, tasks
 from sending.models import (
     ApiKey,
@@ -340,6 +340,8 @@ def test_a_test_keys_texts_count_neither_in_a_providers_error_rate_nor_its_speed
         tasks.deliver_sms(client.post("/notifications/sms", body, format="json").json()["id"])
     assert Notification.objects.filter(sent_by="firetext").count() == 2
     assert failover.provider_error_rate(provider="firetext") == (0, 0)
+    since = timezone.now() - timedelta(hours=1)
+    assert provider_window_counts(provider="firetext", since=since) == (0, 0)
     assert failover.provider_slow_share(provider="firetext") == (0.0, 0)
 
 

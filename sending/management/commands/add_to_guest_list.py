@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from notifyproject.logging import mask_recipient
+from notifyproject.masking import recipient_mask
 from sending.guest_list import GuestListInvalid, guest_list_add
 from sending.selectors import service_find
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             row, created = guest_list_add(service=found, recipient=recipient)
         except GuestListInvalid as err:
             raise CommandError(str(err)) from None
-        shown = mask_recipient(row.recipient)
+        shown = recipient_mask(row.recipient)
         if created:
             self.stdout.write(f"Added {shown} to the guest list of {found.name!r}")
         else:
