@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this server, not a CDN: the docs work offline and their version is pinned.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One named enum for each set of choices, whichever API's field (and whatever its name) uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "sending.models.NotificationType",
+        "NotificationStatusEnum": "sending.models.NotificationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sending.api.schema.error_responses",

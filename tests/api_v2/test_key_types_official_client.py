@@ -11,7 +11,7 @@ from sending.guest_list import guest_list_add
 from sending.models import ApiKey, KeyType, Notification
 from stats.models import DailyStatistics
 from tests.api_v2.conftest import poll
-from tests.api_v2.test_official_client import error_of, fake  # noqa: F401
+from tests.api_v2.test_official_client import error_of
 from tests.webhooks.conftest import BEARER_TOKEN, Receiver
 from webhooks.services import service_callback_set
 
@@ -60,7 +60,7 @@ def test_a_test_key_reaches_no_provider_yet_its_outcome_is_called_back_and_liste
     v2,
     sms_template,
     email_template,
-    fake,  # noqa: F811
+    fake,
     receiver,
 ):
     test = client_of(v2, KeyType.TEST)

@@ -25,18 +25,6 @@ from tests.fakes import running_fake_providers
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def fake(v2, deliver_in_process, settings, monkeypatch):
-    """Fake Firetext, MMG and SES that deliver everything and post the receipts to the server."""
-    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
-    with running_fake_providers(receipts_to=v2.url, behaviour=behaviour) as fake:
-        fake.configure_clients(settings, monkeypatch)
-        settings.SNS_VERIFY_SIGNATURES = False  # the fake's SES receipts are unsigned
-        ProviderDetails.objects.filter(name="mmg").update(priority=0)
-        ProviderDetails.objects.filter(name="firetext").update(priority=100)
-        yield fake
-
-
 def error_of(raised: pytest.ExceptionInfo) -> tuple[int, list[dict]]:
     body = raised.value.response.json()
     schemas.assert_matches(body, schemas.ERROR)
