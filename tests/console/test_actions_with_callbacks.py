@@ -85,7 +85,7 @@ def test_timeout_notifications_with_a_callback_set(service, callback, capsys):
 
 def test_receipt_replay_with_a_callback_set(admin_client, service, callback):
     """Rows read whole before the first replay (a queryset iterated, not `.iterator()`)."""
-    failed = [notification_make(service=service) for _ in range(STUCK)]
+    failed = [notification_make(service=service, called="firetext") for _ in range(STUCK)]
     receipts = [
         Receipt.objects.create(
             provider="firetext",
