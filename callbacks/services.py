@@ -82,9 +82,12 @@ def receipt_store(
     )
 
 
-def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
+def receipt_take(
+    *, provider: str, body: bytes, content_type: str, simulated: bool = False
+) -> list[str]:
     """A receipt as a provider posted it: stored raw, whatever it holds, and applied. Returns
-    the messages the provider is answered with (400); none means 200.
+    the messages the provider is answered with (400); none means 200. A `simulated` one (a test
+    key's, `callbacks.simulated`) was made in-process: only its SNS envelope goes unchecked.
 
     A receipt that can't be used is stored `rejected`. A usable one is stored before it is
     applied, or, for the common case on PostgreSQL, in the same statement that applies it
@@ -93,7 +96,9 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
     """
     text = receipt_body_text(body)
     try:
-        event = receipt_parser(provider).parse(body=text, content_type=content_type)
+        event = receipt_parser(provider, simulated=simulated).parse(
+            body=text, content_type=content_type
+        )
     except ReceiptInvalid as err:
         receipt = receipt_store(
             provider=provider,

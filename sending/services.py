@@ -20,7 +20,7 @@ from django_q.tasks import async_task
 
 from notifyproject import metrics
 from sending.fragments import sms_fragment_count
-from sending.models import Notification, NotificationType, Service, Template
+from sending.models import KeyType, Notification, NotificationType, Service, Template
 from stats.services import daily_statistics_add
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,10 @@ def notification_create(
     template_version: int | None = None,
     sender: str = "",
     unsubscribe_url: str | None = None,
+    key_type: KeyType = KeyType.NORMAL,
 ) -> Notification:
-    """Accept a notification: store it, count it (a text's parts too), and queue its delivery
-    once committed."""
+    """Accept a notification: store it, count it (a text's parts too; a test key's is never
+    counted), and queue its delivery once committed."""
     sms = notification_type == NotificationType.SMS
     fragments = sms_fragment_count(content) if sms else None
     # No savepoint when called inside a transaction (an idempotent request's): an error
@@ -66,22 +67,29 @@ def notification_create(
             template_version=template_version,
             sender=sender,
             unsubscribe_url=unsubscribe_url,
+            key_type=key_type,
         )
-        counts = (
-            {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
-        )
-        daily_statistics_add(
-            service_id=service.id, day=timezone.localdate(notification.created_at), counts=counts
-        )
+        if key_type != KeyType.TEST:
+            counts = (
+                {"sms_requested": 1, "sms_fragments": fragments} if sms else {"emails_requested": 1}
+            )
+            daily_statistics_add(
+                service_id=service.id,
+                day=timezone.localdate(notification.created_at),
+                counts=counts,
+            )
         transaction.on_commit(partial(_queue_accepted, notifications=[notification]))
     metrics.incr(f"api.notifications.{notification_type}.created")
     return notification
 
 
-def notifications_create(*, service: Service, notifications: list[dict]) -> list[Notification]:
+def notifications_create(
+    *, service: Service, notifications: list[dict], key_type: KeyType = KeyType.NORMAL
+) -> list[Notification]:
     """Accept a batch (each item `notification_create`'s arguments, validated): all in one
-    transaction, or none. One multi-row insert, one statistics update per day and type, and the
-    delivery tasks queued once it commits in one round trip to the broker."""
+    transaction, or none. One multi-row insert, one statistics update per day and type (none for
+    a test key's), and the delivery tasks queued once it commits in one round trip to the
+    broker."""
     accepted = timezone.now()
     rows = [
         Notification(
@@ -91,6 +99,7 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
             if fields["notification_type"] == NotificationType.SMS
             else None,
             queued_at=accepted,
+            key_type=key_type,
             **fields,
         )
         for fields in notifications
@@ -98,7 +107,7 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
     with transaction.atomic(savepoint=False):
         _notifications_insert(rows)
         counts: dict = {}
-        for row in rows:
+        for row in rows if key_type != KeyType.TEST else ():
             day = counts.setdefault(timezone.localdate(row.created_at), Counter())
             if row.notification_type == NotificationType.SMS:
                 day.update(sms_requested=1, sms_fragments=row.fragment_count)

@@ -58,7 +58,7 @@ TARGET_STATUSES = frozenset(target for moves in ALLOWED_MOVES.values() for targe
 # hand-over and the status callback need; never the (possibly 100 kB) content.
 _LOADED_FIELDS = (
     "status", "service_id", "notification_type", "created_at", "sent_at", "sent_by",
-    "updated_at", "recipient", "client_reference", "fragment_count",
+    "updated_at", "recipient", "client_reference", "fragment_count", "key_type",
 )  # fmt: skip
 
 
@@ -143,6 +143,7 @@ def _on_status_changed(notification: Notification, *, old_status: str) -> None:
         created_at=notification.created_at,
         notification_type=notification.notification_type,
         status=notification.status,
+        key_type=notification.key_type,
     )
     callback_event_record(notification=notification)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
 from sending.models import (
     FAILURE_STATUSES,
+    KeyType,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -107,13 +108,18 @@ def _add_sql(columns: tuple[str, ...]) -> tuple[str, list]:
 
 
 def daily_statistics_count(
-    *, service_id, created_at: datetime, notification_type: str, status: str
+    *,
+    service_id,
+    created_at: datetime,
+    notification_type: str,
+    status: str,
+    key_type: str = KeyType.NORMAL,
 ) -> None:
     """Count a notification that has just reached `status`: a delivery in `*_delivered`, any
-    failure in `*_failed`, `sending`/`pending` nowhere. Called by the status module
-    (`sending/status.py`) inside the transaction of the change."""
+    failure in `*_failed`, `sending`/`pending` nowhere, a test key's never. Called by the status
+    module (`sending/status.py`) inside the transaction of the change."""
     outcome = statistics_outcome(status)
-    if outcome:
+    if outcome and key_type != KeyType.TEST:
         daily_statistics_increment(
             service_id=service_id,
             created_at=created_at,
@@ -125,8 +131,9 @@ def daily_statistics_count(
 def daily_statistics_count_cte(*, changed: str) -> tuple[str, dict]:
     """`daily_statistics_count` as a PostgreSQL `WITH` clause, `counted`, for a statement whose
     clause `changed` returns the changed notification (`service_id`, `notification_type`,
-    `status`, `created_at`): an upsert (`ON CONFLICT … DO UPDATE`, which also makes a missing
-    row), so the count commits with the change in the same statement."""
+    `status`, `created_at`, `key_type`: a test key's is not counted): an upsert (`ON CONFLICT
+    … DO UPDATE`, which also makes a missing row), so the count commits with the change in the
+    same statement."""
     return _count_sql(changed), {"sc_zone": timezone.get_current_timezone_name()}
 
 
@@ -160,6 +167,7 @@ def _count_sql(changed: str) -> str:
         f"SELECT {n['service']}, ({n['created_at']} AT TIME ZONE %(sc_zone)s)::date, "
         f"{', '.join('0' for _ in requested)}, {adds} FROM {changed} "
         f"WHERE {n['status']} IN ({sql_literals(countable)}) "
+        f"AND {n['key_type']} <> {sql_literal(KeyType.TEST)} "
         f"ON CONFLICT ({s['service']}, {s['day']}) DO UPDATE SET {increments} RETURNING 1)"
     )
 
@@ -180,13 +188,15 @@ class StatisticsCorrection:
 
 
 def daily_statistics_recount(*, day: date) -> dict[uuid.UUID, dict[str, int]]:
-    """Each service's counts for a local day, recomputed from its notifications."""
+    """Each service's counts for a local day, recomputed from its notifications (a test key's
+    are never counted)."""
     zone = timezone.get_current_timezone()
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     counts: dict[uuid.UUID, dict[str, int]] = {}
     rows = (
         Notification.objects.filter(created_at__gte=start, created_at__lt=end)
+        .exclude(key_type=KeyType.TEST)
         .values("service_id", "notification_type")
         .annotate(
             requested=Count("id"),

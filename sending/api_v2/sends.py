@@ -11,7 +11,7 @@ from django.conf import settings
 from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
-from sending.models import Notification, NotificationType, Service, Template
+from sending.models import KeyType, Notification, NotificationType, Service, Template
 from sending.placeholders import MissingPersonalisation, PersonalisationRefused
 from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
@@ -56,6 +56,7 @@ def notification_send_from_template(
     sender_id: uuid.UUID | None,
     sanitise_for: list[str] = (),
     unsubscribe_url: str | None = None,
+    key_type: KeyType = KeyType.NORMAL,
 ) -> Sent:
     model, column, field = SENDERS[notification_type]
     template = template_for_service(service=service, template_id=template_id)
@@ -86,6 +87,7 @@ def notification_send_from_template(
         "template_version": template.version,
         "sender": sender,
         "unsubscribe_url": unsubscribe_url,
+        "key_type": key_type,
     }
     if recipient_simulated(notification_type=notification_type, recipient=recipient):
         # Answered like any send, with an id of its own, but never saved, queued or counted.

@@ -20,7 +20,7 @@ from sending.api.idempotency import idempotent_create_schema, idempotent_respons
 from sending.api_v2 import openapi
 from sending.api_v2 import representations as shown
 from sending.api_v2.authentication import JwtAuthentication
-from sending.api_v2.errors import unsupported
+from sending.api_v2.errors import BadRequest, unsupported
 from sending.api_v2.sends import (
     from_shown,
     notification_send_from_template,
@@ -34,6 +34,7 @@ from sending.api_v2.serializers import (
     SmsV2RequestSerializer,
     TemplateListQuerySerializer,
 )
+from sending.guest_list import TEAM_KEY_REFUSED, recipients_refused_for_key
 from sending.models import Notification, NotificationType, Template, TemplateVersion
 from sending.templates import email_html
 
@@ -68,13 +69,22 @@ class SendView(V2View):
 
     def _create(self, request):
         data = _valid(self.serializer_class, request.data)
+        fields = self.type_fields(data)
+        if recipients_refused_for_key(
+            service=request.user,
+            key_type=request.auth.key_type,
+            notification_type=self.notification_type,
+            recipients=[fields["recipient"]],
+        ):
+            raise BadRequest(TEAM_KEY_REFUSED)
         sent = notification_send_from_template(
             service=request.user,
             notification_type=self.notification_type,
             template_id=data["template_id"],
             personalisation=data.get("personalisation") or {},
             reference=data.get("reference"),
-            **self.type_fields(data),
+            key_type=request.auth.key_type,
+            **fields,
         )
         return _created(request, sent, self.notification_type)
 
@@ -157,7 +167,8 @@ class NotificationListView(V2View):
     )
     def get(self, request):
         query = _valid(NotificationListQuerySerializer, request.query_params)
-        rows = Notification.objects.filter(service=request.user)
+        # Only those made with keys of the caller's key type, as GOV.UK Notify lists them.
+        rows = Notification.objects.filter(service=request.user, key_type=request.auth.key_type)
         if "template_type" in query:
             rows = rows.filter(notification_type=query["template_type"])
         if query.get("status"):
