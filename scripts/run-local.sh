@@ -36,7 +36,6 @@ trap 'exit 130' INT TERM
 
 $PY manage.py migrate --verbosity 0
 $PY manage.py setup_schedules >/dev/null
-KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
 
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
 # (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
@@ -75,17 +74,50 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 
+# The local service's API key is made once and kept in run/api-key (0600), so a restart keeps
+# the key the user has been using; a kept key the database no longer knows (a new database) is
+# replaced.
+key_works() {
+  [[ -s run/api-key ]] || return 1
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB/service/callback" \
+    -H "Authorization: Bearer $(cat run/api-key)")
+  [[ "$code" == 200 || "$code" == 404 ]]
+}
+if ! key_works; then
+  (umask 077 && $PY manage.py create_api_key "Local service" | tail -n 1 >run/api-key.new)
+  mv run/api-key.new run/api-key
+fi
+KEY=$(cat run/api-key)
+
 # The local service's status callbacks go to the fake providers' receiver, which checks their
-# signature (set afresh each run, so the receiver learns the new secret).
-curl -fs -X DELETE "$WEB/service/callback" -H "Authorization: Bearer $KEY" >/dev/null || true
-SECRET=$(curl -fs -X PUT "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
-  -H 'Content-Type: application/json' \
-  -d "{\"url\": \"$FAKE/service-callback\", \"bearer_token\": \"local-callback-token\"}" \
-  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
-if [[ -n "$SECRET" ]]; then
-  curl -fs -X POST "$FAKE/_callbacks" -d "{\"signing_secret\": \"$SECRET\"}" >/dev/null || true
+# signature. Set up only when the service has no callback, or has the one an earlier run set up
+# (run/callback-url; a PUT keeps its signing secret): a callback the user set is left alone. The
+# secret is shown once, so it is kept in run/callback-secret (0600) to tell each run's receiver.
+LOCAL_CALLBACK=$FAKE/service-callback
+CURRENT=$(curl -fs "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
+  | $PY -c 'import json, sys; print(json.load(sys.stdin)["url"])' 2>/dev/null || true)
+if [[ -z "$CURRENT" || "$CURRENT" == "$(cat run/callback-url 2>/dev/null)" ]]; then
+  if [[ -z "$CURRENT" ]]; then rm -f run/callback-secret; fi
+  SECRET=$(curl -fs -X PUT "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' \
+    -d "{\"url\": \"$LOCAL_CALLBACK\", \"bearer_token\": \"local-callback-token\"}" \
+    | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
+  if [[ -n "$SECRET" ]]; then
+    (umask 077 && echo "$SECRET" >run/callback-secret)
+  fi
+  if [[ -s run/callback-secret ]]; then
+    echo "$LOCAL_CALLBACK" >run/callback-url
+    CALLBACKS="callbacks  $FAKE/_callbacks  (status callbacks the local service got, signatures checked;
+                                each logged in run/fakeproviders.log)"
+    curl -fs -X POST "$FAKE/_callbacks" -d "{\"signing_secret\": \"$(cat run/callback-secret)\"}" \
+      >/dev/null || true
+  else
+    echo "Could not set the local service's status callback (see run/web.log)." >&2
+    CALLBACKS="callbacks  not set up (see run/web.log)"
+  fi
 else
-  echo "Could not set the local service's status callback (see run/web.log)." >&2
+  CALLBACKS="callbacks  go to $CURRENT (yours: left as it is)"
 fi
 
 cat <<MSG
@@ -95,9 +127,9 @@ Notify is running (logs in run/):
   API docs   http://127.0.0.1:$WEB_PORT/docs/
   admin      http://127.0.0.1:$WEB_PORT/admin/   (make admin, in another terminal, for the first login)
   health     http://127.0.0.1:$WEB_PORT/healthz
+  API key    in run/api-key (the same one every run: KEY=\$(cat run/api-key))
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
-  callbacks  $FAKE/_callbacks  (status callbacks the local service got, signatures checked;
-                                each logged in run/fakeproviders.log)
+  $CALLBACKS
 
 Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
@@ -109,8 +141,8 @@ Send an email:
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"email_address": "someone@example.com", "subject": "Hello", "content": "Hello from Notify"}'
 
-GOV.UK Notify's clients (/v2; README: Coming from GOV.UK Notify): make a template with
-  .venv/bin/python manage.py create_template "Local service" --type sms --name Code --body 'Hello ((name))'
+GOV.UK Notify's clients (/v2; docs/coming-from-notify.md): make a template with
+  DEBUG=true .venv/bin/python manage.py create_template "Local service" --type sms --name Code --body 'Hello ((name))'
 then NotificationsAPIClient('$KEY', base_url='http://127.0.0.1:$WEB_PORT')
 
 Press Ctrl-C to stop.
