@@ -201,12 +201,12 @@ def test_a_restart_keeps_the_key_and_the_users_callback(clone):
     command = "bash scripts/run-local.sh"
     with local_run(clone, command, **env) as (run, banner):
         key = banner_key(banner)
-    key_file = clone / "run" / "api-key"
-    assert key_file.read_text().strip() == key
-    assert key_file.stat().st_mode & 0o777 == 0o600
 
     with local_run(clone, command, **env) as (run, banner):
         assert banner_key(banner) == key
+        key_file = clone / "run" / "api-key"
+        assert key_file.read_text().strip() == key
+        assert key_file.stat().st_mode & 0o777 == 0o600
         auth = {"Authorization": f"Bearer {key}"}
         sent = requests.post(
             f"{run.web}/notifications/sms",
