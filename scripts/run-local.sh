@@ -34,9 +34,6 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-$PY manage.py migrate --verbosity 0
-$PY manage.py setup_schedules >/dev/null
-
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
 # (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
 FAKE=http://127.0.0.1:$FAKE_PORT
@@ -57,32 +54,40 @@ export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's recei
 # here only (the guard refuses both anywhere else).
 export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
+# Each step is a Python process that spends seconds starting: the fakes (no database) start
+# beside the migration, and the schedules are corrected beside the cluster and the web server.
 $PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  curl -fs "$FAKE/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+$PY manage.py migrate --verbosity 0
+$PY manage.py setup_schedules >/dev/null &
+schedules=$!
 
 $PY manage.py qcluster >run/qcluster.log 2>&1 &
 qcluster=$!
 $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload >run/web.log 2>&1 &
 pids+=($!)
 
-for _ in $(seq 50); do
-  curl -fs "http://127.0.0.1:$WEB_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+# Started when it answers; a slow machine gets two minutes.
+wait_for() {
+  for _ in $(seq 600); do
+    curl -fs "$1" >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "$1 did not answer: see $2" >&2
+  exit 1
+}
+wait_for "$WEB/livez" run/web.log
+wait_for "$FAKE/" run/fakeproviders.log
+wait "$schedules"
 
 # The local service's API key is made once and kept in run/api-key (0600), so a restart keeps
-# the key the user has been using; a kept key the database no longer knows (a new database) is
-# replaced.
+# the key the user has been using; a kept key the database refuses (a new database) is replaced.
 key_works() {
   [[ -s run/api-key ]] || return 1
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB/service/callback" \
     -H "Authorization: Bearer $(cat run/api-key)")
-  [[ "$code" == 200 || "$code" == 404 ]]
+  [[ "$code" != 401 && "$code" != 403 ]]
 }
 if ! key_works; then
   (umask 077 && $PY manage.py create_api_key "Local service" | tail -n 1 >run/api-key.new)
