@@ -60,7 +60,7 @@ bench-console: install
 	$(BIN)/python bench/console_lists.py $(BENCH_ARGS)
 
 # Fault soak on PostgreSQL + Redis: 5,000 notifications through provider outages, a SIGKILLed
-# qcluster and a web restart; checks nothing was lost or sent twice (README, Delivery, Recovery).
+# qcluster and a web restart; checks nothing was lost or sent twice (docs/delivery.md, Soak).
 soak: install
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
