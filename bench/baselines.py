@@ -190,7 +190,13 @@ def _receipt_sql() -> tuple[str, list]:
         "provider_status_code = %(code)s, provider_status_reason = %(reason)s, "
         "updated_at = %(now)s WHERE id = %(id)s "
         "AND (status || '') IN ('created', 'sending', 'pending') "
+        # A receipt applies only to a text Firetext was called for; it settles a call left open.
+        "AND notification_type = 'sms' AND EXISTS (SELECT 1 FROM sending_sendattempt "
+        "WHERE notification_id = %(id)s AND provider = 'firetext') "
         "RETURNING service_id, created_at), "
+        "settled AS (UPDATE sending_sendattempt SET outcome = 'receipted' "
+        "WHERE notification_id = %(id)s AND provider = 'firetext' AND outcome = 'started' "
+        "RETURNING 1), "
         f"counted AS ({counted} RETURNING 1), "
         f"stored AS (INSERT INTO callbacks_receipt ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join(placeholders)}) RETURNING id) "

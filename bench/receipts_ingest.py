@@ -140,12 +140,14 @@ def environment(args) -> dict[str, str]:
 
 def notifications_load(count: int) -> float:
     """Empty the tables, then `count` SMS notifications, `sending`, made in the last 7 days
-    across SERVICES services, with their statistics rows; one INSERT … SELECT from
-    generate_series. Columns come from the model, so fields added later get their defaults."""
+    across SERVICES services, each with the Firetext send attempt that sent it (a receipt
+    applies only to a notification its provider was called for) and their statistics rows; one
+    INSERT … SELECT from generate_series. Columns come from the model, so fields added later get
+    their defaults."""
     from django.conf import settings
     from django.db import connection
 
-    from sending.models import Notification, Service
+    from sending.models import Notification, SendAttempt, Service
 
     started = time.monotonic()
     with connection.cursor() as cursor:
@@ -181,6 +183,14 @@ def notifications_load(count: int) -> float:
         insert_select(
             Notification, known, f"generate_series(1, {int(count)}) AS g", {"services": services}
         )
+        attempt = {
+            "notification_id": "n.id",
+            "provider": "n.sent_by",
+            "started_at": "n.sent_at - interval '1 second'",
+            "duration_ms": "100",
+            "outcome": "'success'",
+        }
+        insert_select(SendAttempt, attempt, "sending_notification AS n")
         cursor.execute(
             f"INSERT INTO stats_dailystatistics (service_id, day, {', '.join(counts)}) "  # noqa: S608
             f"SELECT service_id, (created_at AT TIME ZONE %s)::date, "

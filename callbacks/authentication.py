@@ -1,4 +1,5 @@
-"""HTTP basic auth for receipts: any of the CALLBACK_BASIC_AUTH pairs, compared in constant time."""
+"""HTTP basic auth for receipts: each provider's own pairs (`FIRETEXT_RECEIPT_AUTH`,
+`MMG_RECEIPT_AUTH`), else the shared `CALLBACK_BASIC_AUTH`, compared in constant time."""
 
 import base64
 import binascii
@@ -6,10 +7,21 @@ import hmac
 
 from django.conf import settings
 
+# The providers given credentials of their own, and the setting that holds them. SES has none:
+# its receipts come through SNS, signed, from the topics allowed (`SES_SNS_TOPIC_ARNS`).
+RECEIPT_AUTH_SETTINGS = {"firetext": "FIRETEXT_RECEIPT_AUTH", "mmg": "MMG_RECEIPT_AUTH"}
 
-def callback_credentials_valid(authorization: str) -> bool:
-    """True when basic auth is off, or `authorization` carries one of the configured pairs."""
-    configured = settings.CALLBACK_BASIC_AUTH
+
+def receipt_credentials(provider: str) -> list[tuple[str, str]]:
+    """The pairs `provider`'s receipt endpoints accept (none: basic auth is off for them).
+    Its own when set, so credentials given to one provider can't post as another."""
+    own = RECEIPT_AUTH_SETTINGS.get(provider)
+    return (own and getattr(settings, own)) or settings.CALLBACK_BASIC_AUTH
+
+
+def callback_credentials_valid(authorization: str, *, provider: str) -> bool:
+    """True when basic auth is off for `provider`, or `authorization` carries one of its pairs."""
+    configured = receipt_credentials(provider)
     if not configured:
         return True
     scheme, _, encoded = authorization.partition(" ")

@@ -1,16 +1,27 @@
-from django.conf import settings
 from django.core import checks
+
+from callbacks.authentication import receipt_credentials
+from callbacks.parsers import RECEIPT_PARSER_CLASSES
 
 
 @checks.register()
 def callback_basic_auth_check(app_configs, **kwargs):
-    if settings.CALLBACK_BASIC_AUTH:
+    """Warns while any provider's receipt endpoint takes receipts without credentials."""
+    # A received-text endpoint takes its provider's credentials (`firetext-inbound`: Firetext's).
+    open_to_all = [
+        name
+        for name in RECEIPT_PARSER_CLASSES
+        if not receipt_credentials(name.removesuffix("-inbound"))
+    ]
+    if not open_to_all:
         return []
     return [
         checks.Warning(
-            "CALLBACK_BASIC_AUTH is not set: the receipt endpoints accept receipts from anyone.",
+            f"CALLBACK_BASIC_AUTH is not set: the {', '.join(open_to_all)} receipt endpoints "
+            "accept receipts from anyone.",
             hint="Set CALLBACK_BASIC_AUTH=user:password (several pairs, comma-separated, "
-            "for rotation) and give the same credentials to Firetext, MMG and SNS.",
+            "for rotation) for SNS, and FIRETEXT_RECEIPT_AUTH and MMG_RECEIPT_AUTH for each SMS "
+            "provider alone (unset, they fall back to CALLBACK_BASIC_AUTH).",
             id="callbacks.W001",
         )
     ]

@@ -1,5 +1,5 @@
-"""Receipts: each posted receipt is stored raw and applied once (`receipt_take`); a stored one
-can be applied again safely (`receipt_process`, for `replay_receipts`)."""
+"""Receipts and received texts: each post is stored raw and applied once (`receipt_take`); a
+stored one can be applied again safely (`receipt_process`, for `replay_receipts`)."""
 
 import functools
 import logging
@@ -16,12 +16,14 @@ from callbacks.parsers import (
     ComplaintReceipt,
     ReceiptEvent,
     ReceiptInvalid,
+    ReceivedTextEvent,
     StatusReceipt,
     SubscriptionConfirmation,
     SubscriptionNotice,
     receipt_parser,
 )
 from callbacks.parsers.sns import sns_subscription_confirm
+from callbacks.received_texts import received_text_record
 from notifyproject import metrics
 from notifyproject.sql import (
     prepared_cursor,
@@ -30,8 +32,14 @@ from notifyproject.sql import (
     sql_literal,
     sql_literals,
 )
+from sending.attempts import attempt_settle_by_receipt
 from sending.models import Notification
-from sending.status import notification_update_status, status_change_ctes, status_sources
+from sending.status import (
+    notification_update_status,
+    receipt_ignored_reason,
+    status_change_ctes,
+    status_sources,
+)
 from webhooks.outbox import callback_complaint_record, callback_drain_request
 
 logger = logging.getLogger(__name__)
@@ -47,6 +55,7 @@ SINGLE_STATEMENT_ON_POSTGRESQL = True
 class Applied:
     outcome: str
     changed: Notification | None = None
+    ignored: bool = False  # not this provider's to report: stored `ignored`, changed nothing
 
 
 def receipt_body_text(body: bytes) -> str:
@@ -138,9 +147,8 @@ def _receipt_apply(receipt: Receipt, event: ReceiptEvent) -> list[str]:
             sns_subscription_confirm(event.subscribe_url)
         with transaction.atomic():
             applied = _EVENT_HANDLERS[type(event)](event, receipt)
-            _receipt_finish(
-                receipt, state=ReceiptState.PROCESSED, outcome=applied.outcome, event=event
-            )
+            state = ReceiptState.IGNORED if applied.ignored else ReceiptState.PROCESSED
+            _receipt_finish(receipt, state=state, outcome=applied.outcome, event=event)
     except Exception as err:
         return _receipt_failed(receipt, err, event)
     _receipt_report(receipt, event, applied)
@@ -166,10 +174,12 @@ def _receipt_store_and_apply(
     """PostgreSQL: store a Firetext or MMG receipt and apply it in ONE statement: the raw row,
     the status change and its count commit together (the change and count being
     `notification_update_status`'s, as WITH clauses). One round trip and one commit instead of
-    seven round trips and two commits, measured in bench/README.md. If the statement fails,
-    the receipt is stored and applied the ordinary way."""
+    seven round trips and two commits, measured in bench/README.md. If the statement fails, or
+    the receipt is not this provider's to report (`receipt_applies`: the statement then writes
+    nothing), the receipt is stored and applied the ordinary way, which says why."""
     changes, params = status_change_ctes(
         notification_id=event.notification_id,
+        provider=provider,
         status=event.status,
         status_if_pending=event.status_if_pending,
         provider_status_code=event.code,
@@ -188,11 +198,14 @@ def _receipt_store_and_apply(
     try:
         with prepared_cursor() as cursor:
             cursor.execute(statement, params)
-            receipt_id, outcome, status, sent_at, callback_service_id = cursor.fetchone()
+            row = cursor.fetchone()
     except DatabaseError:
         logger.exception("receipt statement failed", extra={"provider": provider})
+        row = None
+    if row is None:
         receipt = receipt_store(provider=provider, body=body, content_type=content_type)
         return _receipt_apply(receipt, event)
+    receipt_id, outcome, status, sent_at, callback_service_id = row
     if callback_service_id is not None:  # an event was written: its service's drain sends it
         transaction.on_commit(partial(callback_drain_request, service_id=callback_service_id))
     receipt = Receipt(id=receipt_id, provider=provider, received_at=now, outcome=outcome)
@@ -205,8 +218,10 @@ def _receipt_store_and_apply(
 
 @functools.cache
 def _receipt_statement(status: str, status_if_pending: str | None, changes: str) -> str:
-    """`changes` (`before`, `changed`, `counted` and `outboxed`), plus the receipt's row, whose
-    outcome says what happened: as `_status_receipt_apply` words it."""
+    """`changes` (`applicable`, `before`, `changed`, `counted`, `outboxed` and `settled`), plus
+    the receipt's row, whose outcome says what happened: as `_status_receipt_apply` words it.
+    The row is written only for a receipt the rule lets through or for an unknown id (no row,
+    and nothing changed, for one to ignore)."""
     r = quoted_columns(Receipt)
     n = quoted_columns(Notification)
     columns = (
@@ -216,7 +231,7 @@ def _receipt_statement(status: str, status_if_pending: str | None, changes: str)
     return (
         f"WITH {changes}, "  # noqa: S608
         f"stored AS (INSERT INTO {quoted_table(Receipt)} "
-        f"({', '.join(r[c] for c in columns)}) VALUES (%(r_provider)s, %(r_body)s, "
+        f"({', '.join(r[c] for c in columns)}) SELECT %(r_provider)s, %(r_body)s, "
         f"%(r_content_type)s, %(r_now)s, {sql_literal(ReceiptState.PROCESSED)}, "
         f"%(r_reference)s, CASE WHEN EXISTS (SELECT 1 FROM changed) "
         f"THEN 'now ' || (SELECT {n['status']} FROM changed) "
@@ -225,7 +240,9 @@ def _receipt_statement(status: str, status_if_pending: str | None, changes: str)
         f"IN ({sql_literals(status_sources(status=status, status_if_pending=status_if_pending))}) "
         f"THEN {sql_literal(RACED)} "
         f"ELSE 'unchanged: already ' || (SELECT {n['status']} FROM before) END, "
-        f"%(r_now)s, %(r_reported_at)s, 1) RETURNING {r['id']}, {r['outcome']}) "
+        f"%(r_now)s, %(r_reported_at)s, 1 "
+        "WHERE EXISTS (SELECT 1 FROM applicable) OR NOT EXISTS (SELECT 1 FROM before) "
+        f"RETURNING {r['id']}, {r['outcome']}) "
         f"SELECT stored.{r['id']}, stored.{r['outcome']}, changed.{n['status']}, "
         f"changed.{n['sent_at']}, (SELECT service_id FROM outboxed) "
         "FROM stored LEFT JOIN changed ON true"
@@ -260,10 +277,14 @@ def _receipt_report(receipt: Receipt, event: ReceiptEvent, applied: Applied) -> 
             reason=event.reason,
             status=event.status,
         )
-        metrics.incr(f"callback.{receipt.provider}.{event.status}")
+        if not applied.ignored:
+            metrics.incr(f"callback.{receipt.provider}.{event.status}")
     elif isinstance(event, ComplaintReceipt):
         detail.update(reference=event.reference, complaint_type=event.complaint_type)
-        metrics.incr(f"callback.{receipt.provider}.complaint")
+        if not applied.ignored:
+            metrics.incr(f"callback.{receipt.provider}.complaint")
+    elif isinstance(event, ReceivedTextEvent):
+        detail.update(reference=event.reference)
     else:
         detail.update(topic=event.topic_arn)
     if applied.changed is not None and applied.changed.sent_at is not None:
@@ -278,6 +299,8 @@ def _status_receipt_apply(event: StatusReceipt, receipt: Receipt) -> Applied:
     notification_id = event.notification_id or _notification_id_for(event.provider_reference)
     if notification_id is None:
         return _unknown_notification(event)
+    if reason := receipt_ignored_reason(provider=receipt.provider, notification_id=notification_id):
+        return _receipt_ignored(receipt, event, notification_id, reason)
     changed = notification_update_status(
         notification_id=notification_id,
         status=event.status,
@@ -285,6 +308,7 @@ def _status_receipt_apply(event: StatusReceipt, receipt: Receipt) -> Applied:
         provider_status_code=event.code,
         provider_status_reason=event.reason,
     )
+    attempt_settle_by_receipt(notification_id=notification_id, provider=receipt.provider)
     if changed is not None:
         return Applied(outcome=f"now {changed.status}", changed=changed)
     current = Notification.objects.filter(id=notification_id).values_list("status", flat=True)
@@ -304,6 +328,27 @@ def _unknown_notification(event: StatusReceipt | ComplaintReceipt) -> Applied:
     return Applied(outcome=UNKNOWN_NOTIFICATION)
 
 
+def _receipt_ignored(
+    receipt: Receipt, event: StatusReceipt | ComplaintReceipt, notification_id, reason: str
+) -> Applied:
+    """Answered 200 and kept (`ignored`, with why), but it changes nothing: someone holding this
+    provider's receipt credentials named a notification this provider may not report on."""
+    logger.warning(
+        "receipt ignored: not for a notification this provider was called for",
+        extra={
+            "provider": receipt.provider,
+            "sent_by": Notification.objects.filter(id=notification_id)
+            .values_list("sent_by", flat=True)
+            .first(),
+            "receipt_id": receipt.pk,
+            "reference": event.reference,
+            "notification_id": str(notification_id),
+            "reason": reason,
+        },
+    )
+    return Applied(outcome=f"ignored: {reason}", ignored=True)
+
+
 def _notification_id_for(provider_reference: str) -> uuid.UUID | None:
     return (
         Notification.objects.filter(provider_reference=provider_reference)
@@ -316,6 +361,10 @@ def _complaint_record(event: ComplaintReceipt, receipt: Receipt) -> Applied:
     if Complaint.objects.filter(feedback_id=event.feedback_id).exists():
         return Applied(outcome="complaint already recorded")
     notification_id = _notification_id_for(event.provider_reference)
+    if notification_id is not None and (
+        reason := receipt_ignored_reason(provider=receipt.provider, notification_id=notification_id)
+    ):
+        return _receipt_ignored(receipt, event, notification_id, reason)
     # A racing duplicate loses quietly to the unique feedback id (and so makes no event: the
     # complaint's event is unique too).
     Complaint.objects.bulk_create(
@@ -346,8 +395,16 @@ def _subscription_notice(event: SubscriptionNotice, receipt: Receipt) -> Applied
     return Applied(outcome=f"{event.kind}: nothing to do")
 
 
+def _received_text_apply(event: ReceivedTextEvent, receipt: Receipt) -> Applied:
+    outcome = received_text_record(
+        event=event, receipt_id=receipt.pk, received_at=receipt.received_at
+    )
+    return Applied(outcome=outcome)
+
+
 _EVENT_HANDLERS = {
     StatusReceipt: _status_receipt_apply,
+    ReceivedTextEvent: _received_text_apply,
     ComplaintReceipt: _complaint_record,
     SubscriptionConfirmation: _subscription_confirmed,
     SubscriptionNotice: _subscription_notice,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from callbacks import views
+from callbacks import api_v2, views
 
 urlpatterns = [
     path(
@@ -10,4 +10,19 @@ urlpatterns = [
     ),
     path("notifications/sms/mmg", views.MmgReceiptView.as_view(), name="receipt-mmg"),
     path("notifications/email/ses", views.SesReceiptView.as_view(), name="receipt-ses"),
+    path(
+        "notifications/sms/receive/firetext",
+        views.FiretextReceivedTextView.as_view(),
+        name="receipt-firetext-inbound",
+    ),
+    path(
+        "notifications/sms/receive/mmg",
+        views.MmgReceivedTextView.as_view(),
+        name="receipt-mmg-inbound",
+    ),
+    path(
+        "v2/received-text-messages",
+        api_v2.ReceivedTextListView.as_view(),
+        name="v2-received-texts",
+    ),
 ]

@@ -1,4 +1,5 @@
-"""Receipt endpoints (contract section 6): one base, one subclass per provider."""
+"""Receipt and received-text endpoints (contract section 6): one base, one subclass per provider
+and kind."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -27,7 +28,8 @@ class JsonAnswer(BaseContentNegotiation):
 class ReceiptView(APIView):
     """Authenticate, read the body, store and apply it (`receipt_take`), answer.
 
-    Not the API's key authentication: providers use HTTP basic auth (CALLBACK_BASIC_AUTH).
+    Not the API's key authentication: providers use HTTP basic auth, each its own pairs when
+    set (FIRETEXT_RECEIPT_AUTH, MMG_RECEIPT_AUTH), else CALLBACK_BASIC_AUTH.
     The body is read raw, so the parsers see exactly what a replay will see.
     """
 
@@ -36,11 +38,18 @@ class ReceiptView(APIView):
     throttle_classes = []
     parser_classes = []
     content_negotiation_class = JsonAnswer
-    provider: str  # a key of RECEIPT_PARSER_CLASSES
+    provider: str  # a key of RECEIPT_PARSER_CLASSES: who posts it, whose credentials apply
+    accepted = {"result": "success"}
+
+    @property
+    def parser(self) -> str:
+        """The key of RECEIPT_PARSER_CLASSES that reads what is posted here."""
+        return self.provider
 
     @extend_schema(exclude=True)
     def post(self, request):
-        if not callback_credentials_valid(request.META.get("HTTP_AUTHORIZATION", "")):
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        if not callback_credentials_valid(authorization, provider=self.provider):
             # SNS sends credentials only after this challenge.
             return self.error(
                 "authentication required",
@@ -53,13 +62,13 @@ class ReceiptView(APIView):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return self.error(f"body over {limit} bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         messages = receipt_take(
-            provider=self.provider,
+            provider=self.parser,
             body=body,
             content_type=request.META.get("CONTENT_TYPE", ""),
         )
         if messages:
             return Response({"result": "error", "message": messages}, status=400)
-        return Response({"result": "success"})
+        return Response(self.accepted)
 
     def error(self, problem: str, code: int, headers=None) -> Response:
         display_name = RECEIPT_PARSER_CLASSES[self.provider].display_name
@@ -77,3 +86,22 @@ class MmgReceiptView(ReceiptView):
 
 class SesReceiptView(ReceiptView):
     provider = "ses"
+
+
+class ReceivedTextView(ReceiptView):
+    """A text someone sent to one of our numbers: the provider's credentials, as for its
+    receipts; stored raw, then its row (`callbacks.received_texts`); GOV.UK Notify's answer."""
+
+    accepted = {"status": "ok"}
+
+    @property
+    def parser(self) -> str:
+        return f"{self.provider}-inbound"
+
+
+class FiretextReceivedTextView(ReceivedTextView):
+    provider = "firetext"
+
+
+class MmgReceivedTextView(ReceivedTextView):
+    provider = "mmg"

@@ -48,3 +48,23 @@ def statistics_chart_svg(*, title: str, days: list[dict]) -> str:
     for column, label in statistics_series():
         chart.add(label, [day[column] for day in days])
     return chart.render(is_unicode=True)
+
+
+def hourly_chart_svg(*, hours: list[dict]) -> str:
+    """Texts and emails made in each of the last 24 hours, every service together."""
+    chart = pygal.Bar(
+        title="Made in the last 24 hours, by hour (all services)",
+        style=_STYLE,
+        js=[],
+        disable_xml_declaration=True,
+        width=900,
+        height=280,
+        x_label_rotation=45,
+        legend_at_bottom=True,
+        min_scale=1,
+        include_x_axis=True,
+    )
+    chart.x_labels = [hour["hour"].strftime("%H:00") for hour in hours]
+    chart.add("texts", [hour["sms"] for hour in hours])
+    chart.add("emails", [hour["email"] for hour in hours])
+    return chart.render(is_unicode=True)

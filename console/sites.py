@@ -8,8 +8,8 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from console.charts import statistics_chart_svg, statistics_series
-from console.selectors import dashboard_read
+from console.charts import hourly_chart_svg, statistics_chart_svg, statistics_series
+from console.selectors import dashboard_read, notifications_by_hour
 from sending.models import Service
 from stats.models import DailyStatistics
 from stats.selectors import daily_statistics_list
@@ -22,6 +22,8 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "Notify operations"
     index_title = "What is stuck, and who is failing"
     index_template = "console/index.html"
+    # "View site": the API's own documentation, the one page this service shows a browser.
+    site_url = "/docs/"
     # The lists need the width (ids stay on one line); the front page links to everything.
     enable_nav_sidebar = False
 
@@ -55,9 +57,13 @@ class ConsoleAdminSite(admin.AdminSite):
                     ],
                 }
             )
+        hours = notifications_by_hour(now=timezone.now())
         context = {
             **self.each_context(request),
-            "title": f"Statistics: the last {CHART_DAYS} days",
+            "title": f"Statistics: the last 24 hours and the last {CHART_DAYS} days",
+            # pygal escapes every label and value it draws.
+            "hourly_svg": mark_safe(hourly_chart_svg(hours=hours)),  # noqa: S308
+            "hours": hours,
             "charts": charts,
             "series": series,
             "start": start,

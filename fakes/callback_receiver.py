@@ -1,6 +1,7 @@
-"""A service's callback endpoint, for `make run` and the tests: it takes status callbacks
-(contract section 10), checks their Standard Webhooks signature when it knows the secret, logs
-each in one line (never the full `to`) and keeps the last ones for `GET /_callbacks`."""
+"""A service's callback endpoint, for `make run` and the tests: it takes status (or inbound)
+callbacks (contract section 10), checks their Standard Webhooks signature when it knows the
+secret, logs each in one line (never the full `to`) and keeps the last ones for
+`GET /_callbacks`."""
 
 import json
 import logging
@@ -13,6 +14,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 logger = logging.getLogger(__name__)
 
 PATH = "/service-callback"
+# A service's inbound callback (received texts): a receiver of its own, with its own secret.
+INBOUND_PATH = "/service-inbound-callback"
 
 
 class CallbackReceiver:

@@ -1,7 +1,7 @@
 """What each fake provider reads, answers and later posts back, in the real providers' formats.
 
-Firetext: form post, JSON answer with `code`, receipts as a form post.
-MMG: JSON post with Basic auth, `{"Reference": n}` answer, receipts as JSON.
+Firetext: form post, JSON answer with `code`, receipts and received texts as form posts.
+MMG: JSON post with Basic auth, `{"Reference": n}` answer, receipts and received texts as JSON.
 SES v2 `SendEmail` (REST-JSON, as boto3 `sesv2` calls it), receipts as SNS-wrapped notifications.
 Status codes and reasons are those of ../shared/CONTRACT.md section 6; error codes other than
 Firetext's `1 Invalid apiKey` and MMG's `400 {"Error": 206}` are this fake's own choice.
@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 from zoneinfo import ZoneInfo
 
 UK = ZoneInfo("Europe/London")
@@ -47,6 +47,7 @@ class Send:
     receipt_url: str | None = None  # Firetext `receipt`, MMG `delurl`
     source: str | None = None
     subject: str | None = None
+    message: str = ""
 
 
 @dataclass
@@ -64,6 +65,25 @@ class Receipt:
 
 def uk_local(moment: datetime) -> str:
     return moment.astimezone(UK).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def hosted_number(number: str) -> str:
+    """How the fake compares numbers it hosts: digits, a UK national `0` as `44`."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return "44" + digits[1:] if digits.startswith("0") else digits
+
+
+@dataclass(frozen=True)
+class ReceivedText:
+    """A text someone sent to one of the numbers a fake provider hosts."""
+
+    source: str
+    destination: str
+    message: str
 
 
 class FakeProvider:
@@ -119,11 +139,16 @@ class FakeProvider:
     ) -> Receipt:
         raise NotImplementedError
 
+    def received_text_post(self, text: ReceivedText, at: datetime) -> Receipt:
+        """The post telling the service of a received text, in this provider's format."""
+        raise NotImplementedError(f"{self.name} posts no received texts")
+
 
 class FiretextFake(FakeProvider):
     name = "firetext"
     path = "/firetext"
     receipt_path = "/notifications/sms/firetext"
+    received_text_path = "/notifications/sms/receive/firetext"
     # (status, code): status 0 delivered, 1 declined with a detailed code, 2 pending.
     receipt_statuses = {
         "delivered": [("0", None)],
@@ -144,6 +169,7 @@ class FiretextFake(FakeProvider):
             reference=fields.get("reference") or None,
             receipt_url=fields.get("receipt") or None,
             source=fields.get("from"),
+            message=fields["message"],
         )
         return fields, send, None
 
@@ -173,6 +199,23 @@ class FiretextFake(FakeProvider):
             status=code_status if code is None else f"{code_status}/{code}",
         )
 
+    def received_text_post(self, text, at):
+        # Firetext's own id for it is not sent; its time is UTC.
+        fields = {
+            "source": text.source,
+            "destination": text.destination,
+            "message": text.message,
+            "time": utc(at),
+        }
+        return Receipt(
+            provider=self.name,
+            url=self.received_text_path,
+            body=urlencode(fields).encode(),
+            content_type="application/x-www-form-urlencoded",
+            reference=None,
+            status="received-text",
+        )
+
     def _answer(self, code: int, description: str) -> Answer:
         # Firetext reports refusals in the body, with HTTP 200.
         return Answer.json(200, self._body(code, description, 0))
@@ -186,6 +229,7 @@ class MmgFake(FakeProvider):
     name = "mmg"
     path = "/mmg"
     receipt_path = "/notifications/sms/mmg"
+    received_text_path = "/notifications/sms/receive/mmg"
     # (status, substatus); MMG has no pending receipt.
     receipt_statuses = {
         "delivered": [(3, 5), (3, 2)],
@@ -215,6 +259,7 @@ class MmgFake(FakeProvider):
             reference=str(fields["cid"]),
             receipt_url=fields.get("delurl") or None,
             source=fields.get("sender"),
+            message=str(fields["msg"]),
         )
         return fields, send, None
 
@@ -246,6 +291,25 @@ class MmgFake(FakeProvider):
             content_type="application/json",
             reference=send.reference,
             status=f"{mmg_status}/{substatus}",
+        )
+
+    def received_text_post(self, text, at):
+        # MMG URL-encodes the message and the time (`+` for spaces) inside its JSON; "sic".
+        reference = secrets.token_hex(12)
+        data = {
+            "MSISDN": text.source,
+            "Number": text.destination,
+            "Message": quote_plus(text.message),
+            "ID": reference,
+            "DateRecieved": quote_plus(utc(at)),
+        }
+        return Receipt(
+            provider=self.name,
+            url=self.received_text_path,
+            body=json.dumps(data).encode(),
+            content_type="application/json",
+            reference=reference,
+            status="received-text",
         )
 
     @staticmethod

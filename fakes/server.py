@@ -10,10 +10,20 @@ Routes
     POST /_control                      change it: {"provider": "mmg", "error_rate": 0.2}, or
                                         {"provider": "firetext", "down": true, "mode": "timeout"};
                                         without "provider" the change applies to all
+    POST /_control/inbound              post a received text to the service, as Firetext or MMG
+                                        would: {"provider": "mmg", "source": "07700900123",
+                                        "destination": "07700900500", "message": "Hi"}
     POST /_reset                        forget requests and pending receipts, undo /_control
+
+A text sent through the Firetext or MMG fake to a number it hosts (`inbound_numbers`, e.g. a
+service's own inbound number) comes back to the service as a received text, from the sender
+the text was sent from, as a real provider delivers it.
     POST /service-callback              a service's status callback endpoint (callback_receiver)
     GET  /_callbacks                    the callbacks it received
     POST /_callbacks                    {"signing_secret": "whsec_…"}: verify signatures from now
+    POST /service-inbound-callback      a service's inbound callback endpoint (received texts)
+    GET  /_inbound-callbacks            the inbound callbacks it received
+    POST /_inbound-callbacks            {"signing_secret": "whsec_…"}, as /_callbacks
 """
 
 import json
@@ -35,7 +45,9 @@ from fakes.providers import (
     FakeProvider,
     FiretextFake,
     MmgFake,
+    ReceivedText,
     SesFake,
+    hosted_number,
 )
 from fakes.receipts import ReceiptSender
 
@@ -59,8 +71,11 @@ class FakeProviderServer:
         keep_requests: int = 100_000,
         ses_region: str = "eu-west-1",
         sns_topic_arn: str | None = None,
+        inbound_numbers: tuple[str, ...] = (),
     ):
         api_keys = api_keys or {}
+        # Numbers this fake hosts: a text sent to one comes back as a received text.
+        self.inbound_numbers = frozenset(hosted_number(number) for number in inbound_numbers)
         self.providers: dict[str, FakeProvider] = {
             "firetext": FiretextFake(valid_keys=api_keys.get("firetext")),
             "mmg": MmgFake(valid_keys=api_keys.get("mmg")),
@@ -74,6 +89,7 @@ class FakeProviderServer:
         self.rng = random.Random(seed)
         self.receipts = ReceiptSender(base_url=receipts_to)
         self.callbacks = callback_receiver.CallbackReceiver()
+        self.inbound_callbacks = callback_receiver.CallbackReceiver()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: deque[dict] = deque(maxlen=keep_requests)
@@ -134,6 +150,7 @@ class FakeProviderServer:
             self.behaviours = {name: self.initial_behaviour for name in self.providers}
         self.receipts.clear()
         self.callbacks.clear()
+        self.inbound_callbacks.clear()
 
     # --- a send -------------------------------------------------------------------------------
 
@@ -160,7 +177,31 @@ class FakeProviderServer:
         self._record(fake, fields, send, fault, answer, provider_reference, outcome)
         if outcome and self.receipts.enabled:
             self._plan_receipts(fake, send, provider_reference, outcome, behaviour)
+            if hosted_number(send.to) in self.inbound_numbers:
+                text = ReceivedText(
+                    source=send.source or "", destination=send.to, message=send.message
+                )
+                self.receipts.schedule(
+                    fake.received_text_post(text, datetime.now(UTC)), behaviour.receipt_delay
+                )
         return fault, answer, behaviour.slow_seconds
+
+    def received_text_post(self, request: dict) -> dict:
+        """`POST /_control/inbound`: someone texts `destination` from `source`; the provider
+        named (firetext or mmg) posts it to the service at once."""
+        provider = request.get("provider")
+        fake = self.providers.get(provider) if provider in ("firetext", "mmg") else None
+        if fake is None:
+            raise BehaviourError("provider: expected firetext or mmg")
+        fields = {name: request.get(name) for name in ("source", "destination", "message")}
+        wrong = [name for name, value in fields.items() if not isinstance(value, str)]
+        if wrong:
+            raise BehaviourError(f"{', '.join(wrong)}: expected text")
+        if not self.receipts.enabled:
+            raise BehaviourError("no service to post to (started without receipts_to)")
+        post = fake.received_text_post(ReceivedText(**fields), datetime.now(UTC))
+        self.receipts.schedule(post, 0.0)
+        return {"result": "queued", "provider": provider, "reference": post.reference}
 
     def _plan_receipts(self, fake, send, provider_reference, outcome, behaviour) -> None:
         planned = fake.receipts(
@@ -262,8 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(Answer.json(200, {"pending": pending, "posted": receipts}))
         elif path == "/_control":
             self._answer(Answer.json(200, fake.describe()))
-        elif path == "/_callbacks":
-            callbacks = fake.callbacks.received()
+        elif path in ("/_callbacks", "/_inbound-callbacks"):
+            receiver = fake.callbacks if path == "/_callbacks" else fake.inbound_callbacks
+            callbacks = receiver.received()
             self._answer(Answer.json(200, {"count": len(callbacks), "callbacks": callbacks}))
         elif path == "/":
             routes = {name: p.path for name, p in fake.providers.items()}
@@ -279,10 +321,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake.routes[path], body)
         elif path == "/_control":
             self._control(body)
+        elif path == "/_control/inbound":
+            self._received_text(body)
         elif path == callback_receiver.PATH:
             self._answer(Answer.json(*fake.callbacks.take(body, self.headers)))
+        elif path == callback_receiver.INBOUND_PATH:
+            self._answer(Answer.json(*fake.inbound_callbacks.take(body, self.headers)))
         elif path == "/_callbacks":
-            self._configure_callbacks(body)
+            self._configure_callbacks(fake.callbacks, body)
+        elif path == "/_inbound-callbacks":
+            self._configure_callbacks(fake.inbound_callbacks, body)
         elif path == "/_reset":
             fake.reset()
             self._answer(Answer.json(200, {"result": "reset"}))
@@ -313,12 +361,21 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError) as err:
             self._answer(Answer.json(400, {"error": str(err)}))
 
-    def _configure_callbacks(self, body: bytes) -> None:
+    def _received_text(self, body: bytes) -> None:
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise BehaviourError("expected a JSON object")
+            self._answer(Answer.json(200, self.server.fake.received_text_post(request)))
+        except (ValueError, TypeError) as err:
+            self._answer(Answer.json(400, {"error": str(err)}))
+
+    def _configure_callbacks(self, receiver: callback_receiver.CallbackReceiver, body: bytes):
         try:
             changes = json.loads(body or b"{}")
             if not isinstance(changes, dict):
                 raise ValueError("expected a JSON object")
-            self._answer(Answer.json(200, self.server.fake.callbacks.configure(changes)))
+            self._answer(Answer.json(200, receiver.configure(changes)))
         except ValueError as err:
             self._answer(Answer.json(400, {"error": str(err)}))
 

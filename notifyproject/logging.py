@@ -1,4 +1,5 @@
-"""One line per event, `key=value` pairs, and never a full phone number or email address."""
+"""One line per event, `key=value` pairs, and never a full phone number or email address: each
+value goes through the masking rule the console uses too (`notifyproject.masking`)."""
 
 import json
 import logging
@@ -6,19 +7,9 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-# Anything that looks like a phone number (9+ digits, maybe with + and spaces) or an email
-# address is masked in every line, as a safety net under `mask_recipient`.
-_PHONE = re.compile(r"(?<![\w-])\+?\d[\d ]{7,}\d(?![\w-])")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+from notifyproject.masking import data_mask, field_is_recipient, text_mask
+
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-def mask_recipient(recipient: str) -> str:
-    """`447700900123` → `4477*****123`; `someone@example.com` → `s***@example.com`."""
-    if "@" in recipient:
-        local, _, domain = recipient.partition("@")
-        return f"{local[:1]}***@{domain}"
-    return f"{recipient[:4]}*****{recipient[-3:]}" if len(recipient) > 7 else "*****"
 
 
 def mask_url_password(url: str) -> str:
@@ -30,13 +21,13 @@ def mask_url_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _scrub(text: str) -> str:
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: mask_recipient(re.sub(r"\D", "", m.group(0))), text)
-
-
-def _value(value: object) -> str:
-    text = _scrub(str(value))
+def _value(key: str, value: object) -> str:
+    """A field's value as written: masked by the rule in `notifyproject.masking` (the field a
+    value is under decides), quoted when it holds spaces, quotes or `=`."""
+    if field_is_recipient(key) or isinstance(value, dict | list):
+        text = str(data_mask({key: value})[key])
+    else:
+        text = text_mask(str(value))
     if text and not re.search(r'[\s"=]', text):
         return text
     return json.dumps(text)
@@ -53,4 +44,4 @@ class KeyValueFormatter(logging.Formatter):
         fields.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
             fields["exc_info"] = self.formatException(record.exc_info)
-        return " ".join(f"{key}={_value(value)}" for key, value in fields.items())
+        return " ".join(f"{key}={_value(key, value)}" for key, value in fields.items())

@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this server, not a CDN: the docs work offline and their version is pinned.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One named enum for each set of choices, whichever API's field (and whatever its name) uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "sending.models.NotificationType",
+        "NotificationStatusEnum": "sending.models.NotificationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sending.api.schema.error_responses",
@@ -243,6 +248,9 @@ FAILOVER_ERROR_WINDOW_SECONDS = env_int("FAILOVER_ERROR_WINDOW_SECONDS", 60, min
 
 # --- receipts ----------------------------------------------------------------------------------
 CALLBACK_BASIC_AUTH = env_credentials("CALLBACK_BASIC_AUTH")
+# Each SMS provider's own pairs: when set, its receipt endpoints accept only these.
+FIRETEXT_RECEIPT_AUTH = env_credentials("FIRETEXT_RECEIPT_AUTH")
+MMG_RECEIPT_AUTH = env_credentials("MMG_RECEIPT_AUTH")
 SES_SNS_TOPIC_ARNS = env_list("SES_SNS_TOPIC_ARNS")
 SNS_VERIFY_SIGNATURES = env_bool("SNS_VERIFY_SIGNATURES", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -270,6 +278,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-gb"
+FORMAT_MODULE_PATH = ["notifyproject.formats"]  # times with seconds and offset (formats/en)
 TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
 USE_I18N = True
 USE_TZ = True

@@ -6,8 +6,14 @@ PY=.venv/bin/python
 WEB_PORT=${WEB_PORT:-8000}
 FAKE_PORT=${FAKE_PORT:-8100}
 export DEBUG=${DEBUG:-true}
-# Receipts are checked locally too: the fake providers post them with this pair.
+# Receipts are checked locally too: the fake Firetext and MMG each post theirs with their own
+# pair, the fake SES (SNS) with the shared one.
 export CALLBACK_BASIC_AUTH=${CALLBACK_BASIC_AUTH:-local:local-receipts-secret}
+export FIRETEXT_RECEIPT_AUTH=${FIRETEXT_RECEIPT_AUTH:-firetext:local-firetext-receipts-secret}
+export MMG_RECEIPT_AUTH=${MMG_RECEIPT_AUTH:-mmg:local-mmg-receipts-secret}
+# The local service's inbound number: the fakes host it, so a text sent to it comes back as a
+# received text (GET /v2/received-text-messages, the admin, the inbound callback).
+INBOUND_NUMBER=${INBOUND_NUMBER:-07700900500}
 
 for port in "$WEB_PORT" "$FAKE_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -34,19 +40,25 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-# The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server
-# (with the first CALLBACK_BASIC_AUTH pair, if set). Anything already set in the environment wins.
+# The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server:
+# Firetext and MMG to the receipt URL each send gave them (with that provider's first pair), SES
+# to --receipts-to (with the first CALLBACK_BASIC_AUTH pair). Anything already set in the
+# environment wins.
 FAKE=http://127.0.0.1:$FAKE_PORT
 WEB=http://127.0.0.1:$WEB_PORT
-RECEIPTS_TO=$WEB
-[[ -n "${CALLBACK_BASIC_AUTH:-}" ]] && RECEIPTS_TO="http://${CALLBACK_BASIC_AUTH%%,*}@127.0.0.1:$WEB_PORT"
+receipts_to() {  # the web server's URL with the first pair of $1 in it, if any
+  if [[ -n "$1" ]]; then echo "http://${1%%,*}@127.0.0.1:$WEB_PORT"; else echo "$WEB"; fi
+}
+RECEIPTS_TO=$(receipts_to "${CALLBACK_BASIC_AUTH:-}")
+FIRETEXT_RECEIPTS_TO=$(receipts_to "${FIRETEXT_RECEIPT_AUTH:-${CALLBACK_BASIC_AUTH:-}}")
+MMG_RECEIPTS_TO=$(receipts_to "${MMG_RECEIPT_AUTH:-${CALLBACK_BASIC_AUTH:-}}")
 export FIRETEXT_URL=${FIRETEXT_URL:-$FAKE/firetext} MMG_URL=${MMG_URL:-$FAKE/mmg}
 export FIRETEXT_API_KEY=${FIRETEXT_API_KEY:-local-firetext-key}
 export FIRETEXT_INTERNATIONAL_API_KEY=${FIRETEXT_INTERNATIONAL_API_KEY:-local-firetext-intl-key}
 export MMG_API_KEY=${MMG_API_KEY:-local-mmg-key}
-# The receipt URLs carry the basic-auth pair, as a provider's receipt configuration would.
-export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/firetext}
-export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$RECEIPTS_TO/notifications/sms/mmg}
+# The receipt URLs carry each provider's own basic-auth pair, as its receipt configuration would.
+export FIRETEXT_RECEIPT_URL=${FIRETEXT_RECEIPT_URL:-$FIRETEXT_RECEIPTS_TO/notifications/sms/firetext}
+export MMG_RECEIPT_URL=${MMG_RECEIPT_URL:-$MMG_RECEIPTS_TO/notifications/sms/mmg}
 export AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$FAKE}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's receipts are unsigned
@@ -56,7 +68,8 @@ export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
 # Each step is a Python process that spends seconds starting: the fakes (no database) start
 # beside the migration, and the schedules are corrected beside the cluster and the web server.
-$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" >run/fakeproviders.log 2>&1 &
+$PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" \
+  --inbound-numbers "$INBOUND_NUMBER" >run/fakeproviders.log 2>&1 &
 pids+=($!)
 $PY manage.py migrate --verbosity 0
 $PY manage.py setup_schedules >/dev/null &
@@ -94,36 +107,42 @@ if ! key_works; then
   mv run/api-key.new run/api-key
 fi
 KEY=$(cat run/api-key)
+$PY manage.py set_inbound_number "Local service" "$INBOUND_NUMBER" >/dev/null &
+inbound=$!
 
-# The local service's status callbacks go to the fake providers' receiver, which checks their
-# signature. Set up only when the service has no callback, or has the one an earlier run set up
-# (run/callback-url; a PUT keeps its signing secret): a callback the user set is left alone. The
-# secret is shown once, so it is kept in run/callback-secret (0600) to tell each run's receiver.
-LOCAL_CALLBACK=$FAKE/service-callback
-CURRENT=$(curl -fs "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
-  | $PY -c 'import json, sys; print(json.load(sys.stdin)["url"])' 2>/dev/null || true)
-if [[ -z "$CURRENT" || "$CURRENT" == "$(cat run/callback-url 2>/dev/null)" ]]; then
-  if [[ -z "$CURRENT" ]]; then rm -f run/callback-secret; fi
-  SECRET=$(curl -fs -X PUT "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
-    -H 'Content-Type: application/json' \
-    -d "{\"url\": \"$LOCAL_CALLBACK\", \"bearer_token\": \"local-callback-token\"}" \
+# The local service's status callbacks and received texts go to the fake providers' receiver,
+# which checks their signatures. Each callback is set up only when the service has none, or has
+# the one an earlier run set up (its URL in run/<name>-url; a PUT keeps its signing secret): a
+# callback the user set is left alone. A secret is shown once, so it is kept in
+# run/<name>-secret (0600) to tell each run's receiver. Sets NOTE for the banner.
+callback_local() {  # API path, the receiver's path, the receiver's secret path, name, bearer token
+  local api=$WEB/$1 receiver=$FAKE$2 told=$FAKE$3 state=run/$4 token=$5 current secret
+  current=$(curl -fs "$api" -H "Authorization: Bearer $KEY" \
+    | $PY -c 'import json, sys; print(json.load(sys.stdin)["url"])' 2>/dev/null || true)
+  if [[ -n "$current" && "$current" != "$(cat "$state-url" 2>/dev/null)" ]]; then
+    NOTE="go to $current (yours: left as it is)"
+    return
+  fi
+  if [[ -z "$current" ]]; then rm -f "$state-secret"; fi
+  secret=$(curl -fs -X PUT "$api" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' -d "{\"url\": \"$receiver\", \"bearer_token\": \"$token\"}" \
     | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
-  if [[ -n "$SECRET" ]]; then
-    (umask 077 && echo "$SECRET" >run/callback-secret)
+  if [[ -n "$secret" ]]; then (umask 077 && echo "$secret" >"$state-secret"); fi
+  if [[ ! -s "$state-secret" ]]; then
+    echo "Could not set the local service's $1 (see run/web.log)." >&2
+    NOTE="not set up (see run/web.log)"
+    return
   fi
-  if [[ -s run/callback-secret ]]; then
-    echo "$LOCAL_CALLBACK" >run/callback-url
-    CALLBACKS="callbacks  $FAKE/_callbacks  (status callbacks the local service got, signatures checked;
-                                each logged in run/fakeproviders.log)"
-    curl -fs -X POST "$FAKE/_callbacks" -d "{\"signing_secret\": \"$(cat run/callback-secret)\"}" \
-      >/dev/null || true
-  else
-    echo "Could not set the local service's status callback (see run/web.log)." >&2
-    CALLBACKS="callbacks  not set up (see run/web.log)"
-  fi
-else
-  CALLBACKS="callbacks  go to $CURRENT (yours: left as it is)"
-fi
+  echo "$receiver" >"$state-url"
+  curl -fs -X POST "$told" -d "{\"signing_secret\": \"$(cat "$state-secret")\"}" >/dev/null || true
+  NOTE="$told  (signatures checked; each logged in run/fakeproviders.log)"
+}
+callback_local service/callback /service-callback /_callbacks callback local-callback-token
+CALLBACKS=$NOTE
+callback_local service/inbound-callback /service-inbound-callback /_inbound-callbacks \
+  inbound-callback local-inbound-token
+INBOUND_CALLBACKS=$NOTE
+wait "$inbound"
 
 cat <<MSG
 
@@ -134,12 +153,20 @@ Notify is running (logs in run/):
   health     http://127.0.0.1:$WEB_PORT/healthz
   API key    in run/api-key (the same one every run: KEY=\$(cat run/api-key))
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
-  $CALLBACKS
+  callbacks  status: $CALLBACKS
+             received texts: $INBOUND_CALLBACKS
 
 Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"phone_number": "07700 900123", "content": "Hello from Notify"}'
+
+Receive a text: send one to the local service's own inbound number ($INBOUND_NUMBER); the fake
+provider delivers it back as a received text (or POST $FAKE/_control/inbound, docs/providers.md):
+  curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
+    -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
+    -d '{"phone_number": "$INBOUND_NUMBER", "content": "Hello, inbound"}'
+  then GET /v2/received-text-messages, $FAKE/_inbound-callbacks, or the admin's received texts.
 
 Send an email:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/email \\

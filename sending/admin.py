@@ -8,14 +8,17 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from console.actions import action_reason, action_reason_page, reason_field
+from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter, ProviderFilter
-from console.masking import recipient_mask
 from console.timeline import notification_timeline
+from notifyproject.masking import recipient_mask, text_mask
 from sending.api_keys import api_keys_revoke
 from sending.failover import providers_rest
+from sending.fragments import sms_fragment_count
 from sending.models import (
     IN_FLIGHT_STATUSES,
     ApiKey,
@@ -30,10 +33,10 @@ from sending.models import (
     Template,
     TemplateVersion,
 )
+from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
 from sending.placeholders import PLACEHOLDER, placeholder_names
 from sending.providers import provider_update
-from sending.status import notification_fail
-from sending.sweeps import notifications_requeue
+from sending.sweeps import notifications_fail, notifications_requeue, notifications_retry_now
 from sending.templates import VERSIONED_FIELDS, template_create, template_update
 
 logger = logging.getLogger(__name__)
@@ -63,6 +66,36 @@ class AttemptDayFilter(DayFilter):
         return {"provider__in": providers, "outcome__in": SendAttempt.Outcome.values}
 
 
+class WaitingFilter(admin.SimpleListFilter):
+    """Of the `created` ones: waiting for a planned retry, or due now (each an index range)."""
+
+    title = "waiting for"
+    parameter_name = "waiting"
+
+    def lookups(self, request, model_admin):
+        return [("retry", "a planned retry"), ("due", "a worker (due now)")]
+
+    def queryset(self, request, queryset):
+        current = timezone.now()
+        created = queryset.filter(status="created")
+        if self.value() == "retry":
+            return created.filter(next_attempt_at__gt=current)
+        if self.value() == "due":
+            return created.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=current))
+        return queryset
+
+
+def recipient_search_terms(term: str) -> list[str]:
+    """A recipient as it is stored: a phone number normalised (any common form typed), an
+    email address as typed and in lower case."""
+    if "@" in term:
+        return list({term, term.lower()})
+    try:
+        return [normalise_phone_number(term).digits]
+    except InvalidPhoneNumber:
+        return []
+
+
 @admin.register(Notification)
 class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = (
@@ -79,12 +112,17 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         "status",
         "notification_type",
         SentByFilter,
+        WaitingFilter,
         ("service", admin.RelatedFieldListFilter),
         DayFilter,
     )
-    # Never searched with LIKE: `get_search_results` matches ids and references exactly.
+    # Never searched with LIKE: `get_search_results` matches ids, references and recipients
+    # exactly (each an index).
     search_fields = ("=client_reference",)
-    search_help_text = "an id, a client reference or a provider reference, exactly"
+    search_help_text = (
+        "an id, a client reference, a provider reference, or a recipient's full phone number "
+        "(any form) or email address, exactly"
+    )
     ordering = ("-created_at",)
     list_select_related = ("service",)
     list_deferred = ("content", "subject")  # up to 100 kB a row, never shown in the list
@@ -110,7 +148,7 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         "lease_until",
     )
     readonly_fields = fields
-    actions = ["replay", "mark_technical_failure"]
+    actions = ["retry_now", "replay", "mark_technical_failure"]
 
     @admin.display(description="recipient")
     def to(self, notification):
@@ -121,6 +159,8 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         if not term:
             return queryset, False
         match = Q(client_reference=term) | Q(provider_reference=term)
+        if recipients := recipient_search_terms(term):
+            match |= Q(recipient__in=recipients)
         try:
             match |= Q(id=uuid.UUID(term))
         except ValueError:
@@ -170,16 +210,56 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         )
 
     @admin.action(
-        description="Replay selected stuck notifications (created, not held by a worker)",
+        description="Retry now the selected notifications waiting for a planned retry…",
+        permissions=["mend"],
+    )
+    def retry_now(self, request, queryset):
+        waiting = queryset.filter(status="created", next_attempt_at__gt=timezone.now())
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title="Retry now", count=waiting.count())
+        chosen = list(waiting.select_related(None).only("id", "notification_type", "status"))
+        count = notifications_retry_now(
+            queryset=Notification.objects.filter(id__in=[n.id for n in chosen])
+        )
+        mend_record(request=request, objects=chosen, what="retry now", reason=reason)
+        logger.warning(
+            "notifications retried now from the admin",
+            extra={"count": count, "user": request.user.get_username(), "reason": reason},
+        )
+        self.message_user(request, f"Queued {count} notification(s) now.", messages.SUCCESS)
+        return None
+
+    @admin.action(
+        description="Replay selected stuck notifications (created, not held by a worker)…",
         permissions=["mend"],
     )
     def replay(self, request, queryset):
-        count = notifications_requeue(queryset=queryset)
+        created = queryset.filter(status="created")
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title="Replay", count=created.count())
+        chosen = list(created.select_related(None).only("id", "notification_type", "status"))
+        count = notifications_requeue(
+            queryset=Notification.objects.filter(id__in=[n.id for n in chosen])
+        )
+        mend_record(request=request, objects=chosen, what="replay", reason=reason)
         logger.info(
             "notifications replayed from the admin",
-            extra={"count": count, "user": request.user.get_username()},
+            extra={"count": count, "user": request.user.get_username(), "reason": reason},
         )
-        self.message_user(request, f"Queued {count} notification(s) again.", messages.SUCCESS)
+        planned = Notification.objects.filter(
+            id__in=[n.id for n in chosen], status="created", next_attempt_at__gt=timezone.now()
+        ).count()
+        waiting = (
+            f" {planned} wait for a planned retry: use “Retry now” to send them at once."
+            if planned
+            else ""
+        )
+        self.message_user(
+            request, f"Queued {count} notification(s) again.{waiting}", messages.SUCCESS
+        )
+        return None
 
     @admin.action(
         description="Mark selected stuck notifications technical-failure…", permissions=["mend"]
@@ -191,12 +271,14 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         if reason is None:
             return action_reason_page(self, request, title=title, count=in_flight.count())
         user = request.user.get_username()
-        count = 0
-        for notification_id in in_flight.order_by().values_list("id", flat=True).iterator():
-            changed = notification_fail(
-                notification_id=notification_id, reason=f"admin:{user}: {reason}"
-            )
-            count += changed is not None
+        chosen = list(
+            in_flight.order_by().select_related(None).only("id", "notification_type", "status")
+        )
+        count = notifications_fail(
+            queryset=Notification.objects.filter(id__in=[n.id for n in chosen]),
+            reason=f"admin:{user}: {reason}",
+        )
+        mend_record(request=request, objects=chosen, what="marked technical-failure", reason=reason)
         logger.warning(
             "notifications marked technical-failure from the admin",
             extra={"count": count, "user": user, "reason": reason},
@@ -225,6 +307,22 @@ class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = (ProviderFilter, "outcome", AttemptDayFilter)
     ordering = ("-id",)  # the order they were made in, by primary key: no other index needed
     raw_id_fields = ("notification",)
+    fields = (
+        "notification",
+        "provider",
+        "started_at",
+        "duration_ms",
+        "outcome",
+        "status_code",
+        "masked_error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="error (recipient masked)")
+    def masked_error(self, attempt):
+        """A provider's error may echo the number back (the client masks the echo it knows)."""
+        recipient = Notification.objects.filter(id=attempt.notification_id)
+        return text_mask(attempt.error, recipients=recipient.values_list("recipient", flat=True))
 
     @admin.display(description="notification")
     def notification_link(self, attempt):
@@ -338,6 +436,14 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
         extra = {**(extra_context or {}), "history": history, "history_shown": HISTORY_SHOWN}
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        """The provider's history line in the admin's own history too: what moved, and why."""
+        moved = [f"{name} → {form.cleaned_data[name]}" for name in ("priority", "active")
+                 if name in form.changed_data]  # fmt: skip
+        if not moved:
+            return super().construct_change_message(request, form, formsets, add)
+        return f"{', '.join(moved)}: {form.cleaned_data.get('reason', '')}"
+
     def save_model(self, request, obj, form, change):
         if not {"priority", "active"} & set(form.changed_data):
             return
@@ -356,6 +462,12 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
             title = "Return to the resting split"
             return action_reason_page(self, request, title=title, count=queryset.count())
         moved = providers_rest(changed_by=f"admin:{request.user.get_username()}", reason=reason)
+        mend_record(
+            request=request,
+            objects=ProviderDetails.objects.filter(name__in=moved),
+            what="returned to the resting split",
+            reason=reason,
+        )
         self.message_user(
             request,
             f"Moved {', '.join(moved)} to the resting split." if moved else "Already resting.",
@@ -378,7 +490,16 @@ class TemplateAdmin(admin.ModelAdmin):
     """Every save that changes the name, subject or body makes a new version (sending.templates).
     Templates are never deleted: notifications name the version they were made from."""
 
-    list_display = ("name", "service", "template_type", "version", "created_at", "updated_at")
+    list_display = (
+        "name",
+        "id",
+        "service",
+        "template_type",
+        "version",
+        "parts",
+        "created_at",
+        "updated_at",
+    )
     list_filter = ("template_type",)
     search_fields = ("name", "service__name")
     list_select_related = ("service",)
@@ -397,6 +518,17 @@ class TemplateAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("preview", "id", "version", "created_at", "updated_at", "created_by")
     inlines = [TemplateVersionInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            return found | queryset.filter(id=uuid.UUID(search_term.strip())), duplicates
+        except ValueError:
+            return found, duplicates
+
+    @admin.display(description="SMS parts (before personalisation)")
+    def parts(self, obj: Template):
+        return sms_fragment_count(obj.body) if obj.template_type == NotificationType.SMS else "—"
 
     def get_readonly_fields(self, request, obj=None):
         # A template's service and type stay what they were made with.

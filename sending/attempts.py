@@ -7,6 +7,13 @@ the notification. The next claim (once the dead worker's lease has run out) hold
 time moves the status on and settles it for good. Only after the hold may it be sent again; the
 old attempt then becomes `unknown`, and the resend is logged and counted
 (`tasks.deliver-{type}.resent-after-unknown`).
+
+A receipt from the provider settles it too: the receipt shows the call reached the provider, so
+once a receipt from that provider applies to the notification (`sending.status.receipt_applies`),
+that provider's attempts still `started` become `receipted` (`attempt_settle_by_receipt`) rather
+than looking in flight for ever. Only that provider's: the receipt says nothing of another's
+call. A live worker whose call is still in flight writes its own outcome over it afterwards
+(`attempt_finish`), which is the better record.
 """
 
 import logging
@@ -40,6 +47,14 @@ def attempt_finish(*, attempt: SendAttempt, error: Exception | None, duration_ms
         status_code=getattr(error, "status_code", None),
         error=str(error)[:500] if error else "",
     )
+
+
+def attempt_settle_by_receipt(*, notification_id, provider: str) -> int:
+    """`provider`'s attempts on this notification still `started` become `receipted`, for a
+    receipt from it that applies. Its SQL twin is `sending.status._attempts_settled_sql`."""
+    return SendAttempt.objects.filter(
+        notification_id=notification_id, provider=provider, outcome=SendAttempt.Outcome.STARTED
+    ).update(outcome=SendAttempt.Outcome.RECEIPTED)
 
 
 def attempt_unknown_hold(*, notification: Notification) -> datetime | None:

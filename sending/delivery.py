@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from notifyproject import metrics
-from notifyproject.logging import mask_recipient
+from notifyproject.masking import recipient_mask
 from sending.attempts import attempt_finish, attempt_start, attempt_unknown_hold
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
@@ -135,7 +135,7 @@ def _log_failure(*, notification: Notification, provider: str, error: Exception,
     extra = {
         "notification_id": str(notification.id),
         "provider": provider,
-        "to": mask_recipient(notification.recipient),
+        "to": recipient_mask(notification.recipient),
         "duration_ms": duration_ms,
         "status_code": getattr(error, "status_code", None),
     }

@@ -90,20 +90,25 @@ def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> 
         step = min(PRIORITY_STEP, loser.priority, 100 - gainer.priority)
         if step <= 0:
             return False
-        for provider, priority in (
-            (loser, loser.priority - step),
-            (gainer, gainer.priority + step),
+        # Each side's history names the provider that failed, so neither reads like the other.
+        for provider, priority, why in (
+            (
+                loser,
+                loser.priority - step,
+                f"{loser.name}: {reason}; {step} points to {gainer.name}",
+            ),
+            (gainer, gainer.priority + step, f"{step} points from {loser.name} ({reason})"),
         ):
             provider_update(
                 provider=provider,
                 priority=priority,
                 active=provider.active,
                 changed_by=changed_by,
-                reason=reason,
+                reason=why[:255],
             )
     logger.warning(
         "provider priority moved",
-        extra={"provider": away_from, "to": gainer.name, "points": step, "reason": reason},
+        extra={"provider": away_from, "gainer": gainer.name, "points": step, "reason": reason},
     )
     return True
 

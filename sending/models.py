@@ -259,7 +259,13 @@ class Notification(models.Model):
             ),
             models.Index(fields=["sent_by", "sent_at"], name="notification_sent_by_at"),
             models.Index(fields=["provider_reference"], name="notification_provider_ref"),
-            models.Index(fields=["status", "created_at"], name="notification_status_created"),
+            # The console's counts by status and channel: read from the index alone.
+            models.Index(
+                fields=["status", "created_at", "notification_type"],
+                name="notification_status_created",
+            ),
+            # The console's search by recipient (normalised, exactly).
+            models.Index(fields=["recipient", "created_at"], name="notification_recipient"),
             models.Index(fields=["service", "-created_at"], name="notification_service_created"),
             models.Index(
                 fields=["service", "client_reference"],
@@ -331,7 +337,8 @@ class SendAttempt(models.Model):
 
     Written `started` (and committed) before the provider is called, then given its outcome: an
     attempt still `started` after its worker died is a send whose outcome nobody knows; once the
-    hold for a receipt has passed and it is sent again, it becomes `unknown`.
+    hold for a receipt has passed and it is sent again, it becomes `unknown`; a receipt from its
+    provider that applies first shows the provider had it, and it becomes `receipted`.
     """
 
     class Outcome(models.TextChoices):
@@ -339,6 +346,7 @@ class SendAttempt(models.Model):
         SUCCESS = "success"
         ERROR = "error"
         UNKNOWN = "unknown"
+        RECEIPTED = "receipted", "settled by a receipt"
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="attempts"

@@ -21,6 +21,14 @@ class MissingPersonalisation(Exception):
         super().__init__(", ".join(names))
 
 
+class PersonalisationRefused(Exception):
+    """Values that can't go where their placeholders are; `messages` name each placeholder."""
+
+    def __init__(self, messages: list[str]):
+        self.messages = messages
+        super().__init__("; ".join(messages))
+
+
 def placeholder_key(name: str) -> str:
     return "".join(name.split()).lower()
 

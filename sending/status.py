@@ -10,19 +10,33 @@ transaction with what the change brings along (`_on_status_changed`):
 - `notification_fail`: a failure we decide ourselves (`technical-failure` after the last retry or
   a non-retryable error, `temporary-failure` when no receipt came within 72 hours).
 
+A receipt may change only what its provider may report on (`receipt_applies`, the one rule; a
+receipt it does not let through is ignored, `receipt_ignored_reason` says why), and one that
+applies closes its provider's attempts left `started` (`attempt_settle_by_receipt`).
+
 PostgreSQL receipts (`callbacks/services.py`) take one more path for speed: the same change as SQL
-(`status_change_ctes`), generated from the same table, with `stats/`' counting as SQL beside it
-(`tests/callbacks/test_receipt_paths.py` runs every receipt fixture through both and compares).
+(`status_change_ctes`), generated from the same table and the same rule, with `stats/`' counting
+as SQL beside it (`tests/callbacks/test_receipt_paths.py` runs every receipt fixture through both
+and compares).
 """
 
 import functools
 import uuid
 
 from django.db import transaction
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 
 from notifyproject.sql import quoted_columns, quoted_table, sql_literal, sql_literals
-from sending.models import FAILURE_STATUSES, FINAL_STATUSES, Notification, NotificationStatus
+from sending.models import (
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    SendAttempt,
+)
+from sending.providers import PROVIDERS
 from stats.services import daily_statistics_count, daily_statistics_count_cte
 from webhooks.outbox import callback_event_cte, callback_event_record
 
@@ -46,6 +60,49 @@ _LOADED_FIELDS = (
     "status", "service_id", "notification_type", "created_at", "sent_at", "sent_by",
     "updated_at", "recipient", "client_reference", "fragment_count",
 )  # fmt: skip
+
+
+# The channel each provider carries: the only notifications its receipts may name.
+PROVIDER_CHANNELS: dict[str, str] = {name: kind for name, _, kind, *_ in PROVIDERS}
+
+
+def receipt_applies(*, provider: str) -> Q:
+    """The one rule for receipts (contract section 6), as a filter on notifications: a receipt
+    from `provider` may change only a notification of that provider's channel that this provider
+    was called for. The credentials a receipt comes with say only that one of our providers (or
+    someone holding its credentials) sent it, so another provider's text, an email named on an SMS
+    endpoint or a notification never sent is not its to report. "Called for" is a send attempt
+    on record: it is written before the call (`sending/attempts.py`), so a receipt that beats the
+    hand-over still applies.
+
+    The ORM path reads it as it is (`receipt_ignored_reason`); the PostgreSQL receipt statement
+    has it compiled into its SQL (`status_change_ctes`)."""
+    return Q(notification_type=PROVIDER_CHANNELS.get(provider, "")) & Q(
+        Exists(SendAttempt.objects.filter(notification_id=OuterRef("pk"), provider=provider))
+    )
+
+
+def receipt_ignored_reason(*, provider: str, notification_id: uuid.UUID) -> str | None:
+    """Why a receipt from `provider` naming this notification must change nothing (e.g.
+    "firetext receipt for a text sent by mmg"); None when `receipt_applies` lets it through, or
+    when there is no such notification (an unknown one is the caller's to report)."""
+    applies = ExpressionWrapper(receipt_applies(provider=provider), output_field=BooleanField())
+    row = (
+        Notification.objects.filter(id=notification_id)
+        .annotate(applies=applies)
+        .values_list("notification_type", "applies")
+        .first()
+    )
+    if row is None or row[1]:
+        return None
+    kind = "a text" if row[0] == NotificationType.SMS else "an email"
+    if row[0] != PROVIDER_CHANNELS.get(provider):
+        return f"{provider} receipt for {kind}"
+    called = SendAttempt.objects.filter(notification_id=notification_id)
+    others = sorted(set(called.values_list("provider", flat=True)))
+    if others:
+        return f"{provider} receipt for {kind} sent by {' and '.join(others)}"
+    return f"{provider} receipt for {kind} never sent"
 
 
 def status_may_move(*, old: str, new: str) -> bool:
@@ -183,33 +240,72 @@ def notification_fail(
 def status_change_ctes(
     *,
     notification_id: uuid.UUID,
+    provider: str,
     status: NotificationStatus,
     status_if_pending: NotificationStatus | None = None,
     provider_status_code: str = "",
     provider_status_reason: str = "",
 ) -> tuple[str, dict]:
-    """PostgreSQL only: `notification_update_status` as `WITH` clauses, for a caller that puts
-    more into the same statement (a receipt's own row), so the change and what it brings along
-    are one statement. `before` holds the status as it was (no row for an unknown id), `changed`
-    the notification as it now is (no row when nothing changed), `counted` its statistics
-    (`stats/`' own SQL), `outboxed` its status callback event's id and service (`webhooks/`' own
-    SQL; ask for the service's drain, `webhooks.outbox.callback_drain_request`, once committed).
-    Same table, same columns, same results; parameters are `sc_*`."""
+    """PostgreSQL only: a receipt from `provider` as `WITH` clauses (`receipt_applies`,
+    `notification_update_status` and `attempt_settle_by_receipt`), for a caller that puts more
+    into the same statement (the receipt's own row), so the change and what it brings along are
+    one statement. `applicable` holds the notification's id when the rule lets the receipt
+    through (no row otherwise: nothing changes), `before` the status as it was (no row for an
+    unknown id), `changed` the notification as it now is (no row when nothing changed),
+    `counted` its statistics (`stats/`' own SQL), `outboxed` its status callback event's id and
+    service (`webhooks/`' own SQL; ask for the service's drain,
+    `webhooks.outbox.callback_drain_request`, once committed), `settled` the provider's attempts
+    it closed. Same table, same columns, same results; parameters are `sc_*`."""
     _targets_check(status, status_if_pending)
+    applicable, rule_params = _receipt_applicable_sql(provider)
     params = {
         "sc_code": provider_status_code[:20],
         "sc_reason": provider_status_reason[:255],
         "sc_now": now(),
         "sc_id": notification_id,
+        "sc_provider": provider,
+        **rule_params,
     }
     sql = _status_change_sql(NotificationStatus(status), status_if_pending and S(status_if_pending))
     counted, counted_params = daily_statistics_count_cte(changed="changed")
-    return f"{sql}, {counted}, {callback_event_cte(changed='changed')}", params | counted_params
+    return (
+        f"applicable AS ({applicable}), {sql}, {counted}, "
+        f"{callback_event_cte(changed='changed')}, {_attempts_settled_sql()}",
+        params | counted_params,
+    )
+
+
+@functools.cache
+def _receipt_applicable_sql(provider: str) -> tuple[str, dict]:
+    """`receipt_applies` for one notification, compiled by Django into the SQL the ORM path
+    runs, with its parameters named: the notification's id as `%(sc_id)s`, the rest (the
+    provider, its channel) bound here. Made once per provider; Django writes no `%` of its own
+    into this query, so each `%s` is a parameter."""
+    marker = uuid.UUID(int=0)
+    query = Notification.objects.filter(receipt_applies(provider=provider), id=marker)
+    sql, values = query.values("id").query.sql_with_params()
+    names = ["sc_id" if value == marker else f"sc_rule_{n}" for n, value in enumerate(values)]
+    bound = {name: value for name, value in zip(names, values, strict=True) if name != "sc_id"}
+    return sql % tuple(f"%({name})s" for name in names), bound
+
+
+@functools.cache
+def _attempts_settled_sql() -> str:
+    """`attempt_settle_by_receipt` as a `WITH` clause, when `applicable` lets the receipt in."""
+    a = quoted_columns(SendAttempt)
+    return (
+        f"settled AS (UPDATE {quoted_table(SendAttempt)} "  # noqa: S608
+        f"SET {a['outcome']} = {sql_literal(SendAttempt.Outcome.RECEIPTED)} "
+        f"WHERE {a['notification_id']} = %(sc_id)s AND {a['provider']} = %(sc_provider)s "
+        f"AND {a['outcome']} = {sql_literal(SendAttempt.Outcome.STARTED)} "
+        "AND EXISTS (SELECT 1 FROM applicable) RETURNING 1)"
+    )
 
 
 @functools.cache
 def _status_change_sql(status: NotificationStatus, status_if_pending: NotificationStatus | None):
-    """The text of `before` and `changed` (made once per pair of targets). The statuses moved
+    """The text of `before` and `changed` (made once per pair of targets; `changed` only when
+    `applicable` has a row). The statuses moved
     from are `status_sources`, written in as literals; everything from outside is a parameter.
 
     `status || ''`: with the bare column, PostgreSQL may find the row through the status index
@@ -235,5 +331,6 @@ def _status_change_sql(status: NotificationStatus, status_if_pending: Notificati
         f"{n['provider_status_reason']} = %(sc_reason)s, {n['updated_at']} = %(sc_now)s "
         f"WHERE {n['id']} = %(sc_id)s "
         f"AND ({n['status']} || '') IN ({sql_literals(sources)}) "
+        "AND EXISTS (SELECT 1 FROM applicable) "
         f"RETURNING {returned})"
     )

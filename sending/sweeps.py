@@ -93,6 +93,22 @@ def notifications_requeue(*, queryset) -> int:
     return _queue_each(stuck.order_by(), None)
 
 
+def notifications_retry_now(*, queryset) -> int:
+    """Queue at once those of `queryset` that wait for a planned retry (an operator's "retry
+    now"): the retry becomes due now, keeping its count, and is queued as a due retry is."""
+    current = now()
+    waiting = queryset.select_related(None).filter(
+        status=NotificationStatus.CREATED, next_attempt_at__gt=current, queued_at__isnull=True
+    )
+    waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=current))
+    ids = list(waiting.values_list("id", flat=True))
+    Notification.objects.filter(id__in=ids, next_attempt_at__gt=current).update(
+        next_attempt_at=current
+    )
+    due = Notification.objects.filter(id__in=ids, queued_at__isnull=True).filter(_free(current))
+    return _queue_each(due.order_by("next_attempt_at"), None)
+
+
 def notifications_timeout(
     *, older_than: timedelta = TIMEOUT_AFTER, progress: Progress | None = None
 ) -> int:
@@ -105,14 +121,35 @@ def notifications_timeout(
         status__in=(NotificationStatus.SENDING, NotificationStatus.PENDING),
     )
     reason = f"no delivery receipt within {older_than.total_seconds() / 3600:g} hours"
+    return notifications_fail(
+        queryset=silent,
+        reason=reason,
+        status=NotificationStatus.TEMPORARY_FAILURE,
+        progress=progress,
+    )
+
+
+def notifications_fail(
+    *,
+    queryset,
+    reason: str,
+    status: NotificationStatus = NotificationStatus.TECHNICAL_FAILURE,
+    progress: Progress | None = None,
+) -> int:
+    """Fail every notification of `queryset` that may still move (`notification_fail`); how
+    many changed. Ids are read a batch at a time, each batch whole before any change: a change
+    queues its service's callback drain once committed, and Django Q's ORM broker closes the
+    database connection before it writes, which would cut a read still open on it."""
+    ids = queryset.order_by("id").values_list("id", flat=True)
     count = 0
-    for notification_id in silent.values_list("id", flat=True).iterator(chunk_size=BATCH):
-        changed = notification_fail(
-            notification_id=notification_id,
-            reason=reason,
-            status=NotificationStatus.TEMPORARY_FAILURE,
-        )
-        count += changed is not None
-        if progress and count and count % BATCH == 0:
+    last = None
+    while batch := list((ids if last is None else ids.filter(id__gt=last))[:BATCH]):
+        for notification_id in batch:
+            changed = notification_fail(
+                notification_id=notification_id, reason=reason, status=status
+            )
+            count += changed is not None
+        last = batch[-1]
+        if progress and len(batch) == BATCH:
             progress(count)
     return count

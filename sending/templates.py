@@ -13,15 +13,19 @@ from notifyproject.row_cache import row_cached, row_written
 from sending.models import NotificationType, Service, Template, TemplateVersion
 from sending.placeholders import (
     MissingPersonalisation,
+    PersonalisationRefused,
     Value,
     names_keyed,
     personalisation_keyed,
     placeholder_key,
+    placeholder_names,
     placeholders_fill,
     placeholders_missing,
     value_sanitise,
     value_text,
 )
+from sending.sanitise import sms_sanitise
+from sending.text_rules import text_fault
 
 VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
 
@@ -70,6 +74,14 @@ def template_check(*, template_type: str, name: str, body: str, subject: str) ->
         errors["subject"] = "an email template needs a subject"
     if template_type == NotificationType.SMS and subject:
         errors["subject"] = "a text message template has no subject"
+    faults = {
+        "name": text_fault(name, one_line=True),
+        "subject": text_fault(subject, one_line=True),
+        "body": text_fault(body),
+    }
+    for field_name, fault in faults.items():
+        if fault is not None:
+            errors.setdefault(field_name, fault)
     if errors:
         raise ValidationError(errors)
 
@@ -143,7 +155,9 @@ def template_render(
     sanitise_for: list[str] = (),
 ) -> Rendered:
     """The template with its placeholders filled; raises MissingPersonalisation naming every
-    placeholder without a value. Keys the template doesn't use are ignored."""
+    placeholder without a value, PersonalisationRefused naming every value that can't be put in
+    the subject. Keys the template doesn't use are ignored. A text's body is sanitised as GOV.UK
+    Notify's is (`sending.sanitise`): what is stored, counted, sent and shown is that."""
     is_email = template.template_type == NotificationType.EMAIL
     texts = (template.subject, template.body) if is_email else (template.body,)
     values = personalisation_keyed(personalisation)
@@ -166,10 +180,31 @@ def template_render(
         filled[key] = text
     body = placeholders_fill(template.body, filled)
     if not is_email:
-        return Rendered(body=body, subject=None)
-    # A subject is one header line: any line breaks a value brought in become spaces.
-    subject = " ".join(placeholders_fill(template.subject, filled).split())
+        return Rendered(body=sms_sanitise(body), subject=None)
+    _subject_values_check(template.subject, personalisation, filled)
+    subject = subject_line(placeholders_fill(template.subject, filled))
     return Rendered(body=body, subject=subject, sanitised=sanitised)
+
+
+def subject_line(text: str) -> str:
+    """A subject is one header line: as GOV.UK Notify does, every run of whitespace (line
+    breaks too) becomes one space, and none is left at either end."""
+    return " ".join(text.split())
+
+
+def _subject_values_check(subject: str, personalisation: dict, filled: dict[str, str]) -> None:
+    """Any other control character a value would bring into the subject line is refused
+    (sending.text_rules), naming its placeholder."""
+    keys = names_keyed(placeholder_names(subject))
+    refused = [
+        f"personalisation {given} (in the subject) {fault}"
+        for given in personalisation
+        if (key := placeholder_key(given)) in keys
+        and key in filled
+        and (fault := text_fault(subject_line(filled[key]), one_line=True))
+    ]
+    if refused:
+        raise PersonalisationRefused(refused)
 
 
 def email_html(body: str) -> str:

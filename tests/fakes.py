@@ -11,6 +11,8 @@ Use in a conftest (or a test module):
     .control(**changes)           e.g. .control(provider="mmg", down=True) or .control(error_rate=1)
     .reset()                      forget requests, undo control changes
     .receipts()                   receipts it posted back (when started with receipts_to)
+    .receive(**text)              someone texts a number: {"provider", "source", "destination",
+                                  "message"}; the provider posts it to receipts_to
     .configure_clients(settings, monkeypatch)
                                   point FIRETEXT_URL, MMG_URL and boto3's SES endpoint (plus dummy
                                   AWS credentials and API keys) at it
@@ -57,6 +59,12 @@ class FakeProviders:
 
     def reset(self) -> None:
         self._http.post(f"{self.url}/_reset", timeout=5).raise_for_status()
+
+    def receive(self, **text) -> dict:
+        response = self._http.post(f"{self.url}/_control/inbound", json=text, timeout=5)
+        if response.status_code != 200:
+            raise ValueError(response.json()["error"])
+        return response.json()
 
     def receipts(self) -> list[dict]:
         return self._http.get(f"{self.url}/_receipts", timeout=5).json()["posted"]

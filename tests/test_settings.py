@@ -46,6 +46,8 @@ def start_up(*options: str, **env: str) -> subprocess.CompletedProcess:
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"API_RATE_LIMIT": "lots"}, "API_RATE_LIMIT"),
         ({"CALLBACK_BASIC_AUTH": "useronly"}, "CALLBACK_BASIC_AUTH"),
+        ({"FIRETEXT_RECEIPT_AUTH": "firetext:"}, "FIRETEXT_RECEIPT_AUTH"),
+        ({"MMG_RECEIPT_AUTH": ":password"}, "MMG_RECEIPT_AUTH"),
         ({"DEBUG": "false"}, "SECRET_KEY"),
         ({"DEBUG": "false", "SECRET_KEY": "s3cret"}, "API_KEY_ENCRYPTION_KEYS"),
         ({"API_KEY_ENCRYPTION_KEYS": "not-a-fernet-key"}, "API_KEY_ENCRYPTION_KEYS"),

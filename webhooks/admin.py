@@ -1,11 +1,25 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
+from console.actions import action_reason, action_reason_page
+from console.history import mend_record
+from notifyproject.masking import text_mask
 from sending.admin import NotificationAdmin, ReadOnlyAdmin
+from sending.models import Notification
 from webhooks.guard import CallbackUrlRefused, callback_url_check
-from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceCallback
+from webhooks.models import (
+    CallbackAttempt,
+    CallbackEvent,
+    CallbackState,
+    ServiceCallback,
+    ServiceInboundCallback,
+)
 from webhooks.services import (
-    BEARER_TOKEN_MIN_LENGTH,
+    BearerTokenRefused,
+    bearer_token_check,
     service_callback_end_roll,
     service_callback_roll_secret,
     service_callback_set,
@@ -19,7 +33,7 @@ class ServiceCallbackForm(forms.ModelForm):
     bearer_token = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        min_length=BEARER_TOKEN_MIN_LENGTH,
+        strip=False,  # a space is refused, not quietly taken off
         help_text="never shown again once saved; leave empty to keep the current one",
     )
 
@@ -34,6 +48,15 @@ class ServiceCallbackForm(forms.ModelForm):
         except CallbackUrlRefused as err:
             raise forms.ValidationError(str(err)) from None
         return url
+
+    def clean_bearer_token(self):
+        token = self.cleaned_data["bearer_token"]
+        if token:
+            try:
+                bearer_token_check(token)
+            except BearerTokenRefused as err:
+                raise forms.ValidationError(str(err)) from None
+        return token
 
     def clean(self):
         cleaned = super().clean()
@@ -62,7 +85,7 @@ class ServiceCallbackAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         token = form.cleaned_data.get("bearer_token") or obj.bearer_token
         saved, new_secret = service_callback_set(
-            service=obj.service, url=obj.url, bearer_token=token
+            service=obj.service, url=obj.url, bearer_token=token, model=type(obj)
         )
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
         if new_secret:
@@ -90,20 +113,36 @@ class ServiceCallbackAdmin(admin.ModelAdmin):
         self.message_user(request, f"Roll ended for {queryset.count()} callback(s).")
 
 
+class ServiceInboundCallbackForm(ServiceCallbackForm):
+    class Meta(ServiceCallbackForm.Meta):
+        model = ServiceInboundCallback
+
+
+@admin.register(ServiceInboundCallback)
+class ServiceInboundCallbackAdmin(ServiceCallbackAdmin):
+    """Where each service's received texts are sent: set, rolled and shown as status callbacks."""
+
+    form = ServiceInboundCallbackForm
+
+
 class CallbackAttemptInline(admin.TabularInline):
     model = CallbackAttempt
-    fields = ("started_at", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
     max_num = 0
+
+    @admin.display(description="error")
+    def masked_error(self, attempt):
+        return text_mask(attempt.error)
 
 
 class NotificationCallbackAttemptInline(CallbackAttemptInline):
     """The callback attempts under a notification, beside its send attempts."""
 
     fk_name = "notification"
-    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "error")
+    fields = ("started_at", "event", "status_code", "outcome", "duration_ms", "masked_error")
     readonly_fields = fields
     verbose_name_plural = "status callback attempts"
 
@@ -123,22 +162,52 @@ class CallbackEventAdmin(ReadOnlyAdmin):
         "attempts",
         "next_attempt_at",
         "notification",
+        "received_text",
     )
     list_filter = ("state", "kind", "service", "created_at")
     date_hierarchy = "created_at"
-    search_fields = ("=id", "=notification__id")
+    search_fields = ("=id", "=notification__id", "=received_text__id")
     list_select_related = ("service",)
-    raw_id_fields = ("notification", "complaint")
+    raw_id_fields = ("notification", "complaint", "received_text")
+    fields = (
+        "id",
+        "service",
+        "notification",
+        "complaint",
+        "received_text",
+        "kind",
+        "masked_payload",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
     show_full_result_count = False
     actions = ["send_again"]
 
-    @admin.action(description="Send again (given up or delivered)", permissions=["replay"])
+    @admin.display(description="payload (recipient masked)")
+    def masked_payload(self, event):
+        return format_html("<pre>{}</pre>", text_mask(json.dumps(event.payload)))
+
+    @admin.action(description="Send again (given up or delivered)…", permissions=["replay"])
     def send_again(self, request, queryset):
-        ids = list(queryset.values_list("id", flat=True))
+        reason = action_reason(request)
+        if reason is None:
+            return action_reason_page(self, request, title="Send again", count=queryset.count())
+        events = list(queryset.select_related(None).only("id", "kind", "state", "notification"))
         count = callback_events_replay(
-            ids=ids, states=(CallbackState.GIVEN_UP, CallbackState.DELIVERED)
+            ids=[event.id for event in events],
+            states=(CallbackState.GIVEN_UP, CallbackState.DELIVERED),
         )
+        notifications = Notification.objects.filter(
+            id__in={event.notification_id for event in events}
+        ).only("id", "notification_type", "status")
+        for objects in (events, notifications):
+            mend_record(request=request, objects=objects, what="callback sent again", reason=reason)
         self.message_user(request, f"Queued {count} callback(s) again.", messages.SUCCESS)
+        return None
 
     def has_replay_permission(self, request):
         return request.user.has_perm("webhooks.change_callbackevent")

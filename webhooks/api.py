@@ -1,4 +1,5 @@
-"""`GET`/`PUT`/`DELETE /service/callback` (contract section 4), with the caller's API key."""
+"""`GET`/`PUT`/`DELETE /service/callback` (contract section 4) and `/service/inbound-callback`
+(section 10: the same, for received texts), with the caller's API key."""
 
 from datetime import UTC
 
@@ -10,9 +11,13 @@ from rest_framework.views import APIView
 
 from sending.api.serializers import StrictSerializer, TextField
 from webhooks.guard import CallbackUrlRefused, url_form_check
-from webhooks.models import ServiceCallback
+from webhooks.models import ServiceCallback, ServiceInboundCallback
 from webhooks.services import (
+    BEARER_TOKEN_MAX_LENGTH,
     BEARER_TOKEN_MIN_LENGTH,
+    BEARER_TOKEN_RULE,
+    BearerTokenRefused,
+    bearer_token_check,
     service_callback_delete,
     service_callback_set,
 )
@@ -22,21 +27,30 @@ class CallbackRequestSerializer(StrictSerializer):
     # The schema states the scheme; what the host resolves to (never a private address) it can't.
     url = TextField(
         max_length=2048,
+        one_line=True,
         help_text="https:// only; the host must not resolve to a loopback, private, link-local "
         "or reserved address",
     )
     bearer_token = TextField(
         min_length=BEARER_TOKEN_MIN_LENGTH,
-        max_length=1000,
-        error_messages={
-            "min_length": f"must be at least {BEARER_TOKEN_MIN_LENGTH} characters",
-        },
+        max_length=BEARER_TOKEN_MAX_LENGTH,
+        one_line=True,
+        trim_whitespace=False,  # a space is refused, not quietly taken off
+        error_messages={"min_length": BEARER_TOKEN_RULE, "max_length": BEARER_TOKEN_RULE},
+        schema={"pattern": "^[!-~]+$"},
     )
 
     def validate_url(self, value: str) -> str:
         try:
             url_form_check(value)
         except CallbackUrlRefused as err:
+            raise serializers.ValidationError(str(err)) from None
+        return value
+
+    def validate_bearer_token(self, value: str) -> str:
+        try:
+            bearer_token_check(value)
+        except BearerTokenRefused as err:
             raise serializers.ValidationError(str(err)) from None
         return value
 
@@ -60,11 +74,13 @@ def _refused(err: CallbackUrlRefused) -> serializers.ValidationError:
 
 
 class ServiceCallbackView(APIView):
+    model = ServiceCallback
+
     @extend_schema(
         responses={200: CallbackSerializer, 404: OpenApiResponse(description="no callback set")}
     )
     def get(self, request):
-        callback = ServiceCallback.objects.filter(service=request.user).first()
+        callback = self.model.objects.filter(service=request.user).first()
         if callback is None:
             raise NotFound("No callback set")
         return Response(CallbackSerializer(callback).data)
@@ -75,7 +91,7 @@ class ServiceCallbackView(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             callback, new_secret = service_callback_set(
-                service=request.user, **serializer.validated_data
+                service=request.user, model=self.model, **serializer.validated_data
             )
         except CallbackUrlRefused as err:
             raise _refused(err) from None
@@ -86,5 +102,11 @@ class ServiceCallbackView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request):
-        service_callback_delete(service=request.user)
+        service_callback_delete(service=request.user, model=self.model)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ServiceInboundCallbackView(ServiceCallbackView):
+    """Where the service's received texts are sent: its own URL, token and signing secret."""
+
+    model = ServiceInboundCallback

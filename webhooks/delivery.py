@@ -33,10 +33,11 @@ from standardwebhooks.webhooks import Webhook
 from notifyproject import metrics
 from webhooks.guard import CallbackUrlRefused, GuardedAdapter, url_form_check
 from webhooks.models import (
+    ENDPOINT_MODELS,
     CallbackAttempt,
+    CallbackEndpoint,
     CallbackEvent,
     CallbackState,
-    ServiceCallback,
 )
 from webhooks.outbox import (
     DRAIN_SLOT_SECONDS,
@@ -99,8 +100,8 @@ def _due(current) -> Q:
 
 def callback_events_claim(*, service_id, limit: int | None = None, event_id=None) -> list[Claimed]:
     """Take up to `limit` (`DRAIN_BATCH`) of the service's due events (only `event_id`, when
-    given), oldest first, for this worker; those of a service that removed its callback are
-    given up."""
+    given), oldest first, for this worker; those of a service that removed the callback their
+    kind goes to are given up."""
     current = now()
     with transaction.atomic():
         due = CallbackEvent.objects.select_for_update(skip_locked=True).filter(
@@ -111,15 +112,31 @@ def callback_events_claim(*, service_id, limit: int | None = None, event_id=None
         events = list(due.order_by("next_attempt_at")[: limit or DRAIN_BATCH])
         if not events:
             return []
-        callback = ServiceCallback.objects.filter(service_id=service_id).first()
-        if callback is None:
-            _record_many([(event, current, NOT_CONFIGURED) for event in events])
-            return []
+        endpoints = _endpoints_for(service_id, {event.kind for event in events})
+        unsendable = [event for event in events if endpoints[event.kind] is None]
+        if unsendable:
+            _record_many([(event, current, NOT_CONFIGURED) for event in unsendable])
+        events = [event for event in events if endpoints[event.kind] is not None]
         CallbackEvent.objects.filter(id__in=[event.id for event in events]).update(
             state=CallbackState.SENDING, next_attempt_at=current + LEASE, updated_at=current
         )
-    url, token, secrets = callback.url, callback.bearer_token, callback.signing_secrets()
-    return [Claimed(event, url, token, secrets) for event in events]
+    claimed = []
+    for event in events:
+        endpoint = endpoints[event.kind]
+        claimed.append(
+            Claimed(event, endpoint.url, endpoint.bearer_token, endpoint.signing_secrets())
+        )
+    return claimed
+
+
+def _endpoints_for(service_id, kinds: set[str]) -> dict[str, CallbackEndpoint | None]:
+    """Where the service wants each kind of event sent (None: it has no such endpoint); a
+    status and a complaint event share the one row."""
+    rows = {
+        model: model.objects.filter(service_id=service_id).first()
+        for model in {ENDPOINT_MODELS[kind] for kind in kinds}
+    }
+    return {kind: rows[ENDPOINT_MODELS[kind]] for kind in kinds}
 
 
 def callback_event_claim(*, event_id: str) -> Claimed | None:
@@ -276,7 +293,9 @@ def _report(claimed: Claimed, result: AttemptResult, state: str) -> None:
         metrics.incr("service-callbacks.given-up")
     extra = {
         "event_id": str(event.id),
-        "notification_id": str(event.notification_id),
+        # What the event is about: a notification, or (an inbound event) a received text.
+        "notification_id": str(event.notification_id or "") or None,
+        "received_text_id": str(event.received_text_id or "") or None,
         "service_id": str(event.service_id),
         "kind": event.kind,
         "attempt": event.attempts + 1,

@@ -18,6 +18,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from sending.text_rules import text_fault
+
 
 class CallbackUrlRefused(Exception):
     """A callback URL, or the address its host resolves to, that we will not call."""
@@ -44,8 +46,12 @@ def insecure_allowed() -> bool:
 
 
 def url_form_check(url: str):
-    """An https:// URL (http:// too when insecure is allowed) with a host and no credentials;
-    checked again before each send, in case the setting changed since it was configured."""
+    """An https:// URL (http:// too when insecure is allowed) with a host and no credentials,
+    on one line (`urlsplit` quietly drops CR, LF and tab, the HTTP library would not); checked
+    again before each send, in case the setting changed since it was configured."""
+    fault = text_fault(url, one_line=True)
+    if fault is not None:
+        raise CallbackUrlRefused(fault)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port that is not a number)

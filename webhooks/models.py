@@ -1,5 +1,5 @@
-"""Status callbacks to services (contract section 10): where each service wants them, the outbox
-of events to send, and every attempt made."""
+"""Status, complaint and inbound callbacks to services (contract section 10): where each
+service wants them, the outbox of events to send, and every attempt made."""
 
 import uuid
 
@@ -10,17 +10,14 @@ from django.utils import timezone
 from notifyproject.encryption import secret_decrypt, secret_encrypt
 
 
-class ServiceCallback(models.Model):
-    """A service's callback URL, with its bearer token and signing secret(s).
+class CallbackEndpoint(models.Model):
+    """Where a service wants one kind of callback, with its bearer token and signing secret(s).
 
     The token and secrets are needed in plain text to send, so they are kept encrypted
     (`notifyproject.encryption`), never in plain text and never shown after they are set.
     While a secret is being rolled, the previous one signs too (both signatures are sent).
     """
 
-    service = models.OneToOneField(
-        "sending.Service", on_delete=models.CASCADE, related_name="callback"
-    )
     url = models.CharField(max_length=2048)
     bearer_token_encrypted = models.TextField(editable=False)
     signing_secret_encrypted = models.TextField(editable=False)
@@ -30,7 +27,7 @@ class ServiceCallback(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "service callback"
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.service} → {self.url}"
@@ -51,9 +48,40 @@ class ServiceCallback(models.Model):
         return secrets
 
 
+class ServiceCallback(CallbackEndpoint):
+    """Status and complaint callbacks (`PUT /service/callback`)."""
+
+    service = models.OneToOneField(
+        "sending.Service", on_delete=models.CASCADE, related_name="callback"
+    )
+
+    class Meta:
+        verbose_name = "service callback"
+
+
+class ServiceInboundCallback(CallbackEndpoint):
+    """Received texts (`PUT /service/inbound-callback`): a URL, token and secret of its own."""
+
+    service = models.OneToOneField(
+        "sending.Service", on_delete=models.CASCADE, related_name="inbound_callback"
+    )
+
+    class Meta:
+        verbose_name = "service inbound callback"
+
+
 class CallbackKind(models.TextChoices):
     STATUS = "status"
     COMPLAINT = "complaint"
+    INBOUND = "inbound"
+
+
+# Where each kind of event is sent: the service's row of this model.
+ENDPOINT_MODELS: dict[str, type[CallbackEndpoint]] = {
+    CallbackKind.STATUS: ServiceCallback,
+    CallbackKind.COMPLAINT: ServiceCallback,
+    CallbackKind.INBOUND: ServiceInboundCallback,
+}
 
 
 class CallbackState(models.TextChoices):
@@ -77,7 +105,18 @@ class CallbackEvent(models.Model):
         "sending.Service", on_delete=models.CASCADE, related_name="callback_events"
     )
     notification = models.ForeignKey(
-        "sending.Notification", on_delete=models.CASCADE, related_name="callback_events"
+        "sending.Notification",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="callback_events",
+    )
+    received_text = models.OneToOneField(
+        "callbacks.ReceivedText",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="callback_event",
     )
     complaint = models.OneToOneField(
         "callbacks.Complaint",
@@ -137,7 +176,11 @@ class CallbackAttempt(models.Model):
 
     event = models.ForeignKey(CallbackEvent, on_delete=models.CASCADE, related_name="attempt_rows")
     notification = models.ForeignKey(
-        "sending.Notification", on_delete=models.CASCADE, related_name="callback_attempts"
+        "sending.Notification",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="callback_attempts",
     )
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()

@@ -16,7 +16,8 @@ tasks, not a thousand.
 Only services with a callback configured get events: the insert selects from the service's
 callback row, so for a service without one it writes nothing, in the same single round trip.
 A notification has at most one status event (a unique index; the status change is conditional
-anyway, so a duplicate receipt changes nothing and writes nothing), a complaint one event.
+anyway, so a duplicate receipt changes nothing and writes nothing), a complaint one event, a
+received text one event (sent to the service's inbound callback, its own endpoint row).
 """
 
 import functools
@@ -33,7 +34,14 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from sending.models import FINAL_STATUSES, Notification
-from webhooks.models import CallbackEvent, CallbackKind, CallbackState, ServiceCallback
+from webhooks.models import (
+    ENDPOINT_MODELS,
+    CallbackEndpoint,
+    CallbackEvent,
+    CallbackKind,
+    CallbackState,
+    ServiceCallback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +85,17 @@ def complaint_payload(*, notification: Notification, complaint) -> dict:
     }
 
 
+def inbound_payload(received_text) -> dict:
+    """Contract section 10's inbound callback (GOV.UK Notify's shape)."""
+    return {
+        "id": str(received_text.id),
+        "source_number": received_text.user_number,
+        "destination_number": received_text.notify_number,
+        "message": received_text.content,
+        "date_received": payload_time(received_text.provider_date),
+    }
+
+
 def callback_event_record(*, notification: Notification) -> uuid.UUID | None:
     """Inside the status change's transaction: the event for `notification`'s new status, when
     it is final and its service has a callback. Returns the event's id (None when none was
@@ -112,8 +131,23 @@ def callback_complaint_record(*, complaint) -> uuid.UUID | None:
     )
 
 
-def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=None):
+def callback_inbound_record(*, received_text) -> uuid.UUID | None:
+    """Inside the received text's transaction: its event, when its service has an inbound
+    callback (one event per text: a unique index)."""
+    return _event_insert(
+        service_id=received_text.service_id,
+        notification_id=None,
+        kind=CallbackKind.INBOUND,
+        payload=inbound_payload(received_text),
+        received_text_id=received_text.id,
+    )
+
+
+def _event_insert(
+    *, service_id, notification_id, kind, payload, complaint_id=None, received_text_id=None
+):
     meta = CallbackEvent._meta
+    endpoint = ENDPOINT_MODELS[kind]
     event_id = uuid.uuid4()
     now = timezone.now()
     values = {
@@ -121,6 +155,7 @@ def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=No
         "service": service_id,
         "notification": notification_id,
         "complaint": complaint_id,
+        "received_text": received_text_id,
         "kind": str(kind),
         "payload": payload,
         "state": str(CallbackState.PENDING),
@@ -134,9 +169,9 @@ def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=No
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, values.values(), strict=True)
     ]
-    service = ServiceCallback._meta.get_field("service").get_db_prep_value(service_id, connection)
+    service = endpoint._meta.get_field("service").get_db_prep_value(service_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), [*params, service])
+        cursor.execute(_insert_sql(endpoint), [*params, service])
         written = cursor.rowcount == 1
     if not written:
         return None
@@ -145,21 +180,22 @@ def _event_insert(*, service_id, notification_id, kind, payload, complaint_id=No
 
 
 @functools.cache
-def _insert_sql() -> str:
-    """`INSERT … SELECT … FROM <callbacks> WHERE service = %s`: a row only when the service
-    has a callback; `ON CONFLICT DO NOTHING` for the one-status-event index."""
+def _insert_sql(endpoint: type[CallbackEndpoint]) -> str:
+    """`INSERT … SELECT … FROM <endpoints> WHERE service = %s`: a row only when the service
+    has an endpoint for the event's kind; `ON CONFLICT DO NOTHING` for the one-status-event
+    and one-event-per-text indexes."""
     quote = connection.ops.quote_name
     meta = CallbackEvent._meta
     names = (
-        "id", "service", "notification", "complaint", "kind", "payload", "state", "attempts",
-        "next_attempt_at", "created_at", "updated_at",
+        "id", "service", "notification", "complaint", "received_text", "kind", "payload",
+        "state", "attempts", "next_attempt_at", "created_at", "updated_at",
     )  # fmt: skip
     columns = ", ".join(quote(meta.get_field(name).column) for name in names)
-    service_column = quote(ServiceCallback._meta.get_field("service").column)
+    service_column = quote(endpoint._meta.get_field("service").column)
     return (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
         f"SELECT {', '.join(['%s'] * len(names))} "
-        f"FROM {quote(ServiceCallback._meta.db_table)} WHERE {service_column} = %s "
+        f"FROM {quote(endpoint._meta.db_table)} WHERE {service_column} = %s "
         f"ON CONFLICT DO NOTHING"
     )
 

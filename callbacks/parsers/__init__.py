@@ -1,5 +1,6 @@
-"""Receipt parsers, one module per provider over a small base (`base.py`): Firetext, MMG, and SES
-with its SNS verification beside it (`sns.py`). `receipt_parser(name)` builds one with what it
+"""Receipt parsers, one module per provider over a small base (`base.py`): Firetext and MMG (each
+with its received-text parser beside its receipt parser), and SES with its SNS verification
+beside it (`sns.py`). `receipt_parser(name)` builds one with what it
 needs from the settings; the parsers themselves read none."""
 
 from django.conf import settings
@@ -9,17 +10,25 @@ from callbacks.parsers.base import (
     ReceiptEvent,
     ReceiptInvalid,
     ReceiptParser,
+    ReceivedTextEvent,
     StatusReceipt,
     SubscriptionConfirmation,
     SubscriptionNotice,
 )
-from callbacks.parsers.firetext import FiretextReceiptParser
-from callbacks.parsers.mmg import MmgReceiptParser
+from callbacks.parsers.firetext import FiretextInboundParser, FiretextReceiptParser
+from callbacks.parsers.mmg import MmgInboundParser, MmgReceiptParser
 from callbacks.parsers.ses import SesReceiptParser
 from callbacks.parsers.sns import sns_message_verify
 
 RECEIPT_PARSER_CLASSES: dict[str, type[ReceiptParser]] = {
-    parser.name: parser for parser in (FiretextReceiptParser, MmgReceiptParser, SesReceiptParser)
+    parser.name: parser
+    for parser in (
+        FiretextReceiptParser,
+        MmgReceiptParser,
+        SesReceiptParser,
+        FiretextInboundParser,
+        MmgInboundParser,
+    )
 }
 
 
@@ -39,6 +48,7 @@ __all__ = [
     "ReceiptEvent",
     "ReceiptInvalid",
     "ReceiptParser",
+    "ReceivedTextEvent",
     "StatusReceipt",
     "SubscriptionConfirmation",
     "SubscriptionNotice",

@@ -1,6 +1,6 @@
-"""What every receipt parser shares (contract section 6): the events a receipt can carry, the
-refusal, and a small base whose `parse` checks the content type and hands the body to the
-provider's `parse_body`.
+"""What every receipt parser shares (contract section 6): the events a receipt (or a received
+text) can carry, the refusal, and a small base whose `parse` checks the content type and hands
+the body to the provider's `parse_body`.
 
 A parser is pure: it reads no settings and makes no network call (what it needs, such as SES's
 signature verifier and topic allow-list, is handed to it), and touches no database, so a stored
@@ -16,9 +16,13 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from callbacks.inbound_numbers import inbound_number_normalise
 from sending.models import NotificationStatus
+from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
+from sending.text_rules import UNSTORABLE
 
 logger = logging.getLogger("callbacks.parsers")
 
@@ -38,9 +42,12 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 LARGEST_OFFSET = timedelta(hours=14)
 
-# Half a UTF-16 pair or NUL: JSON can escape either ("\ud800", "\u0000"), and PostgreSQL text
-# can hold neither.
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+MAX_FORM_FIELDS = 50
+# A received text's numbers and MMG's ID are kept in columns of this size.
+MAX_NUMBER_LENGTH = 255
+# A `%` not followed by two hex digits: `parse_qsl` would keep it as it is (`status=%zz` would
+# read as a status "%zz"), but it is no form encoding.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class ReceiptInvalid(Exception):
@@ -104,7 +111,30 @@ class SubscriptionNotice:
         return self.topic_arn
 
 
-ReceiptEvent = StatusReceipt | ComplaintReceipt | SubscriptionConfirmation | SubscriptionNotice
+@dataclass(frozen=True)
+class ReceivedTextEvent:
+    """Someone texted one of our numbers (`notify_number`, kept as `inbound_number_normalise`
+    keeps it); `provider_date` None when the provider gave no time we could read."""
+
+    provider: str
+    user_number: str
+    notify_number: str
+    content: str
+    provider_reference: str = ""
+    provider_date: datetime | None = None
+
+    @property
+    def reference(self) -> str:
+        return self.provider_reference
+
+
+ReceiptEvent = (
+    StatusReceipt
+    | ComplaintReceipt
+    | SubscriptionConfirmation
+    | SubscriptionNotice
+    | ReceivedTextEvent
+)
 
 
 class ReceiptParser:
@@ -184,6 +214,73 @@ class ReceiptParser:
         self.log_bad_field(field, value, reference, "is not a time (expected YYYY-MM-DD HH:MM:SS)")
         return None
 
+    def utc_time(self, field: str, value: str, reference: str) -> datetime | None:
+        """`2017-05-21 11:56:11` in UTC (received texts' times, as GOV.UK Notify reads them).
+        Optional: one that does not parse is logged and left out."""
+        if not value:
+            return None
+        try:
+            moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            self.log_bad_field(
+                field, value, reference, "is not a time (expected YYYY-MM-DD HH:MM:SS)"
+            )
+            return None
+        return self.checked_time(field, moment, reference)
+
+    def received_text(
+        self,
+        *,
+        provider: str,
+        source: str,
+        destination: str,
+        content: str,
+        provider_reference: str = "",
+        provider_date: datetime | None = None,
+    ) -> ReceivedTextEvent:
+        """A received text: the sender normalised as the API normalises a mobile (kept as given
+        when it is not one), our number as inbound numbers are kept, the content as sent."""
+        too_long = [
+            f"{field} is too long"
+            for field, value in (("source", source), ("destination", destination))
+            if len(value) > MAX_NUMBER_LENGTH
+        ]
+        if len(provider_reference) > MAX_NUMBER_LENGTH:
+            too_long.append("ID is too long")
+        if too_long:
+            raise self.invalid(*too_long)
+        try:
+            user_number = normalise_phone_number(source).digits
+        except InvalidPhoneNumber:
+            user_number = source.strip()
+        return ReceivedTextEvent(
+            provider=provider,
+            user_number=user_number,
+            notify_number=inbound_number_normalise(destination),
+            content=content,
+            provider_reference=provider_reference,
+            provider_date=provider_date,
+        )
+
+    def form_fields(self, body: str) -> dict[str, str]:
+        """The first value of each field of a form post; a body that is not `key=value&…` is
+        refused."""
+        pairs = [pair for pair in body.split("&") if pair]
+        if (
+            len(pairs) > MAX_FORM_FIELDS
+            or any("=" not in pair for pair in pairs)
+            or _BROKEN_ESCAPE.search(body)
+        ):
+            raise self.invalid("body is not form-encoded")
+        try:
+            parsed = parse_qsl(body, keep_blank_values=True, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise self.invalid("body is not form-encoded") from None
+        fields: dict[str, str] = {}
+        for key, value in parsed:  # (%00 decodes to a NUL, which no database can keep)
+            fields.setdefault(storable(key), storable(value))
+        return fields
+
     def log_bad_field(self, field: str, value: str, reference: str, problem: str) -> None:
         logger.warning(
             f"{self.name} receipt with a bad {field}: applied without it",
@@ -214,7 +311,7 @@ class ReceiptParser:
 
 def storable(value):
     """Text a database can keep: lone surrogates and NUL become U+FFFD (not text: unchanged)."""
-    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
+    return UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _clean_object(pairs: list[tuple]) -> dict:

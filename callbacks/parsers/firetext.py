@@ -1,8 +1,7 @@
-"""Firetext receipts: a form post with status, reference (our id), time and code."""
+"""Firetext: receipts (a form post with status, reference (our id), time and code) and
+received texts (a form post with source, destination, message and time)."""
 
 import logging
-import re
-from urllib.parse import parse_qsl
 
 from callbacks.models import ReceiptProvider
 from callbacks.parsers.base import (
@@ -11,14 +10,9 @@ from callbacks.parsers.base import (
     PERMANENT_FAILURE,
     TEMPORARY_FAILURE,
     ReceiptParser,
+    ReceivedTextEvent,
     StatusReceipt,
-    storable,
 )
-
-MAX_FORM_FIELDS = 50
-# A `%` not followed by two hex digits: `parse_qsl` would keep it as it is (`status=%zz` would
-# read as a status "%zz"), but it is no form encoding.
-_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class FiretextReceiptParser(ReceiptParser):
@@ -87,20 +81,29 @@ class FiretextReceiptParser(ReceiptParser):
             **receipt,
         )
 
-    def form_fields(self, body: str) -> dict[str, str]:
-        """The first value of each field; a body that is not `key=value&…` is refused."""
-        pairs = [pair for pair in body.split("&") if pair]
-        if (
-            len(pairs) > MAX_FORM_FIELDS
-            or any("=" not in pair for pair in pairs)
-            or _BROKEN_ESCAPE.search(body)
-        ):
-            raise self.invalid("body is not form-encoded")
-        try:
-            parsed = parse_qsl(body, keep_blank_values=True, errors="strict")
-        except (ValueError, UnicodeDecodeError):
-            raise self.invalid("body is not form-encoded") from None
-        fields: dict[str, str] = {}
-        for key, value in parsed:  # (%00 decodes to a NUL, which no database can keep)
-            fields.setdefault(storable(key), storable(value))
-        return fields
+
+class FiretextInboundParser(ReceiptParser):
+    """A received text, form-encoded: source (the sender), destination (our number), message,
+    time (UTC). Firetext sends no id of its own, so a repeat can't be told from a new text."""
+
+    name = ReceiptProvider.FIRETEXT_INBOUND.value
+    display_name = "Firetext"
+    content_types = ("application/x-www-form-urlencoded",)
+
+    def parse_body(self, body: str) -> ReceivedTextEvent:
+        fields = self.form_fields(body)
+        problems = self.missing(
+            source=fields.get("source", "").strip(),
+            destination=fields.get("destination", "").strip(),
+        )
+        if "message" not in fields:
+            problems.append("message missing")
+        if problems:
+            raise self.invalid(*problems)
+        return self.received_text(
+            provider=ReceiptProvider.FIRETEXT.value,
+            source=fields["source"],
+            destination=fields["destination"],
+            content=fields["message"],
+            provider_date=self.utc_time("time", fields.get("time", ""), fields["destination"]),
+        )

@@ -1,6 +1,9 @@
-"""MMG receipts: JSON with CID (our id), status, substatus and deliverytime."""
+"""MMG: receipts (JSON with CID (our id), status, substatus and deliverytime) and received
+texts (JSON with MSISDN, Number, a URL-encoded Message, ID and DateRecieved)."""
 
 import logging
+import re
+from urllib.parse import unquote_plus
 
 from callbacks.models import ReceiptProvider
 from callbacks.parsers.base import (
@@ -8,8 +11,15 @@ from callbacks.parsers.base import (
     PERMANENT_FAILURE,
     TEMPORARY_FAILURE,
     ReceiptParser,
+    ReceivedTextEvent,
     StatusReceipt,
+    storable,
 )
+
+# MMG escapes these in a received text's Message with a backslash (after URL-encoding it), as
+# GOV.UK Notify's reading of it shows; only these, so any other backslash is kept as sent.
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
+_ESCAPED = re.compile(r"\\([nrt'\"\\])")
 
 
 class MmgReceiptParser(ReceiptParser):
@@ -125,3 +135,50 @@ class MmgReceiptParser(ReceiptParser):
             return str(value)
         problems.append(f"{field} must be a string or a whole number")
         return "?"
+
+
+class MmgInboundParser(ReceiptParser):
+    """A received text, JSON: MSISDN (the sender), Number (our number), Message (URL-encoded,
+    `+` for spaces), ID (MMG's, the same on a repeat), DateRecieved (sic; URL-encoded, UTC)."""
+
+    name = ReceiptProvider.MMG_INBOUND.value
+    display_name = "MMG"
+    content_types = ("application/json", "text/plain")
+
+    def parse_body(self, body: str) -> ReceivedTextEvent:
+        data = self.json_loads(body, "invalid json")
+        if not isinstance(data, dict):
+            raise self.invalid("invalid json (expected an object)")
+        problems: list[str] = []
+        source = MmgReceiptParser.text(data, "MSISDN", problems)
+        destination = MmgReceiptParser.text(data, "Number", problems)
+        reference = MmgReceiptParser.text(data, "ID", problems)
+        problems += self.missing(MSISDN=source, Number=destination)
+        message = data.get("Message")
+        if message is None:
+            problems.append("Message missing")
+        elif not isinstance(message, str):
+            problems.append("Message must be a string")
+        problems += self.missing(ID=reference)
+        if problems:
+            raise self.invalid(*problems)
+        received = data.get("DateRecieved")
+        received = mmg_decoded(received) if isinstance(received, str) else ""
+        return self.received_text(
+            provider=ReceiptProvider.MMG.value,
+            source=source,
+            destination=destination,
+            content=mmg_message(message),
+            provider_reference=reference,
+            provider_date=self.utc_time("DateRecieved", received, reference),
+        )
+
+
+def mmg_decoded(value: str) -> str:
+    """URL-decoded, `+` for a space; bytes that are not UTF-8 become U+FFFD (the text is kept
+    all the same)."""
+    return storable(unquote_plus(value, errors="replace"))
+
+
+def mmg_message(value: str) -> str:
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group(1)], mmg_decoded(value))

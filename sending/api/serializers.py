@@ -8,10 +8,12 @@ from drf_spectacular.extensions import (
     OpenApiSerializerFieldExtension,
 )
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import Notification, NotificationStatus, NotificationType
 from sending.phone_numbers import PHONE_NUMBER_PATTERN, InvalidPhoneNumber, normalise_phone_number
+from sending.text_rules import text_fault
 
 EMAIL_SUBJECT_LIMIT = 998  # the longest line RFC 5322 allows
 EMAIL_CONTENT_LIMIT = 100_000
@@ -30,24 +32,43 @@ def _not_blank(value: str) -> str:
 
 
 # A value that is not blank once trimmed (Python's whitespace is spelled out: the schema's
-# regex engines don't count U+001C-U+001F as space) and holds no NUL, which DRF refuses.
+# regex engines don't count U+001C-U+001F as space) and holds no NUL (sending.text_rules).
 NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x1c-\x1f\x00][^\x00]*$"
+# The same for a value kept to one line: no control character at all (sending.text_rules.CONTROL).
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+ONE_LINE_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
-class TextField(serializers.CharField):
+class EmptyQueryValue:
+    """A field mixin: a query's `name=` is an empty value, refused unless the field allows
+    blanks (as the schema's minLength or enum says); DRF takes it for a missing one when the
+    field is optional."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
+class TextField(EmptyQueryValue, serializers.CharField):
     """A CharField that takes only JSON strings (DRF's would turn 123 into "123"), whose length
-    limit counts the value as sent (DRF's counts it trimmed), and whose OpenAPI schema states
-    what it accepts: `minLength`, a pattern, and any `schema` keys given (a format, a bound the
-    field's validation enforces in its own words)."""
+    limit counts the value as sent (DRF's counts it trimmed), that refuses what
+    `sending.text_rules` refuses (with `one_line`, control characters too), and whose OpenAPI
+    schema states what it accepts: `minLength`, a pattern, and any `schema` keys given (a
+    format, a bound the field's validation enforces in its own words)."""
 
-    def __init__(self, *, schema: dict | None = None, **kwargs):
+    def __init__(self, *, schema: dict | None = None, one_line: bool = False, **kwargs):
         kwargs.setdefault("error_messages", {}).update(_MESSAGES)
         self.schema = schema or {}
+        self.one_line = one_line
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError(f"must be a string, not {type(data).__name__}")
+        fault = text_fault(data, one_line=self.one_line)
+        if fault is not None:
+            raise serializers.ValidationError(fault)
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
@@ -55,12 +76,14 @@ class TextField(serializers.CharField):
 
 class TextFieldSchema(OpenApiSerializerFieldExtension):
     target_class = TextField
+    match_subclasses = True
 
     def map_serializer_field(self, auto_schema, direction):
         field = self.target
         schema = auto_schema._map_serializer_field(field, direction, bypass_extensions=True)
         if not field.allow_blank:
-            schema.update(minLength=1, pattern=NOT_BLANK_PATTERN)
+            pattern = ONE_LINE_PATTERN if field.one_line else NOT_BLANK_PATTERN
+            schema.update(minLength=1, pattern=pattern)
         return schema | field.schema
 
 
@@ -109,7 +132,7 @@ class SmsRequestSerializer(StrictSerializer):
             "count twice) or 402 UTF-16 units of anything else",
         },
     )
-    reference = TextField(required=False, allow_null=True, max_length=255)
+    reference = TextField(required=False, allow_null=True, max_length=255, one_line=True)
 
     def validate_phone_number(self, value: str):
         try:
@@ -138,9 +161,9 @@ class SmsRequestSerializer(StrictSerializer):
 
 class EmailRequestSerializer(StrictSerializer):
     email_address = TextField(max_length=320, schema={"format": "email"})
-    subject = TextField(max_length=EMAIL_SUBJECT_LIMIT)
+    subject = TextField(max_length=EMAIL_SUBJECT_LIMIT, one_line=True)
     content = TextField(max_length=EMAIL_CONTENT_LIMIT, trim_whitespace=False)
-    reference = TextField(required=False, allow_null=True, max_length=255)
+    reference = TextField(required=False, allow_null=True, max_length=255, one_line=True)
 
     def validate_email_address(self, value: str) -> str:
         try:
@@ -271,7 +294,7 @@ def _declared_plan(serializer_class) -> list[tuple[str, str, serializers.Field]]
 class NotificationFilterSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=NotificationStatus.choices, required=False)
     type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
-    reference = TextField(required=False, max_length=255)
+    reference = TextField(required=False, max_length=255, one_line=True)
     cursor = serializers.CharField(
         required=False, help_text="opaque: the next page's, as links.next gives it"
     )

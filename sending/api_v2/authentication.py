@@ -1,13 +1,14 @@
 """The /v2 API's authentication: GOV.UK Notify's JSON Web Tokens.
 
 `Authorization: Bearer <JWT>`, HS256, `iss` the service id, `iat` within 30 seconds of our clock
-either way, signed with one of the service's API key secrets (kept encrypted). Signatures are
-compared in constant time (PyJWT's `hmac.compare_digest`). Neither the token nor a secret is
-ever logged.
+either way (and `exp`, when given, honoured), signed with one of the service's API key secrets
+(kept encrypted). Signatures are compared in constant time (PyJWT's `hmac.compare_digest`).
+Neither the token nor a secret is ever logged.
 """
 
 import functools
 import logging
+import math
 import time
 import uuid
 
@@ -148,10 +149,13 @@ def _signing_keys_changed(sender, instance: ApiKey, **kwargs) -> None:
 
 
 def _check_issued_at(claims: dict) -> None:
+    """`iat` within IAT_BOUND_SECONDS of our clock either way, and `exp`, when the token has
+    one, not passed by more than that bound (GOV.UK Notify's PyJWT leeway). Both must be finite
+    numbers: JSON as Python reads it allows `NaN`, which no comparison would ever refuse."""
     issued_at = claims.get("iat")
     if issued_at is None:
         raise InvalidToken("no iat (issued at) in the token")
-    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+    if not _finite_number(issued_at):
         raise InvalidToken("iat must be a number of seconds since the epoch")
     now = clock()
     if now - issued_at > IAT_BOUND_SECONDS:
@@ -161,6 +165,22 @@ def _check_issued_at(claims: dict) -> None:
             f"in the future (issued more than {IAT_BOUND_SECONDS} seconds from now: check the "
             "clock)"
         )
+    if "exp" not in claims:
+        return
+    if not _finite_number(claims["exp"]):
+        raise InvalidToken("exp must be a number of seconds since the epoch")
+    if now - claims["exp"] >= IAT_BOUND_SECONDS:
+        raise InvalidToken("expired (its exp has passed)")
+
+
+def _finite_number(value) -> bool:
+    """A number our clock can be compared with (a float, or an int a float can hold)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 class JwtAuthenticationScheme(OpenApiAuthenticationExtension):

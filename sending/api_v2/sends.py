@@ -1,6 +1,8 @@
 """A /v2 send: the template found and filled in, the sender chosen, then the ordinary
-notification made through `notification_create`, the one write path."""
+notification made through `notification_create`, the one write path (or, for a simulated
+recipient, only answered)."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -10,10 +12,13 @@ from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import Notification, NotificationType, Service, Template
-from sending.placeholders import MissingPersonalisation
+from sending.placeholders import MissingPersonalisation, PersonalisationRefused
 from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
+from sending.simulated_recipients import recipient_simulated
 from sending.templates import Rendered, template_find, template_render
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ def rendered_or_400(template, personalisation: dict, sanitise_for=()) -> Rendere
         return template_render(template, personalisation, sanitise_for=sanitise_for or ())
     except MissingPersonalisation as err:
         raise BadRequest(f"Missing personalisation: {', '.join(err.names)}") from None
+    except PersonalisationRefused as err:
+        raise BadRequest(err.messages) from None
 
 
 def notification_send_from_template(
@@ -68,19 +75,27 @@ def notification_send_from_template(
             raise BadRequest(
                 f"{field} {sender_id} does not exist in database for service id {service.id}"
             )
-    notification = notification_create(
-        service=service,
-        notification_type=notification_type,
-        recipient=recipient,
-        international=international,
-        subject=rendered.subject or "",
-        content=rendered.body,
-        client_reference=reference,
-        template=template,
-        template_version=template.version,
-        sender=sender,
-        unsubscribe_url=unsubscribe_url,
-    )
+    fields = {
+        "notification_type": notification_type,
+        "recipient": recipient,
+        "international": international,
+        "subject": rendered.subject or "",
+        "content": rendered.body,
+        "client_reference": reference,
+        "template": template,
+        "template_version": template.version,
+        "sender": sender,
+        "unsubscribe_url": unsubscribe_url,
+    }
+    if recipient_simulated(notification_type=notification_type, recipient=recipient):
+        # Answered like any send, with an id of its own, but never saved, queued or counted.
+        notification = Notification(service=service, **fields)
+        logger.info(
+            "simulated notification answered, not stored",
+            extra={"notification_id": str(notification.id), "service_id": str(service.id)},
+        )
+    else:
+        notification = notification_create(service=service, **fields)
     return Sent(notification=notification, rendered=rendered, sender=sender)
 
 

@@ -2,19 +2,21 @@
 (`ValidationError`, "<field> <message>")."""
 
 import uuid
+from urllib.parse import urlsplit
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sending.api.serializers import (
     EmailRequestSerializer,
+    EmptyQueryValue,
     SmsRequestSerializer,
     StrictSerializer,
     TextField,
 )
-from sending.api_v2.errors import unsupported
+from sending.api_v2.errors import BadRequest, unsupported
 from sending.models import NotificationStatus, NotificationType
-
-TEMPLATE_TYPES = [*NotificationType.values, "letter"]
+from sending.text_rules import text_fault
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -25,13 +27,32 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 class UuidField(TextField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("schema", {"format": "uuid"})
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         return _uuid(super().to_internal_value(data))
 
 
+_VALUE = {"oneOf": [{"type": "string"}, {"type": "number"}], "nullable": True}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "array", "items": _VALUE}],
+            "nullable": True,
+        },
+        "description": "a value for each placeholder: a string, a number or a list of them "
+        "(a list becomes bullet points in an email)",
+    }
+)
 class PersonalisationField(serializers.Field):
     """An object of values: strings, numbers or lists of them. A file (document upload) is not
-    offered."""
+    offered. A name or a value with a NUL or a lone surrogate is a BadRequestError naming the
+    placeholder (contract section 11)."""
 
     default_error_messages = {"invalid": "should contain key value pairs"}
 
@@ -50,41 +71,83 @@ class PersonalisationField(serializers.Field):
                 errors.append(f"{key} must be a string, a number or a list of them")
         if errors:
             raise serializers.ValidationError(errors)
+        refused = [fault for key, value in data.items() if (fault := _value_fault(key, value))]
+        if refused:
+            raise BadRequest(refused)
         return data
 
     def to_representation(self, value):
         return value
 
 
+def _value_fault(key: str, value) -> str | None:
+    """Why a placeholder's name or value (or an item of its list) can't be taken, naming the
+    placeholder; None when it can."""
+    for text in (key, *(value if isinstance(value, list) else [value])):
+        fault = text_fault(text) if isinstance(text, str) else None
+        if fault is not None:
+            return f"personalisation {key} {fault}"
+    return None
+
+
 def _scalar(value) -> bool:
     return value is None or isinstance(value, str | int | float)
+
+
+class TemplateTypeField(EmptyQueryValue, serializers.ChoiceField):
+    """`sms` or `email`; `letter` is answered as not offered (BadRequestError) rather than as an
+    unknown choice, and is left out of the schema's choices."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=NotificationType.values, **kwargs)
+
+    def to_internal_value(self, data):
+        if data == "letter":
+            raise unsupported("Letters")
+        return super().to_internal_value(data)
 
 
 class _V2Send(StrictSerializer):
     template_id = UuidField()
     personalisation = PersonalisationField(required=False)
-    reference = TextField(required=False, allow_null=True, max_length=255)
+    reference = TextField(required=False, allow_null=True, max_length=255, one_line=True)
 
 
 class SmsV2RequestSerializer(_V2Send):
-    phone_number = TextField()
+    # Checked and stated as the section 4 API's.
+    phone_number = TextField(schema=SmsRequestSerializer._declared_fields["phone_number"].schema)
     sms_sender_id = UuidField(required=False, allow_null=True)
 
     validate_phone_number = SmsRequestSerializer.validate_phone_number
 
 
 class EmailV2RequestSerializer(_V2Send):
-    email_address = TextField(max_length=320)
+    email_address = TextField(
+        max_length=320, schema=EmailRequestSerializer._declared_fields["email_address"].schema
+    )
     email_reply_to_id = UuidField(required=False, allow_null=True)
-    one_click_unsubscribe_url = TextField(required=False, allow_null=True, max_length=2048)
+    one_click_unsubscribe_url = TextField(
+        required=False, allow_null=True, max_length=2048, one_line=True, trim_whitespace=False
+    )
     sanitise_content_for = serializers.ListField(child=TextField(), required=False, allow_null=True)
 
     validate_email_address = EmailRequestSerializer.validate_email_address
 
     def validate_one_click_unsubscribe_url(self, value):
-        if value is not None and not value.startswith("https://"):
+        if value is not None and not _https_url(value):
             raise serializers.ValidationError("is not a valid https url")
         return value
+
+
+def _https_url(value: str) -> bool:
+    """One https:// URL with a host and no whitespace: it goes out in the List-Unsubscribe
+    header (control characters the field refuses)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        return False
+    spaced = any(character.isspace() for character in value)
+    return parts.scheme == "https" and bool(parts.hostname) and not spaced
 
 
 class PreviewRequestSerializer(StrictSerializer):
@@ -92,24 +155,14 @@ class PreviewRequestSerializer(StrictSerializer):
 
 
 class NotificationListQuerySerializer(StrictSerializer):
-    template_type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
+    template_type = TemplateTypeField(required=False)
     status = serializers.ListField(
         child=serializers.ChoiceField(choices=NotificationStatus.values), required=False
     )
-    reference = TextField(required=False, max_length=255)
+    reference = TextField(required=False, max_length=255, one_line=True)
     older_than = UuidField(required=False)
     include_jobs = TextField(required=False)  # the official client may send it; no jobs here
 
-    def validate_template_type(self, value):
-        if value == "letter":
-            raise unsupported("Letters")
-        return value
-
 
 class TemplateListQuerySerializer(StrictSerializer):
-    type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
-
-    def validate_type(self, value):
-        if value == "letter":
-            raise unsupported("Letters")
-        return value
+    type = TemplateTypeField(required=False)

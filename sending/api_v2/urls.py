@@ -17,7 +17,6 @@ urlpatterns = [
         views.NotificationDetailView.as_view(),
         name="v2-notification-detail",
     ),
-    path("received-text-messages", views.ReceivedTextsView.as_view(), name="v2-received-texts"),
     path("templates", views.TemplateListView.as_view(), name="v2-template-list"),
     path("template/<str:template_id>", views.TemplateDetailView.as_view(), name="v2-template"),
     path(

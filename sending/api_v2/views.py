@@ -1,20 +1,23 @@
 """GOV.UK Notify's /v2 API (contract section 11), for its official clients unchanged.
 
 Thin views: requests are checked by `serializers`, sends made by `sends`, answers shaped by
-`representations`. Letters, precompiled letters, received texts and document uploads are
-answered 400 BadRequestError naming what is not offered.
+`representations`. Letters, precompiled letters and document uploads are answered 400
+BadRequestError naming what is not offered. Received texts are listed by
+`callbacks.api_v2`, beside them.
 """
 
 import uuid
 from urllib.parse import urlencode
 
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sending.api.idempotency import idempotent_response
+from sending.api.idempotency import idempotent_create_schema, idempotent_response
+from sending.api_v2 import openapi
 from sending.api_v2 import representations as shown
 from sending.api_v2.authentication import JwtAuthentication
 from sending.api_v2.errors import unsupported
@@ -39,8 +42,6 @@ PAGE_SIZE = 250
 
 class V2View(APIView):
     authentication_classes = [JwtAuthentication]
-    # GOV.UK Notify documents this API; it is left out of our OpenAPI schema.
-    schema = None
 
 
 def _valid(serializer_class, data) -> dict:
@@ -82,6 +83,7 @@ class SendView(V2View):
         raise NotImplementedError
 
 
+@idempotent_create_schema(request=SmsV2RequestSerializer, created=openapi.V2SmsCreatedSerializer)
 class SmsSendView(SendView):
     serializer_class = SmsV2RequestSerializer
     notification_type = NotificationType.SMS
@@ -95,6 +97,9 @@ class SmsSendView(SendView):
         }
 
 
+@idempotent_create_schema(
+    request=EmailV2RequestSerializer, created=openapi.V2EmailCreatedSerializer
+)
 class EmailSendView(SendView):
     serializer_class = EmailV2RequestSerializer
     notification_type = NotificationType.EMAIL
@@ -118,12 +123,17 @@ def _created(request, sent, notification_type) -> tuple[int, dict]:
 
 
 class LetterSendView(V2View):
+    @openapi.UNSUPPORTED
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         raise unsupported("Precompiled letters" if "content" in data else "Letters")
 
 
 class NotificationDetailView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("notification_id")],
+        responses={200: openapi.V2NotificationSerializer},
+    )
     def get(self, request, notification_id: str):
         key = _uuid_or_400(notification_id, "notification_id")
         notification = Notification.objects.filter(id=key, service=request.user).first()
@@ -133,11 +143,18 @@ class NotificationDetailView(V2View):
 
 
 class LetterPdfView(V2View):
+    @extend_schema(parameters=[openapi.path_uuid("notification_id")])
+    @openapi.UNSUPPORTED
     def get(self, request, notification_id: str):
         raise unsupported("Letters (and their PDFs)")
 
 
 class NotificationListView(V2View):
+    @extend_schema(
+        operation_id="v2_notifications_list",
+        parameters=[NotificationListQuerySerializer],
+        responses={200: openapi.V2NotificationListSerializer},
+    )
     def get(self, request):
         query = _valid(NotificationListQuerySerializer, request.query_params)
         rows = Notification.objects.filter(service=request.user)
@@ -172,11 +189,6 @@ def _older_than(rows, notification_id: uuid.UUID):
     return rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=anchor["id"]))
 
 
-class ReceivedTextsView(V2View):
-    def get(self, request):
-        raise unsupported("Received text messages")
-
-
 def _template(request, template_id: str) -> Template:
     key = _uuid_or_400(template_id, "id")
     template = Template.objects.filter(id=key, service=request.user).first()
@@ -186,11 +198,19 @@ def _template(request, template_id: str) -> Template:
 
 
 class TemplateDetailView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id")],
+        responses={200: openapi.V2TemplateSerializer},
+    )
     def get(self, request, template_id: str):
         return Response(shown.template_v2(_template(request, template_id)))
 
 
 class TemplateVersionView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id"), openapi.VERSION_PARAMETER],
+        responses={200: openapi.V2TemplateSerializer},
+    )
     def get(self, request, template_id: str, version: int):
         template = _template(request, template_id)
         found = TemplateVersion.objects.filter(template=template, version=version).first()
@@ -200,6 +220,11 @@ class TemplateVersionView(V2View):
 
 
 class TemplateListView(V2View):
+    @extend_schema(
+        operation_id="v2_templates_list",
+        parameters=[TemplateListQuerySerializer],
+        responses={200: openapi.V2TemplateListSerializer},
+    )
     def get(self, request):
         query = _valid(TemplateListQuerySerializer, request.query_params)
         templates = Template.objects.filter(service=request.user).order_by("name", "created_at")
@@ -209,6 +234,11 @@ class TemplateListView(V2View):
 
 
 class TemplatePreviewView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id")],
+        request=PreviewRequestSerializer,
+        responses={200: openapi.V2PreviewSerializer},
+    )
     def post(self, request, template_id: str):
         data = _valid(PreviewRequestSerializer, request.data)
         key = _uuid_or_400(template_id, "id")

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from notifyproject import metrics
-from notifyproject.logging import mask_recipient
+from notifyproject.masking import recipient_mask
 from sending.clients.exceptions import ClientException, SmsClientResponseException
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class SmsClient(ProviderClient):
             duration = time.perf_counter() - start
             if to and to in err.message:
                 # Providers sometimes echo the number back; keep it out of our errors and logs.
-                err.message = err.message.replace(to, mask_recipient(to))
+                err.message = err.message.replace(to, recipient_mask(to))
                 err.args = (err.provider, err.status_code, err.message)
             self._record_response(duration, response, reference=reference, error=err)
             raise

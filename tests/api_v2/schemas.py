@@ -140,6 +140,30 @@ PREVIEW = _object(
     additionalProperties=False,
 )
 
+RECEIVED_TEXT = _object(
+    {
+        "id": UUID,
+        "user_number": {"type": "string"},
+        "notify_number": {"type": "string"},
+        "created_at": TIME,
+        "service_id": UUID,
+        "content": {"type": "string"},
+    },
+    additionalProperties=False,
+)
+RECEIVED_TEXTS = _object(
+    {
+        "received_text_messages": {"type": "array", "items": RECEIVED_TEXT},
+        "links": {
+            "type": "object",
+            "properties": {"current": ABSOLUTE_URL, "next": ABSOLUTE_URL},
+            "required": ["current"],
+            "additionalProperties": False,
+        },
+    },
+    additionalProperties=False,
+)
+
 ERROR = _object(
     {
         "status_code": {"type": "integer"},

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import math
 import re
 import time
 import uuid
@@ -162,6 +163,45 @@ def test_a_token_with_missing_or_wrong_claims_is_refused(v2, claims, algorithm, 
     answer = v2_get(v2, {"Authorization": f"Bearer {token}"})
     assert answer.status_code == 403
     assert answer.json()["errors"] == [{"error": "AuthError", "message": message}]
+
+
+NOT_A_TIME = "Invalid token: {claim} must be a number of seconds since the epoch"
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        # NaN compares false with everything: such a token never expired (issue 20).
+        ({"iat": math.nan}, NOT_A_TIME.format(claim="iat")),
+        ({"iat": math.inf}, NOT_A_TIME.format(claim="iat")),
+        ({"iat": -math.inf}, NOT_A_TIME.format(claim="iat")),
+        ({"iat": 10**400}, NOT_A_TIME.format(claim="iat")),  # too large for a float: was a 500
+        ({"iat": True}, NOT_A_TIME.format(claim="iat")),
+        ({"exp": -60}, "Invalid token: expired (its exp has passed)"),
+        ({"exp": math.nan}, NOT_A_TIME.format(claim="exp")),
+        ({"exp": "tomorrow"}, NOT_A_TIME.format(claim="exp")),
+        ({"exp": math.inf}, NOT_A_TIME.format(claim="exp")),
+    ],
+)
+def test_a_token_whose_iat_is_not_a_finite_number_or_whose_exp_has_passed_is_refused(
+    v2, claims, message
+):
+    now = int(time.time())
+    claims = {"iss": str(v2.service.id), "iat": now} | {
+        name: now + value if name == "exp" and isinstance(value, int) else value
+        for name, value in claims.items()
+    }
+    token = jwt.encode(claims, v2.key[-36:], algorithm="HS256")
+    answer = v2_get(v2, {"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 403
+    assert answer.json()["errors"] == [{"error": "AuthError", "message": message}]
+
+
+def test_a_token_whose_exp_is_still_to_come_is_accepted(v2):
+    now = int(time.time())
+    claims = {"iss": str(v2.service.id), "iat": now, "exp": now + 60}
+    token = jwt.encode(claims, v2.key[-36:], algorithm="HS256")
+    assert v2_get(v2, {"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_no_refusal_logs_the_token_or_the_secret(v2, monkeypatch, caplog):

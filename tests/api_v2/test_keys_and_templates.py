@@ -88,6 +88,12 @@ def test_create_template_prints_the_id_last_and_makes_version_1():
         (["--type", "email", "--name", "N", "--body", "B"], "an email template needs a subject"),
         (["--type", "sms", "--name", "N", "--body", " "], "body must not be empty"),
         (["--type", "sms", "--name", "N", "--subject", "S", "--body", "B"], "has no subject"),
+        (
+            ["--type", "email", "--name", "N", "--subject", "Bill\r\nBcc: x", "--body", "B"],
+            r"subject must not contain a line break or other control character \(U\+000D\)",
+        ),
+        (["--type", "sms", "--name", "N", "--body", "B\x00"], "body must not contain a NUL"),
+        (["--type", "sms", "--name", "N\n", "--body", "B"], "name must not contain a line"),
     ],
 )
 def test_create_template_refuses_a_template_that_cant_be_sent(args, problem):

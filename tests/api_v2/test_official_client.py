@@ -1,12 +1,17 @@
 """GOV.UK Notify's official Python client, unchanged, against our /v2 API on a real server."""
 
 import uuid
+from datetime import timedelta
+from urllib.parse import quote_plus
 
 import pytest
 import requests
+from django.utils import timezone
 from notifications_python_client import authentication, prepare_upload
 from notifications_python_client.errors import HTTPError
 
+from callbacks.inbound_numbers import inbound_number_set
+from callbacks.models import ReceivedText
 from fakes import Behaviour
 from sending.models import Notification, ProviderDetails, Service, Template
 from sending.senders import email_reply_to_add, sms_sender_add
@@ -18,18 +23,6 @@ from tests.api_v2.conftest import poll
 from tests.fakes import running_fake_providers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def fake(v2, deliver_in_process, settings, monkeypatch):
-    """Fake Firetext, MMG and SES that deliver everything and post the receipts to the server."""
-    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
-    with running_fake_providers(receipts_to=v2.url, behaviour=behaviour) as fake:
-        fake.configure_clients(settings, monkeypatch)
-        settings.SNS_VERIFY_SIGNATURES = False  # the fake's SES receipts are unsigned
-        ProviderDetails.objects.filter(name="mmg").update(priority=0)
-        ProviderDetails.objects.filter(name="firetext").update(priority=100)
-        yield fake
 
 
 def error_of(raised: pytest.ExceptionInfo) -> tuple[int, list[dict]]:
@@ -291,7 +284,7 @@ def test_bad_fields_are_validation_errors_naming_each(v2, sms_template):
     assert messages[1] == "template_id is not a valid UUID"
 
 
-def test_letters_received_texts_and_document_uploads_are_not_offered(v2, email_template, tmp_path):
+def test_letters_and_document_uploads_are_not_offered(v2, email_template, tmp_path):
     attempts = {
         "Letters": lambda: v2.client.send_letter_notification(
             str(email_template.id), {"address_line_1": "A", "address_line_2": "B", "postcode": "C"}
@@ -299,7 +292,6 @@ def test_letters_received_texts_and_document_uploads_are_not_offered(v2, email_t
         "Precompiled letters": lambda: v2.client.send_precompiled_letter_notification(
             "ref", (tmp_path / "letter.pdf").open("w+b")
         ),
-        "Received text messages": v2.client.get_received_texts,
         "Letters (and their PDFs)": lambda: v2.client.get_pdf_for_letter(str(uuid.uuid4())),
     }
     for what, attempt in attempts.items():
@@ -480,3 +472,144 @@ def test_a_text_counts_its_parts_and_over_six_is_refused(v2):
         }
     ]
     assert Notification.objects.count() == 1
+
+
+def mmg_text(v2, *, number: str, message: str, mmg_id: str, sender: str = "447700900123"):
+    """A received text as MMG posts it, to the live server."""
+    body = {
+        "MSISDN": sender,
+        "Number": number,
+        "Message": quote_plus(message),
+        "ID": mmg_id,
+        "DateRecieved": quote_plus("2017-05-21 11:56:11"),
+    }
+    response = requests.post(f"{v2.url}/notifications/sms/receive/mmg", json=body, timeout=10)
+    assert response.json() == {"status": "ok"}
+
+
+def test_received_texts_are_listed_newest_first_for_their_service_only(v2):
+    inbound_number_set(service=v2.service, number="447700900500")
+    other = Service.objects.create(name="Someone else")
+    inbound_number_set(service=other, number="40604")
+    mmg_text(v2, number="447700900500", message="first", mmg_id="mmg-1")
+    mmg_text(v2, number="40604", message="not ours", mmg_id="mmg-2")
+    mmg_text(v2, number="07700900999", message="nobody's", mmg_id="mmg-3")
+    mmg_text(v2, number="447700900500", message="second: 100% yes", mmg_id="mmg-4", sender="NOTIFY")
+
+    answer = v2.client.get_received_texts()
+
+    schemas.assert_matches(answer, schemas.RECEIVED_TEXTS)
+    texts = answer["received_text_messages"]
+    assert [t["content"] for t in texts] == ["second: 100% yes", "first"]
+    newest = texts[0]
+    assert newest["user_number"] == "NOTIFY"
+    assert newest["notify_number"] == "07700900500"
+    assert newest["service_id"] == str(v2.service.id)
+    assert texts[1]["user_number"] == "447700900123"
+    assert answer["links"]["current"] == f"{v2.url}/v2/received-text-messages"
+    assert answer["links"]["next"] == (
+        f"{v2.url}/v2/received-text-messages?older_than={texts[-1]['id']}"
+    )
+    assert v2.client.get_received_texts(older_than=texts[-1]["id"]) == {
+        "received_text_messages": [],
+        "links": {"current": f"{v2.url}/v2/received-text-messages?older_than={texts[-1]['id']}"},
+    }
+
+
+def test_received_texts_page_by_250_through_the_official_iterator(v2):
+    base = timezone.now()
+    ReceivedText.objects.bulk_create(
+        ReceivedText(
+            service=v2.service,
+            provider="firetext",
+            user_number="447700900123",
+            notify_number="07700900500",
+            content=f"text {n}",
+            provider_date=base,
+            created_at=base - timedelta(seconds=n),
+        )
+        for n in range(251)
+    )
+
+    first = v2.client.get_received_texts()
+    every = list(v2.client.get_received_texts_iterator())
+
+    assert len(first["received_text_messages"]) == 250
+    assert [t["content"] for t in every] == [f"text {n}" for n in range(251)]
+
+
+def test_received_texts_older_than_must_be_an_id(v2):
+    with pytest.raises(HTTPError) as raised:
+        v2.client.get_received_texts(older_than="yesterday")
+    assert error_of(raised) == (
+        400,
+        [{"error": "ValidationError", "message": "older_than is not a valid UUID"}],
+    )
+
+
+def test_a_text_sent_to_the_services_own_number_comes_back_as_a_received_text(
+    v2, sms_template, deliver_in_process, settings, monkeypatch
+):
+    """GOV.UK Notify's functional test `test_provider_inbound_sms`, against the fakes."""
+    inbound_number_set(service=v2.service, number="07700900500")
+    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
+    with running_fake_providers(
+        receipts_to=v2.url, behaviour=behaviour, inbound_numbers=("07700900500",)
+    ) as fake:
+        fake.configure_clients(settings, monkeypatch)
+        for provider in ("firetext", "mmg"):
+            ProviderDetails.objects.update(priority=0)
+            ProviderDetails.objects.filter(name=provider).update(priority=100)
+            unique = f"inbound test {provider} {uuid.uuid4()}"
+            sent = v2.client.send_sms_notification(
+                phone_number="07700900500",
+                template_id=str(sms_template.id),
+                personalisation={"first name": unique, "code": "1"},
+            )
+
+            shown = poll(
+                lambda unique=unique: next(
+                    (
+                        t
+                        for t in v2.client.get_received_texts()["received_text_messages"]
+                        if unique in t["content"]
+                    ),
+                    None,
+                ),
+                what=f"the text back through {provider}",
+            )
+            assert shown["notify_number"] == "07700900500"
+            assert shown["user_number"] == "NOTIFY"  # the sender it was sent from
+            assert Notification.objects.get(id=sent["id"]).sent_by == provider
+        # A text to a number the fakes do not host does not come back.
+        v2.client.send_sms_notification(
+            "07700900123", str(sms_template.id), {"first name": "A", "code": "1"}
+        )
+        received = {p["provider"]: p for p in fake.receipts() if p["status"] == "received-text"}
+        assert set(received) == {"firetext", "mmg"}
+        assert all(p["answer"] == 200 for p in received.values())
+        assert ReceivedText.objects.count() == 2
+
+
+def test_the_fakes_post_a_received_text_in_either_format_when_asked(v2):
+    inbound_number_set(service=v2.service, number="40604")
+    with running_fake_providers(receipts_to=v2.url) as fake:
+        for provider in ("firetext", "mmg"):
+            fake.receive(
+                provider=provider,
+                source="+44 7700 900123",
+                destination="40604",
+                message=f"Hello & 100% from {provider}",
+            )
+        texts = poll(
+            lambda: len(t := v2.client.get_received_texts()["received_text_messages"]) == 2 and t,
+            what="both texts",
+        )
+        with pytest.raises(ValueError, match="provider"):
+            fake.receive(provider="ses", source="a", destination="b", message="c")
+
+    assert sorted(t["content"] for t in texts) == [
+        "Hello & 100% from firetext",
+        "Hello & 100% from mmg",
+    ]
+    assert {t["user_number"] for t in texts} == {"447700900123"}

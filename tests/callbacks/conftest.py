@@ -117,5 +117,7 @@ def sns_signer(monkeypatch, settings, sns_key_and_certificate) -> SnsSigner:
 @pytest.fixture(autouse=True)
 def receipt_settings(settings):
     settings.CALLBACK_BASIC_AUTH = []
+    settings.FIRETEXT_RECEIPT_AUTH = []
+    settings.MMG_RECEIPT_AUTH = []
     settings.SES_SNS_TOPIC_ARNS = []
     settings.SNS_VERIFY_SIGNATURES = False

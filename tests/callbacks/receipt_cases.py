@@ -12,7 +12,9 @@ import uuid
 from django.test import Client
 
 from callbacks.models import Receipt, ReceiptState
-from sending.models import Notification, NotificationStatus, NotificationType
+from sending.attempts import attempt_finish
+from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
+from sending.status import notification_mark_sent
 from tests.callbacks.conftest import REFERENCE, SES_MESSAGE_ID, post
 from tests.stats.factories import notification_make, statistics_of
 
@@ -22,6 +24,7 @@ SUCCESS = {"result": "success"}
 
 class ReceiptCases:
     endpoint: tuple[str, str]
+    provider: str  # the provider whose receipts these are, and who the notification was sent by
     display_name: str
     notification_type: str = NotificationType.SMS
     # The messages a receipt without a status / without our id is answered with.
@@ -42,14 +45,18 @@ class ReceiptCases:
 
     # --- helpers
 
-    def notification(self, service, status=S.SENDING, notification_id=REFERENCE):
+    def notification(self, service, status=S.SENDING, notification_id=REFERENCE, called=None):
         return notification_make(
             service=service,
             status=status,
             notification_type=self.notification_type,
             notification_id=notification_id,
             provider_reference=SES_MESSAGE_ID if notification_id == REFERENCE else None,
+            called=self.provider if called is None else called,
         )
+
+    def attempts(self) -> list[tuple[str, str]]:
+        return list(SendAttempt.objects.order_by("id").values_list("provider", "outcome"))
 
     def post(self, body: str, content_type: str | None = None, **extra):
         return post(self.endpoint, body, content_type, **extra)
@@ -99,6 +106,47 @@ class ReceiptCases:
         assert (response.status_code, response.json()) == (200, SUCCESS)
         assert Receipt.objects.get().outcome == "unknown notification"
         assert "receipt for unknown notification" in caplog.messages
+
+    def test_a_receipt_that_beats_the_hand_over_applies_and_settles_the_call(self, service):
+        """The attempt is on record before the call, so the provider's receipt can come before
+        the worker records the hand-over; if the worker was killed mid-call, the receipt is all
+        that will ever say the call happened: the attempt stops looking in flight."""
+        in_flight = self.notification(service, status=S.CREATED)
+        assert self.attempts() == [(self.provider, SendAttempt.Outcome.STARTED)]
+
+        response = self.post(self.delivered())
+
+        assert (response.status_code, response.json()) == (200, SUCCESS)
+        assert self.status_of(in_flight) == S.DELIVERED
+        assert statistics_of(service)[f"{self.counted}_delivered"] == 1
+        assert self.attempts() == [(self.provider, SendAttempt.Outcome.RECEIPTED)]
+
+    def test_a_live_worker_records_its_own_outcome_over_the_receipts(self, service):
+        in_flight = self.notification(service, status=S.CREATED)
+        self.post(self.delivered())
+
+        attempt = SendAttempt.objects.get()
+        attempt_finish(attempt=attempt, error=None, duration_ms=120)
+        notification_mark_sent(
+            notification_id=in_flight.id, provider=self.provider, reference=SES_MESSAGE_ID
+        )
+
+        assert self.attempts() == [(self.provider, SendAttempt.Outcome.SUCCESS)]
+        after = Notification.objects.get(id=in_flight.id)
+        assert (after.status, after.sent_by) == (S.DELIVERED, self.provider)
+
+    def test_a_receipt_for_a_notification_never_sent_is_ignored(self, service, caplog):
+        unsent = self.notification(service, status=S.CREATED, called=())
+
+        response = self.post(self.delivered())
+
+        assert (response.status_code, response.json()) == (200, SUCCESS)
+        assert self.status_of(unsent) == S.CREATED
+        assert statistics_of(service)[f"{self.counted}_delivered"] == 0
+        receipt = Receipt.objects.get()
+        assert receipt.state == ReceiptState.IGNORED
+        assert receipt.outcome.startswith(f"ignored: {self.provider} receipt for ")
+        assert any(r.getMessage().startswith("receipt ignored") for r in caplog.records)
 
     def test_without_a_status_it_is_refused_and_stored(self, service):
         sent = self.notification(service)

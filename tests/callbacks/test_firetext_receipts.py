@@ -26,7 +26,9 @@ def firetext(name: str, **changes) -> str:
 
 
 def notification(service, status=S.SENDING):
-    return notification_make(service=service, status=status, notification_id=REFERENCE)
+    return notification_make(
+        service=service, status=status, notification_id=REFERENCE, called="firetext"
+    )
 
 
 def stored(notification) -> Notification:
@@ -339,7 +341,7 @@ def _receipt_statement_runs() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
-            "WHERE statement LIKE 'WITH before AS%%stored AS (INSERT INTO%%'"
+            "WHERE statement LIKE 'WITH applicable AS%%stored AS (INSERT INTO%%'"
         )
         return cursor.fetchone()[0]
 
@@ -347,7 +349,7 @@ def _receipt_statement_runs() -> int:
 def test_on_postgresql_the_receipt_statement_is_prepared_once_and_reused(service):
     if connection.vendor != "postgresql":
         pytest.skip("the one-statement path is PostgreSQL's")
-    texts = [notification_make(service=service, status=S.SENDING) for _ in range(3)]
+    texts = [notification_make(service=service, called="firetext") for _ in range(3)]
     runs_before = _receipt_statement_runs()
 
     for text in texts:
@@ -380,6 +382,7 @@ def test_with_prepared_statements_off_a_receipt_still_applies_in_one_statement(
 
 class TestFiretextReceiptCases(ReceiptCases):
     endpoint = FIRETEXT
+    provider = "firetext"
     display_name = "Firetext"
     missing_status_message = "Firetext callback failed: status missing"
     missing_id_message = "Firetext callback failed: reference missing"

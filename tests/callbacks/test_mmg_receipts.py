@@ -21,7 +21,9 @@ def mmg(name: str, **changes) -> str:
 
 
 def notification(service, status=S.SENDING):
-    return notification_make(service=service, status=status, notification_id=REFERENCE)
+    return notification_make(
+        service=service, status=status, notification_id=REFERENCE, called="mmg"
+    )
 
 
 def stored(notification) -> Notification:
@@ -250,6 +252,7 @@ def test_metrics(service, statsd):
 
 class TestMmgReceiptCases(ReceiptCases):
     endpoint = MMG
+    provider = "mmg"
     display_name = "MMG"
     missing_status_message = "MMG callback failed: status missing"
     missing_id_message = "MMG callback failed: CID missing"

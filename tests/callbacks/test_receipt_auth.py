@@ -1,4 +1,5 @@
-"""Basic auth on every receipt endpoint (CALLBACK_BASIC_AUTH), and the warning when it is off."""
+"""Basic auth on every receipt endpoint (CALLBACK_BASIC_AUTH, and each SMS provider's own:
+FIRETEXT_RECEIPT_AUTH, MMG_RECEIPT_AUTH), and the warning while any endpoint is open."""
 
 import base64
 
@@ -88,3 +89,54 @@ def test_the_system_check_warns_when_basic_auth_is_off(settings):
 
 def test_the_system_check_is_quiet_when_basic_auth_is_on(credentials):
     assert callback_basic_auth_check(None) == []
+
+
+# --- each SMS provider's own credentials (FIRETEXT_RECEIPT_AUTH, MMG_RECEIPT_AUTH) -------------
+
+SHARED = ("notify", "shared-secret")
+FIRETEXT_PAIR = ("firetext", "firetext-secret")
+MMG_PAIR = ("mmg", "mmg-secret")
+ANSWERS = {  # endpoint → the pair posted with → the answer
+    FIRETEXT: {FIRETEXT_PAIR: 200, MMG_PAIR: 401, SHARED: 401},
+    MMG: {FIRETEXT_PAIR: 401, MMG_PAIR: 200, SHARED: 401},
+    SES: {FIRETEXT_PAIR: 401, MMG_PAIR: 401, SHARED: 200},
+}
+
+
+@ENDPOINTS
+@pytest.mark.parametrize("pair", list(ANSWERS[SES]), ids=["firetext", "mmg", "shared"])
+def test_with_its_own_credentials_set_a_provider_endpoint_takes_only_those(
+    service, settings, endpoint, pair
+):
+    settings.CALLBACK_BASIC_AUTH = [SHARED]
+    settings.FIRETEXT_RECEIPT_AUTH = [FIRETEXT_PAIR]
+    settings.MMG_RECEIPT_AUTH = [("mmg", "old-mmg-secret"), MMG_PAIR]
+    notification_make(service=service, notification_id=REFERENCE, called=("firetext", "mmg"))
+
+    response = post(endpoint, BODIES[endpoint](), HTTP_AUTHORIZATION=basic(*pair))
+
+    assert response.status_code == ANSWERS[endpoint][pair]
+    assert Receipt.objects.exists() is (response.status_code == 200)
+    delivered = Notification.objects.get().status == NotificationStatus.DELIVERED
+    assert delivered is (response.status_code == 200 and endpoint != SES)
+
+
+def test_a_provider_without_its_own_credentials_falls_back_to_the_shared_ones(service, settings):
+    settings.CALLBACK_BASIC_AUTH = [SHARED]
+    settings.MMG_RECEIPT_AUTH = [MMG_PAIR]
+    notification_make(service=service, notification_id=REFERENCE, called="firetext")
+    body = BODIES[FIRETEXT]()
+
+    assert post(FIRETEXT, body, HTTP_AUTHORIZATION=basic(*MMG_PAIR)).status_code == 401
+    assert post(FIRETEXT, body, HTTP_AUTHORIZATION=basic(*SHARED)).status_code == 200
+    assert Notification.objects.get().status == NotificationStatus.DELIVERED
+
+
+def test_the_system_check_names_the_endpoints_still_open(settings):
+    settings.CALLBACK_BASIC_AUTH = []
+    settings.FIRETEXT_RECEIPT_AUTH = [FIRETEXT_PAIR]
+    settings.MMG_RECEIPT_AUTH = [MMG_PAIR]
+
+    [warning] = callback_basic_auth_check(None)
+
+    assert "the ses receipt endpoints accept receipts from anyone" in warning.msg

@@ -45,7 +45,9 @@ def conflicting_receipts(notification_id) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_conflicting_receipts_at_once_count_each_notification_exactly_once():
     service = Service.objects.create(name="Concurrency")
-    notifications = [notification_make(service=service) for _ in range(NOTIFICATIONS)]
+    notifications = [
+        notification_make(service=service, called="firetext") for _ in range(NOTIFICATIONS)
+    ]
     work = [r for n in notifications for r in conflicting_receipts(n.id)]
     random.Random(5).shuffle(work)
     start = threading.Barrier(THREADS)

@@ -3,6 +3,7 @@ be one, posts, the answer is 200 or the contract's JSON 4xx, the body is stored 
 read, and a receipt that did not parse changes no notification."""
 
 import json
+import logging
 from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import quote, urlencode
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callbacks.models import Receipt, ReceiptState
+from callbacks.models import Complaint, Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus, NotificationType
 from tests.callbacks.conftest import (
     FIRETEXT,
@@ -24,13 +25,16 @@ from tests.callbacks.conftest import (
     ses_notification,
     sns_envelope,
 )
-from tests.stats.factories import notification_make
+from tests.stats.factories import notification_make, statistics_of
+from webhooks.models import CallbackEvent
+from webhooks.services import service_callback_set
 
 S = NotificationStatus
 
 
 def sms(service):
-    return notification_make(service=service, status=S.SENDING, notification_id=REFERENCE)
+    """A text Firetext failed to take and MMG took: receipts from either apply."""
+    return notification_make(service=service, notification_id=REFERENCE, called=("firetext", "mmg"))
 
 
 def email(service):
@@ -39,6 +43,7 @@ def email(service):
         status=S.SENDING,
         notification_type=NotificationType.EMAIL,
         provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
 
 
@@ -395,3 +400,130 @@ def test_any_sns_envelope(db, service, envelope_changes, ses_changes, name):
         envelope["Type"] = "SubscriptionConfirmation"  # an SNS URL we'd fetch is never made here
 
     assert_safe(post(SES, json.dumps(envelope)), notification)
+
+
+# --- a receipt for what its provider was never called for (issue 20) --------------------------
+# Whoever holds a provider's receipt credentials (the shared CALLBACK_BASIC_AUTH is in the receipt
+# URLs given to both SMS providers) can name any notification. Each of these is stored, answered
+# 200, logged and listed as ignored, and changes nothing: no status, no count, no callback.
+
+MMG_REFERENCE = "12345678"  # MMG's references are sequential numbers
+
+
+def firetext_delivered(notification) -> str:
+    return urlencode({"mobile": "447700900123", "status": "0", "reference": str(notification.id)})
+
+
+def mmg_delivered(notification) -> str:
+    return mmg_body(CID=str(notification.id))
+
+
+def ses_permanent_bounce(notification) -> str:
+    mail = {**json.loads(fixture_text("ses", "mail.json")), "messageId": MMG_REFERENCE}
+    return ses_body("bounce_permanent.json", mail=mail)
+
+
+def made(service, kind, called, status=S.SENDING):
+    return notification_make(
+        service=service,
+        status=status,
+        notification_type=kind,
+        provider_reference=MMG_REFERENCE,
+        called=called,
+    )
+
+
+SMS, EMAIL = NotificationType.SMS, NotificationType.EMAIL
+# provider, endpoint, body, the notification it names (type, providers called, status), why.
+FOREIGN_RECEIPTS = [
+    pytest.param(
+        "firetext", FIRETEXT, firetext_delivered, (EMAIL, "ses", S.SENDING),
+        "firetext receipt for an email", id="firetext-an-email",
+    ),
+    pytest.param(
+        "firetext", FIRETEXT, firetext_delivered, (SMS, "mmg", S.SENDING),
+        "firetext receipt for a text sent by mmg", id="firetext-a-text-mmg-sent",
+    ),
+    pytest.param(
+        "firetext", FIRETEXT, firetext_delivered, (SMS, (), S.CREATED),
+        "firetext receipt for a text never sent", id="firetext-a-text-never-sent",
+    ),
+    pytest.param(
+        "mmg", MMG, mmg_delivered, (EMAIL, "ses", S.SENDING),
+        "mmg receipt for an email", id="mmg-an-email",
+    ),
+    pytest.param(
+        "mmg", MMG, mmg_delivered, (SMS, "firetext", S.SENDING),
+        "mmg receipt for a text sent by firetext", id="mmg-a-text-firetext-sent",
+    ),
+    pytest.param(
+        "mmg", MMG, mmg_delivered, (SMS, (), S.CREATED),
+        "mmg receipt for a text never sent", id="mmg-a-text-never-sent",
+    ),
+    pytest.param(
+        "ses", SES, ses_permanent_bounce, (SMS, "mmg", S.SENDING),
+        "ses receipt for a text", id="ses-a-text-mmg-sent",
+    ),
+    pytest.param(
+        "ses", SES, ses_permanent_bounce, (SMS, "firetext", S.SENDING),
+        "ses receipt for a text", id="ses-a-text-firetext-sent",
+    ),
+    pytest.param(
+        "ses", SES, ses_permanent_bounce, (EMAIL, (), S.CREATED),
+        "ses receipt for an email never sent", id="ses-an-email-never-sent",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("provider", "endpoint", "body", "named", "why"), FOREIGN_RECEIPTS)
+def test_a_receipt_for_what_its_provider_was_never_called_for_changes_nothing(
+    db, service, settings, caplog, provider, endpoint, body, named, why
+):
+    settings.SERVICE_CALLBACK_ALLOW_INSECURE = True
+    service_callback_set(service=service, url="http://127.0.0.1:9/cb", bearer_token="x" * 12)
+    kind, called, status = named
+    victim = made(service, kind, called, status)
+    counts_before = statistics_of(service)
+
+    response = post(endpoint, body(victim))
+
+    assert (response.status_code, response.json()) == (200, {"result": "success"})
+    assert Notification.objects.get(id=victim.id).status == status
+    assert statistics_of(service) == counts_before
+    assert not CallbackEvent.objects.exists()
+    receipt = the_receipt()
+    assert (receipt.provider, receipt.state, receipt.outcome) == (
+        provider,
+        ReceiptState.IGNORED,
+        f"ignored: {why}",
+    )
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith("receipt ignored")
+    assert (warning.provider, warning.reason) == (provider, why)
+
+
+def test_a_complaint_for_a_text_is_ignored_and_sends_no_callback(db, service, settings):
+    settings.SERVICE_CALLBACK_ALLOW_INSECURE = True
+    service_callback_set(service=service, url="http://127.0.0.1:9/cb", bearer_token="x" * 12)
+    made(service, SMS, "mmg")
+    mail = {**json.loads(fixture_text("ses", "mail.json")), "messageId": MMG_REFERENCE}
+
+    response = post(SES, ses_body("complaint.json", mail=mail))
+
+    assert response.status_code == 200
+    assert not Complaint.objects.exists() and not CallbackEvent.objects.exists()
+    assert (the_receipt().state, the_receipt().outcome) == (
+        ReceiptState.IGNORED,
+        "ignored: ses receipt for a text",
+    )
+
+
+def test_ignored_receipts_are_listed_as_ignored_in_the_console(admin_client, service):
+    victim = made(service, SMS, "mmg")
+    post(FIRETEXT, firetext_delivered(victim))
+
+    listing = admin_client.get("/admin/callbacks/receipt/", {"outcome": "ignored"})
+
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "ignored: firetext receipt for a text sent by mmg" in page

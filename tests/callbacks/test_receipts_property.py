@@ -117,6 +117,7 @@ def test_any_receipts_in_any_order_end_in_the_rules_status_and_exact_counts(db, 
             status=start,
             notification_type=NotificationType.EMAIL if provider == "ses" else NotificationType.SMS,
             provider_reference=f"ses-{uuid.uuid4()}" if provider == "ses" else None,
+            called=provider,
         )
         for provider, start in made
     ]

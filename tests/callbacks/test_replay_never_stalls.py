@@ -59,9 +59,12 @@ def test_a_receipt_that_fails_is_marked_and_the_others_are_still_replayed(servic
     """The issue's case: an MMG time offset past ±15:59 (PostgreSQL refuses it) stalled every
     later receipt, and a lone surrogate failed on every database. Both now apply (the time
     left out, the surrogate replaced), and the replay goes on past them either way."""
-    sms = notification_make(service=service, notification_id=REFERENCE)
+    sms = notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     email = notification_make(
-        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+        service=service,
+        notification_type=NotificationType.EMAIL,
+        provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
     bad_time = stored("mmg", mmg_with_offset("+1600"), "application/json")
     bad_text = stored("ses", ses_with_surrogate(), "text/plain")
@@ -85,7 +88,10 @@ def test_a_receipt_that_always_fails_is_given_up_after_max_attempts(service, mon
 
     monkeypatch.setitem(services._EVENT_HANDLERS, StatusReceipt, refused)
     notification_make(
-        service=service, notification_type=NotificationType.EMAIL, provider_reference=SES_MESSAGE_ID
+        service=service,
+        notification_type=NotificationType.EMAIL,
+        provider_reference=SES_MESSAGE_ID,
+        called="ses",
     )
     bad = stored("ses", ses_with_surrogate(), "text/plain", state=ReceiptState.FAILED)
     Receipt.objects.filter(id=bad.id).update(attempts=1)  # the request's own attempt

@@ -37,7 +37,7 @@ def replay(*args) -> str:
 
 
 def test_unprocessed_and_failed_receipts_are_applied_once(service):
-    sent = notification_make(service=service, notification_id=REFERENCE)
+    sent = notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     stored_receipt("firetext", "delivered.txt")
     stored_receipt("firetext", "delivered.txt", state=ReceiptState.FAILED)
 
@@ -55,7 +55,7 @@ def test_unprocessed_and_failed_receipts_are_applied_once(service):
 
 
 def test_processed_and_rejected_receipts_are_left_alone_unless_asked(service):
-    sent = notification_make(service=service, notification_id=REFERENCE)
+    sent = notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     stored_receipt("firetext", "delivered.txt", state=ReceiptState.PROCESSED)
     stored_receipt("firetext", "declined_unknown_subscriber.txt", state=ReceiptState.REJECTED)
 
@@ -67,7 +67,7 @@ def test_processed_and_rejected_receipts_are_left_alone_unless_asked(service):
 
 
 def test_filters_by_provider_and_time_and_skips_receipts_being_processed_now(service):
-    notification_make(service=service, notification_id=REFERENCE)
+    notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     old_mmg = stored_receipt("mmg", "delivered.json", age=timedelta(days=3))
     recent_firetext = stored_receipt("firetext", "delivered.txt", age=timedelta(hours=1))
     just_now = stored_receipt("firetext", "pending.txt", age=timedelta(seconds=1))
@@ -89,7 +89,7 @@ def test_a_bad_since_is_refused(db):
 
 
 def test_the_admin_lists_and_replays_receipts(service):
-    sent = notification_make(service=service, notification_id=REFERENCE)
+    sent = notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     receipt = stored_receipt("firetext", "delivered.txt", state=ReceiptState.FAILED)
     admin = User.objects.create_superuser("admin", "admin@example.com", "pw")
     client = Client()
@@ -100,7 +100,7 @@ def test_the_admin_lists_and_replays_receipts(service):
 
     response = client.post(
         "/admin/callbacks/receipt/",
-        {"action": "replay", "_selected_action": [receipt.id]},
+        {"action": "replay", "_selected_action": [receipt.id], "apply": "1", "reason": "fixed"},
         follow=True,
     )
 
@@ -109,7 +109,7 @@ def test_the_admin_lists_and_replays_receipts(service):
 
 
 def test_the_admin_finds_the_receipts_of_a_notification(service):
-    notification_make(service=service, notification_id=REFERENCE)
+    notification_make(service=service, notification_id=REFERENCE, called=("mmg", "firetext"))
     Client().post(
         "/notifications/sms/firetext",
         fixture_text("firetext", "delivered.txt"),

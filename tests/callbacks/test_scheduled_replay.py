@@ -6,6 +6,7 @@ from callbacks import tasks
 from callbacks.models import Receipt, ReceiptState
 from callbacks.services import receipt_store
 from sending.models import Notification
+from tests.stats.factories import notification_make
 
 
 def stored_receipt(notification, *, minutes_ago: float, state=ReceiptState.FAILED) -> Receipt:
@@ -22,13 +23,7 @@ def stored_receipt(notification, *, minutes_ago: float, state=ReceiptState.FAILE
 
 
 def test_a_failed_receipt_is_applied_by_the_schedule_once_it_has_settled(service):
-    notification = Notification.objects.create(
-        service=service,
-        notification_type="sms",
-        recipient="447700900123",
-        content="hi",
-        status="sending",
-    )
+    notification = notification_make(service=service, called="firetext")
     settled = stored_receipt(notification, minutes_ago=5)
     fresh = stored_receipt(notification, minutes_ago=0)
 

@@ -3,6 +3,8 @@ locally made key whose certificate stands in for the one at SigningCertURL."""
 
 import json
 import logging
+import socket
+import threading
 
 import pytest
 import requests
@@ -37,6 +39,7 @@ def email(service, status=S.SENDING, message_id=SES_MESSAGE_ID):
         status=status,
         notification_type=NotificationType.EMAIL,
         provider_reference=message_id,
+        called="ses",
     )
 
 
@@ -362,19 +365,31 @@ def test_metrics(service, sns_signer, statsd):
     assert any(line.startswith("notify.callback.ses.delivered.elapsed-time:") for line in lines)
 
 
-@responses.activate
-def test_the_certificate_is_downloaded_with_a_timeout(settings):
-    responses.get(
-        CERT_URL,
-        body=b"-----BEGIN CERTIFICATE-----",
-        match=[matchers.request_kwargs_matcher({"timeout": settings.PROVIDER_TIMEOUT_SECONDS})],
-    )
+def test_a_certificate_server_that_never_answers_is_given_up_on_in_time(settings):
+    """A real socket that takes the connection and never answers: the fetch ends with a timeout
+    (the receipt is then kept as failed and replayed), it never holds the request for ever."""
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.3
+    outcome: list[BaseException] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/SimpleNotificationService.pem"
 
-    assert sns.sns_certificate_fetch(CERT_URL) == b"-----BEGIN CERTIFICATE-----"
+        def fetch():
+            try:
+                sns.sns_certificate_fetch(url)
+            except BaseException as err:  # noqa: BLE001 - the test reads whatever it was
+                outcome.append(err)
+
+        fetching = threading.Thread(target=fetch, daemon=True)
+        fetching.start()
+        fetching.join(timeout=30)
+
+    assert not fetching.is_alive(), "the fetch had no timeout"
+    assert [type(err) for err in outcome] == [requests.ReadTimeout]
 
 
 class TestSesReceiptCases(ReceiptCases):
     endpoint = SES
+    provider = "ses"
     display_name = "SES"
     notification_type = NotificationType.EMAIL
     missing_status_message = "SES callback failed: notificationType missing"

@@ -1,5 +1,6 @@
 """The front page, receipts, providers and the statistics chart (Django's test client)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,10 +35,15 @@ def _section(page: str, element_id: str) -> str:
 def test_front_page_figures(admin_client, service, django_assert_max_num_queries):
     for status in ("delivered", "delivered", "technical-failure"):
         notification_make(service=service, status=status)
+    notification_make(service=service, status="delivered", notification_type="email")
     stuck = notification_make(service=service, status=NotificationStatus.CREATED)
     Notification.objects.filter(id=stuck.id).update(
-        created_at=timezone.now() - timedelta(minutes=42),
+        created_at=timezone.now() - timedelta(minutes=42, seconds=7),
         lease_until=timezone.now() + timedelta(seconds=30),  # claimed a minute ago
+    )
+    retrying = notification_make(service=service, status=NotificationStatus.CREATED)
+    Notification.objects.filter(id=retrying.id).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=4), retry_count=1
     )
     now = timezone.now()
     for outcome in ("error", "error", "success", "success"):
@@ -46,7 +52,7 @@ def test_front_page_figures(admin_client, service, django_assert_max_num_queries
         )
     mmg = ProviderDetails.objects.get(name="mmg")
     provider_update(provider=mmg, priority=40, active=True, changed_by="failover:errors",
-                    reason="10 errors in 60 s")  # fmt: skip
+                    reason="mmg: 10 errors in 60 s; 10 points to firetext")  # fmt: skip
     Receipt.objects.create(provider="mmg", body="{}", state=ReceiptState.FAILED)
     Receipt.objects.create(provider="mmg", body="{}", state=ReceiptState.GIVEN_UP)
     for state in (CallbackState.GIVEN_UP, CallbackState.GIVEN_UP, CallbackState.DELIVERED):
@@ -55,16 +61,22 @@ def test_front_page_figures(admin_client, service, django_assert_max_num_queries
             kind="status", payload={}, state=state,
         )  # fmt: skip
 
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(35):
         page = _page(admin_client.get("/admin/"))
     counts = _section(page, "status-counts")
-    assert "delivered</a></th>\n        <td>5</td>" in counts
-    assert "technical-failure</a></th>\n        <td>1</td>" in counts
-    assert "created</a></th>\n        <td>1</td>" in counts
-    assert "pending</a></th>\n        <td>0</td>" in counts
+    # Texts and emails apart (the callback events' notifications are texts too).
+    assert re.search(r"<th>delivered</th>\s*<td><a [^>]*>5</a></td>\s*<td><a [^>]*>1</a>", counts)
+    assert re.search(r"<th>technical-failure</th>\s*<td><a [^>]*>1</a></td>", counts)
+    assert re.search(r"<th>created</th>\s*<td><a [^>]*>2</a></td>", counts)
+    drains = _section(page, "drains")
+    # The one due now is 42 minutes old, to the second; the one waiting for its retry is not
+    # counted as stuck: it is listed as a planned retry, with when.
+    assert re.search(r"deliveries due</a></th>\s*<td>1</td>\s*<td>42 min 0[0-9] s ago", drains)
+    assert re.search(r"Retries planned</a></th>\s*<td>1</td>\s*<td>next in [34] min", drains)
+    # No qcluster runs in this test: the page says so, in red.
+    assert 'id="no-workers"' in page
+    assert 'class="console-alarm"' in drains and "no worker is running" in drains
     backlog = _section(page, "backlog")
-    assert "42\xa0minutes ago" in backlog
-    assert "1\xa0minute ago" in backlog
     assert 'Receipts failed</a></th>\n        <td class="console-warn">1</td>' in backlog
     assert 'Receipts given-up</a></th>\n        <td class="console-warn">1</td>' in backlog
     given_up = (
@@ -73,9 +85,52 @@ def test_front_page_figures(admin_client, service, django_assert_max_num_queries
     assert f'{given_up}</th><td class="console-warn">2</td>' in backlog
     assert "Callbacks retrying</a></th><td>0</td>" in backlog
     providers = _section(page, "providers")
-    assert "2 of 4" in providers
-    assert "failover:errors: 10 errors in 60 s" in providers
+    mmg_row = providers[providers.index('id="provider-mmg"') :]
+    assert "2 of 4" in mmg_row
+    assert "lowered" in mmg_row and "MMG lowered to 40 (resting 50)" in mmg_row
+    assert "mmg: 10 errors in 60 s; 10 points to firetext" in mmg_row
     assert "Site administration" not in page or "Sending" in page  # the app list is still there
+
+
+def _attempts(provider, notification, outcomes, *, minutes_ago=0):
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    for outcome in outcomes:
+        SendAttempt.objects.create(
+            notification=notification, provider=provider, started_at=at, outcome=outcome
+        )
+
+
+def test_a_failing_provider_is_named_in_red_over_5_and_60_minutes(admin_client, service):
+    text = notification_make(service=service)
+    _attempts("firetext", text, ["error"] * 12 + ["success"])
+    _attempts("firetext", text, ["success"] * 7, minutes_ago=30)
+    _attempts("mmg", text, ["success"] * 3)
+
+    providers = _section(_page(admin_client.get("/admin/")), "providers")
+    start = providers.rindex("<tr", 0, providers.index('id="provider-firetext"'))
+    firetext = providers[start : providers.index("</tr>", start)]
+    assert "console-alarm" in firetext
+    assert "<strong>failing</strong>" in firetext
+    assert "Firetext: 12 errors of 13 calls in the last 5 minutes" in firetext
+    assert "12 of 13" in firetext and "12 of 20" in firetext
+    mmg = providers[providers.rindex("<tr", 0, providers.index('id="provider-mmg"')) :]
+    assert "<strong>healthy</strong>" in mmg and "console-alarm" not in mmg
+
+
+def test_a_provider_taken_out_says_why_and_one_with_old_errors_only_reads_no_calls(
+    admin_client, service
+):
+    text = notification_make(service=service)
+    _attempts("mmg", text, ["error"] * 5, minutes_ago=20)
+    mmg = ProviderDetails.objects.get(name="mmg")
+    provider_update(provider=mmg, priority=50, active=False, changed_by="admin:ops",
+                    reason="MMG says their SMSC is down")  # fmt: skip
+
+    providers = _section(_page(admin_client.get("/admin/")), "providers")
+    row = providers[providers.index('id="provider-mmg"') :]
+    assert "<strong>taken out</strong>" in row
+    assert "MMG is inactive: MMG says their SMSC is down" in row
+    assert "no calls" in row and "5 of 5" in row  # nothing in 5 minutes; the hour still shows
 
 
 def test_receipts_list_outcomes_and_filters(admin_client, service, django_assert_max_num_queries):
@@ -113,19 +168,73 @@ def test_receipts_list_outcomes_and_filters(admin_client, service, django_assert
 
 
 def test_receipt_replay_applies_a_failed_receipt(admin_client, service):
-    sms = notification_make(service=service)
+    sms = notification_make(service=service, called="firetext")
     receipt = Receipt.objects.create(
         provider="firetext",
         body=f"reference={sms.id}&status=0",
         content_type="application/x-www-form-urlencoded",
         state=ReceiptState.FAILED,
     )
+    action = {"action": "replay", "_selected_action": [receipt.pk]}
+    assert 'name="reason"' in _page(admin_client.post(RECEIPTS, action))
     response = admin_client.post(
-        RECEIPTS, {"action": "replay", "_selected_action": [receipt.pk]}, follow=True
+        RECEIPTS, {**action, "apply": "1", "reason": "database was down"}, follow=True
     )
     assert "Replayed 1 receipt(s): 1 processed." in _page(response)
     sms.refresh_from_db()
     assert sms.status == NotificationStatus.DELIVERED
+    history = _page(admin_client.get(f"{RECEIPTS}{receipt.pk}/history/"))
+    assert "replayed: database was down" in history
+    # The receipt's page links to the notification it names.
+    detail = _page(admin_client.get(f"{RECEIPTS}{receipt.pk}/change/"))
+    assert f'href="/admin/sending/notification/{sms.id}/change/"' in detail
+
+
+def test_a_rejected_receipt_links_to_the_notification_its_body_names(admin_client, service):
+    sms = notification_make(service=service)
+    rejected = Receipt.objects.create(
+        provider="mmg",
+        body=f'{{"CID": "{sms.id}", "MSISDN": "447700900123"}}',
+        content_type="application/json",
+        state=ReceiptState.REJECTED,
+        outcome="MMG callback failed: status missing",
+    )
+    detail = _page(admin_client.get(f"{RECEIPTS}{rejected.pk}/change/"))
+    assert f'href="/admin/sending/notification/{sms.id}/change/"' in detail
+
+
+def test_statistics_page_has_the_last_24_hours_by_hour_and_channel(admin_client, service):
+    notification_make(service=service)
+    notification_make(service=service)
+    notification_make(service=service, notification_type="email")
+    earlier = notification_make(service=service)
+    Notification.objects.filter(id=earlier.id).update(
+        created_at=timezone.now() - timedelta(hours=3)
+    )
+    page = _page(admin_client.get("/admin/statistics/"))
+    hourly = page[page.index('id="chart-hourly"') :]
+    assert "<svg" in hourly
+    texts = re.search(r"<th>texts</th>((?:<td>\d+</td>){24})</tr>", hourly).group(1)
+    emails = re.search(r"<th>emails</th>((?:<td>\d+</td>){24})</tr>", hourly).group(1)
+    texts = [int(n) for n in re.findall(r"\d+", texts)]
+    emails = [int(n) for n in re.findall(r"\d+", emails)]
+    assert texts[-1] == 2 and texts[-4] == 1 and sum(texts) == 3
+    assert emails[-1] == 1 and sum(emails) == 1
+
+
+def test_view_site_lands_on_the_api_docs_and_templates_show_ids_and_parts(admin_client, service):
+    from sending.templates import template_create
+
+    page = _page(admin_client.get("/admin/"))
+    assert 'href="/docs/"' in page
+    assert admin_client.get("/docs/").status_code == 200
+    template = template_create(
+        service=service, template_type="sms", name="Long", subject="", body="x" * 200,
+        created_by="test",
+    )  # fmt: skip
+    listing = _page(admin_client.get("/admin/sending/template/"))
+    assert str(template.id) in listing
+    assert '<td class="field-parts">2</td>' in listing
 
 
 def _provider_form(provider, **changes):

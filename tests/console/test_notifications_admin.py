@@ -1,6 +1,7 @@
 """The notifications list and page as an operator sees them (Django's test client)."""
 
 import logging
+import re
 import uuid
 from datetime import timedelta
 
@@ -209,9 +210,62 @@ def test_replay_queues_only_stuck_notifications(admin_client, service):
     sent = notification_make(service=service)
     broker = get_broker()
     before = broker.queue_size()
-    response = _action(admin_client, "replay", [stuck.id, held.id, sent.id], follow=True)
-    assert "Queued 1 notification(s) again." in _rows(response)
+    waiting = notification_make(service=service, status=NotificationStatus.CREATED)
+    Notification.objects.filter(id=waiting.id).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=3), retry_count=2
+    )
+    ids = [stuck.id, held.id, sent.id, waiting.id]
+    asked = _action(admin_client, "replay", ids)
+    assert 'name="reason"' in _rows(asked)
+    response = _action(admin_client, "replay", ids, follow=True, apply="1", reason="lost tasks")
+    # The one waiting for its retry is not silently left out: the answer says what to do.
+    assert "Queued 1 notification(s) again. 1 wait for a planned retry: use “Retry now”" in _rows(
+        response
+    )
     assert broker.queue_size() - before == 1
+    history = _rows(admin_client.get(f"/admin/sending/notification/{stuck.id}/history/"))
+    assert "replay: lost tasks" in history and "operator" in history
+
+
+def test_retry_now_sends_a_text_waiting_for_its_planned_retry_and_says_so_in_its_timeline(
+    admin_client, service
+):
+    waiting = notification_make(service=service, status=NotificationStatus.CREATED)
+    due_at = timezone.now() + timedelta(minutes=4)
+    Notification.objects.filter(id=waiting.id).update(next_attempt_at=due_at, retry_count=3)
+    page = _rows(admin_client.get(f"/admin/sending/notification/{waiting.id}/change/"))
+    assert "retry planned" in page and "retry 3 planned" in page
+
+    broker = get_broker()
+    before = broker.queue_size()
+    response = _action(
+        admin_client, "retry_now", [waiting.id], follow=True, apply="1", reason="MMG is back"
+    )
+    assert "Queued 1 notification(s) now." in _rows(response)
+    assert broker.queue_size() - before == 1
+    waiting.refresh_from_db()
+    assert waiting.next_attempt_at <= timezone.now() and waiting.queued_at is not None
+    assert waiting.retry_count == 3
+    timeline = _rows(admin_client.get(f"/admin/sending/notification/{waiting.id}/change/"))
+    assert "retry now: MMG is back" in timeline
+    history = _rows(admin_client.get(f"/admin/sending/notification/{waiting.id}/history/"))
+    assert "retry now: MMG is back" in history
+
+
+def test_search_finds_a_recipient_typed_in_any_form_and_still_shows_it_masked(
+    admin_client, service
+):
+    mine = notification_make(service=service)  # 447700900123
+    other = notification_make(service=service)
+    Notification.objects.filter(id=other.id).update(recipient="447700900999")
+    for typed in ("07700 900123", "+44 7700 900123", "447700900123"):
+        page = _rows(admin_client.get("/admin/sending/notification/", {"q": typed}))
+        assert str(mine.id) in page and str(other.id) not in page, typed
+        shown = re.findall(r'<td class="field-to">([^<]*)</td>', page)
+        assert shown == ["4477******23"], typed
+    email = notification_make(service=service, notification_type="email")
+    page = _rows(admin_client.get("/admin/sending/notification/", {"q": "Someone@Example.com"}))
+    assert str(email.id) in page and str(mine.id) not in page
 
 
 def test_mark_technical_failure_asks_why_then_goes_through_the_status_machine(
@@ -237,6 +291,8 @@ def test_mark_technical_failure_asks_why_then_goes_through_the_status_machine(
     stuck.refresh_from_db()
     assert stuck.status == NotificationStatus.TECHNICAL_FAILURE
     assert stuck.provider_status_reason == "admin:operator: Firetext lost them"
+    timeline = _rows(admin_client.get(f"/admin/sending/notification/{stuck.id}/change/"))
+    assert "marked technical-failure: Firetext lost them" in timeline
     assert Notification.objects.get(id=done.id).status == NotificationStatus.DELIVERED
     day = DailyStatistics.objects.get(service=service, day=timezone.localdate(stuck.created_at))
     assert (day.sms_failed, day.sms_delivered) == (1, 1)

@@ -99,7 +99,9 @@ def test_ten_errors_in_a_minute_move_ten_points_away(notification, settings):
     assert priorities() == {"firetext": 40, "mmg": 60}
     change = ProviderDetailsHistory.objects.filter(provider__name="firetext").first()
     assert (change.priority, change.changed_by) == (40, "failover:errors")
-    assert change.reason == "10 errors in 60 s"
+    assert change.reason == "firetext: 10 errors in 60 s; 10 points to mmg"
+    gained = ProviderDetailsHistory.objects.filter(provider__name="mmg").first()
+    assert gained.reason == "10 points from firetext (10 errors in 60 s)"
 
 
 def test_old_errors_do_not_count(notification, monkeypatch):
@@ -187,7 +189,8 @@ def test_a_provider_with_slow_deliveries_is_lowered_while_the_other_is_fast(serv
 
     assert failover.providers_check_slow_delivery() == "firetext"
     assert priorities() == {"firetext": 40, "mmg": 60}
-    assert ProviderDetailsHistory.objects.first().reason == "20% of 10 texts slower than 5 minutes"
+    lowered = ProviderDetailsHistory.objects.filter(provider__name="firetext").first()
+    assert lowered.reason == "firetext: 20% of 10 texts slower than 5 minutes; 10 points to mmg"
 
 
 def test_deliveries_that_took_over_five_minutes_count_as_slow(service):

@@ -20,17 +20,23 @@ from tests.stats.factories import notification_make
 
 
 def test_a_receipt_for_a_notification_not_yet_sent_settles_it_for_good(service, wire):
-    """The provider has it (our worker died after handing it over, before writing that down):
-    it is never sent again, and the 72-hour time-out still reaches it."""
+    """The provider has it (our worker died after handing it over, before writing that down, so
+    its attempt was left `started`): it is never sent again, its attempt no longer looks in
+    flight, and the 72-hour time-out still reaches it."""
     unsent = notification_make(
-        service=service, status=NotificationStatus.CREATED, notification_id=REFERENCE
+        service=service,
+        status=NotificationStatus.CREATED,
+        notification_id=REFERENCE,
+        called="firetext",
     )
     assert post(FIRETEXT, fixture_text("firetext", "pending.txt")).status_code == 200
 
     deliver_sms(str(unsent.id))  # its task, arriving late
 
     assert Notification.objects.get(id=unsent.id).status == NotificationStatus.PENDING
-    assert len(wire.calls) == 0 and not SendAttempt.objects.exists()
+    assert len(wire.calls) == 0
+    attempts = SendAttempt.objects.values_list("provider", "outcome")
+    assert list(attempts) == [("firetext", SendAttempt.Outcome.RECEIPTED)]
     three_days_ago = timezone.now() - timedelta(hours=73)
     Notification.objects.filter(id=unsent.id).update(created_at=three_days_ago)
     assert sweeps.notifications_timeout() == 1

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from sending.models import Notification, NotificationStatus, NotificationType, Service
+from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt, Service
 from stats.models import STATISTICS_FIELDS, DailyStatistics
 from stats.services import daily_statistics_add, daily_statistics_increment, statistics_outcome
 
@@ -20,7 +20,14 @@ def notification_make(
     provider_reference: str | None = None,
     sent_at: datetime | None = None,
     created_at: datetime | None = None,
+    called: str | tuple[str, ...] = (),
 ) -> Notification:
+    """`called`: the provider it was handed to (or the providers, in order: failover), each on
+    record as a send attempt as delivery records them, so their receipts apply: the last one
+    took it (`started` while still `created`: its call is in flight), any before it failed."""
+    sent = status != NotificationStatus.CREATED
+    called = (called,) if isinstance(called, str) else called
+    default_sender = "firetext" if notification_type == NotificationType.SMS else "ses"
     with transaction.atomic():
         notification = Notification.objects.create(
             id=notification_id or uuid.uuid4(),
@@ -32,10 +39,18 @@ def notification_make(
             content="Hello",
             fragment_count=1 if notification_type == NotificationType.SMS else None,
             status=status,
-            sent_by=None if status == NotificationStatus.CREATED else "firetext",
+            sent_by=(called[-1] if called else default_sender) if sent else None,
             provider_reference=provider_reference,
             sent_at=sent_at or (None if status == NotificationStatus.CREATED else timezone.now()),
         )
+        last = SendAttempt.Outcome.SUCCESS if sent else SendAttempt.Outcome.STARTED
+        for number, provider in enumerate(called, start=1):
+            SendAttempt.objects.create(
+                notification=notification,
+                provider=provider,
+                started_at=notification.sent_at or timezone.now(),
+                outcome=last if number == len(called) else SendAttempt.Outcome.ERROR,
+            )
         if created_at is not None:
             Notification.objects.filter(id=notification.id).update(created_at=created_at)
             notification.created_at = created_at

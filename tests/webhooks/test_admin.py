@@ -53,6 +53,26 @@ def test_the_admin_refuses_an_inside_address(admin_client, service, settings):
     assert ServiceCallback.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("url", "token", "message"),
+    [
+        ("http://127.0.0.1:9/cb", "admin\r\ntoken-123", "printable ASCII characters"),
+        ("http://127.0.0.1:9/cb", "admin token 123", "printable ASCII characters"),
+        ("http://127.0.0.1:9/cb\r\nX: 1", "admin-token-123", "control character (U+000D)"),
+    ],
+)
+def test_the_admin_refuses_a_token_or_url_that_cant_go_on_one_line(
+    admin_client, service, insecure, url, token, message
+):
+    response = admin_client.post(
+        "/admin/webhooks/servicecallback/add/",
+        {"service": service.pk, "url": url, "bearer_token": token},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert message in response.content.decode()
+    assert ServiceCallback.objects.count() == 0
+
+
 def test_a_secret_is_rolled_from_the_admin(admin_client, callback):
     response = admin_client.post(
         "/admin/webhooks/servicecallback/",

@@ -8,6 +8,7 @@ from webhooks.models import ServiceCallback
 pytestmark = pytest.mark.django_db
 
 URL = "https://callbacks.service.example/notify"
+TOKEN_RULE = "must be 10 to 1,000 printable ASCII characters (no spaces or control characters)"
 
 
 @pytest.fixture(autouse=True)
@@ -73,9 +74,25 @@ def test_delete_removes_it_and_a_new_one_gets_a_new_secret(api_client):
     ("body", "messages"),
     [
         ({}, ["url is a required property", "bearer_token is a required property"]),
+        ({"url": URL, "bearer_token": "short"}, [f"bearer_token {TOKEN_RULE}"]),
+        ({"url": URL, "bearer_token": "t" * 1001}, [f"bearer_token {TOKEN_RULE}"]),
+        # A line break in the token made every callback fail at send time, given up after one
+        # attempt (issue 20); a space, a trailing line break or a non-ASCII letter would not
+        # have been sent as given either.
         (
-            {"url": URL, "bearer_token": "short"},
-            ["bearer_token must be at least 10 characters"],
+            {"url": URL, "bearer_token": "a-token\r\nX-Injected: 1"},
+            ["bearer_token must not contain a line break or other control character (U+000D)"],
+        ),
+        (
+            {"url": URL, "bearer_token": "a-token-of-12\n"},
+            ["bearer_token must not contain a line break or other control character (U+000A)"],
+        ),
+        ({"url": URL, "bearer_token": "a token of 12"}, [f"bearer_token {TOKEN_RULE}"]),
+        ({"url": URL, "bearer_token": " a-token-of-12"}, [f"bearer_token {TOKEN_RULE}"]),
+        ({"url": URL, "bearer_token": "a-tökén-of-12"}, [f"bearer_token {TOKEN_RULE}"]),
+        (
+            {"url": URL + "\r\nX-Injected: 1", "bearer_token": "a-token-of-12"},
+            ["url must not contain a line break or other control character (U+000D)"],
         ),
         ({"url": 5, "bearer_token": "a-token-of-12"}, ["url must be a string, not int"]),
         (
@@ -129,6 +146,12 @@ def test_an_unknown_host_is_refused(api_client, monkeypatch):
     monkeypatch.setattr(guard, "resolve", nxdomain)
     response = put(api_client, {"url": URL, "bearer_token": "a-token-of-12"})
     assert errors(response) == ["url host does not resolve: callbacks.service.example"]
+
+
+def test_a_token_of_every_printable_ascii_character_is_taken_as_given(api_client, service):
+    token = "".join(chr(code) for code in range(0x21, 0x7F))
+    assert put(api_client, {"url": URL, "bearer_token": token}).status_code == 200
+    assert ServiceCallback.objects.get(service=service).bearer_token == token
 
 
 def test_it_needs_an_api_key(db):

@@ -16,7 +16,7 @@ from callbacks.models import Complaint
 from sending import status as status_module
 from sending import sweeps
 from sending.delivery import notification_retry_later
-from sending.models import NotificationStatus, Service
+from sending.models import NotificationStatus, SendAttempt, Service
 from tests.callbacks.conftest import FIRETEXT, MMG, post, ses_notification, sns_envelope
 from tests.callbacks.test_ses_receipts import email, post_sns
 from tests.webhooks.conftest import text
@@ -45,6 +45,17 @@ def queued_callbacks() -> list[str]:
 @pytest.fixture(autouse=True)
 def empty_queue():
     get_broker().purge_queue()
+
+
+def sent_text(service):
+    """A text Firetext failed to take and MMG then took, both calls on record, so receipts from
+    either provider apply to it."""
+    sent = text(service, status="sending", sent_at=timezone.now(), sent_by="mmg")
+    for provider, outcome in (("firetext", "error"), ("mmg", "success")):
+        SendAttempt.objects.create(
+            notification=sent, provider=provider, started_at=sent.sent_at, outcome=outcome
+        )
+    return sent
 
 
 def firetext(notification, status="0", code=""):
@@ -89,7 +100,7 @@ def expected_payload(notification, status: str) -> dict:
 def test_a_final_receipt_writes_one_event_and_queues_it(
     service, callback, django_capture_on_commit_callbacks, caplog, receipt, status
 ):
-    sent = text(service, status="sending", sent_at=timezone.now())
+    sent = sent_text(service)
     with django_capture_on_commit_callbacks(execute=True):
         receipt(sent)  # (an unknown status is applied, and answered 400)
     event = CallbackEvent.objects.get()
@@ -108,7 +119,7 @@ def test_a_final_receipt_writes_one_event_and_queues_it(
 def test_duplicate_and_out_of_order_receipts_make_one_event(
     service, callback, django_capture_on_commit_callbacks
 ):
-    sent = text(service, status="sending", sent_at=timezone.now())
+    sent = sent_text(service)
     with django_capture_on_commit_callbacks(execute=True):
         firetext(sent, "2")  # pending: not final, no event
         assert CallbackEvent.objects.count() == 0

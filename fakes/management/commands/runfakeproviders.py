@@ -49,6 +49,12 @@ class Command(BaseCommand):
             default=None,
             help="TopicArn of SES receipts (one of SES_SNS_TOPIC_ARNS)",
         )
+        parser.add_argument(
+            "--inbound-numbers",
+            default="",
+            help="comma-separated numbers the fakes host: a text sent to one comes back to "
+            "this service as a received text (a service's own inbound number, say)",
+        )
         parser.add_argument("--threads", type=int, default=64, help="connections served at once")
         parser.add_argument("--seed", type=int, default=None)
 
@@ -80,6 +86,7 @@ class Command(BaseCommand):
             threads=options["threads"],
             ses_region=settings.AWS_REGION,
             sns_topic_arn=options["sns_topic_arn"],
+            inbound_numbers=tuple(filter(None, options["inbound_numbers"].split(","))),
         )
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
