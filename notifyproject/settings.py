@@ -34,7 +34,7 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
-# --- HTTPS, for running behind a TLS proxy (all off by default; README: Security) ------------
+# --- HTTPS, for running behind a TLS proxy (all off by default; docs/security.md) --------------
 SECURE_PROXY_SSL_HEADER = env_proxy_header("SECURE_PROXY_SSL_HEADER")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Load balancers probe over plain HTTP.
@@ -164,7 +164,7 @@ Q_CLUSTER["broker_class"] = f"notifyproject.broker.{'Redis' if REDIS_URL else 'O
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TASK_TIMEOUT_SECONDS: must be below Q_RETRY_SECONDS")
 
-# --- recovery and health (README "Delivery") -----------------------------------------------------
+# --- recovery and health (docs/delivery.md) -------------------------------------------------------
 # A `created` notification whose task left the broker this long ago unclaimed is queued again.
 REPLAY_MARGIN_SECONDS = env_int("REPLAY_MARGIN_SECONDS", 60, minimum=1)
 # A provider call whose outcome nobody knows (its worker died) waits this long for a receipt
