@@ -8,7 +8,7 @@ or sent twice.
 PostgreSQL and Redis (a database of its own, recreated: its name must contain `bench`), two
 qclusters, gunicorn and the fake providers injecting HTTP 5xx, timeouts and slow answers. Timers
 are short (retry delay, hold after an unknown outcome, replay margin) so the run ends in minutes.
-Exits 1 when a check fails, 2 when the run itself went wrong. See the README, Delivery, Recovery.
+Exits 1 when a check fails, 2 when the run itself went wrong. See docs/delivery.md, Soak.
 """
 
 import argparse

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from callbacks.models import ReceivedText
 from sending.api.serializers import StrictSerializer
+from sending.api_v2 import openapi
 from sending.api_v2.representations import timestamp
 from sending.api_v2.serializers import UuidField
 from sending.api_v2.views import PAGE_SIZE, V2View
@@ -44,6 +45,7 @@ def received_text_list(*, service, older_than: uuid.UUID | None) -> list[Receive
 
 
 class ReceivedTextListView(V2View):
+    @openapi.RECEIVED_TEXTS
     def get(self, request):
         query = ReceivedTextListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

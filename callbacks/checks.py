@@ -7,9 +7,12 @@ from callbacks.parsers import RECEIPT_PARSER_CLASSES
 @checks.register()
 def callback_basic_auth_check(app_configs, **kwargs):
     """Warns while any provider's receipt endpoint takes receipts without credentials."""
-    # Who posts (a received text comes with its provider's credentials, as its receipts do).
-    posting = dict.fromkeys(name.removesuffix("-inbound") for name in RECEIPT_PARSER_CLASSES)
-    open_to_all = [name for name in posting if not receipt_credentials(name)]
+    # A received-text endpoint takes its provider's credentials (`firetext-inbound`: Firetext's).
+    open_to_all = [
+        name
+        for name in RECEIPT_PARSER_CLASSES
+        if not receipt_credentials(name.removesuffix("-inbound"))
+    ]
     if not open_to_all:
         return []
     return [

@@ -64,7 +64,9 @@ def receipt_store(
     )
 
 
-def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
+def receipt_take(
+    *, provider: str, body: bytes, content_type: str, simulated: bool = False
+) -> list[str]:
     """A receipt as a provider posted it: read enough to answer (contract section 6), stored raw
     in one insert, and the inbox drain asked for once committed. Returns the messages the
     provider is answered with (400); none means 200.
@@ -72,10 +74,15 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
     A receipt that can't be used is stored `rejected`. One whose reading failed for another
     reason (an SNS certificate that could not be fetched) is stored all the same, for the drain
     to read again. One naming a status not in the map is stored, applied by the drain as
-    `technical-failure`, and answered 400 with why."""
+    `technical-failure`, and answered 400 with why.
+
+    A `simulated` receipt (a test key's, made in-process: `callbacks.simulated`) is not SNS's:
+    its SNS envelope goes unchecked, so it is applied at once, here, by the same drain, and not
+    left for a drain that would read it as a posted one."""
     text = receipt_body_text(body)
     try:
-        event = receipt_parser(provider, quiet=True).parse(body=text, content_type=content_type)
+        parser = receipt_parser(provider, simulated=simulated, quiet=True)
+        event = parser.parse(body=text, content_type=content_type)
     except ReceiptInvalid as err:
         receipt = receipt_store(
             provider=provider,
@@ -92,8 +99,11 @@ def receipt_take(*, provider: str, body: bytes, content_type: str) -> list[str]:
     except Exception:  # read again by the drain, which records why if it fails there too
         logger.warning("receipt not read: stored for the drain", extra={"provider": provider})
         event = None
-    receipt_store(provider=provider, body=text, content_type=content_type)
-    transaction.on_commit(receipt_drain_request)
+    receipt = receipt_store(provider=provider, body=text, content_type=content_type)
+    if simulated:
+        receipts_drain(receipts=Receipt.objects.filter(pk=receipt.pk), simulated=True)
+    else:
+        transaction.on_commit(receipt_drain_request)
     return list(event.problems) if isinstance(event, StatusReceipt) else []
 
 
@@ -134,6 +144,7 @@ def receipts_drain(
     receipts: QuerySet[Receipt],
     batch: int = DRAIN_BATCH,
     progress: Callable[[int], None] | None = None,
+    simulated: bool = False,
 ) -> Counter:
     """Apply `receipts` (a selection: those waiting, those failed, those an operator chose), a
     batch at a time, oldest first, until none is left; returns how many ended in each state.
@@ -147,7 +158,7 @@ def receipts_drain(
             claimed = _receipts_claim(receipts, after=after, batch=batch)
             if not claimed:
                 return states
-            applied = receipts_apply(claimed)
+            applied = receipts_apply(claimed, simulated=simulated)
             _receipts_mark(claimed, applied)
         for receipt in claimed:
             receipt_report(receipt, applied[receipt.pk])

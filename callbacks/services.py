@@ -53,7 +53,7 @@ class Applied:
     error: Exception | None = None
 
 
-def receipts_apply(receipts: list[Receipt]) -> dict[int, Applied]:
+def receipts_apply(receipts: list[Receipt], *, simulated: bool = False) -> dict[int, Applied]:
     """Read and apply stored receipts, by id what became of each; inside the drain's
     transaction. Status receipts go through the status module as one batch; should that batch
     fail, each is applied alone, so one receipt that can't be applied never holds up the
@@ -62,7 +62,7 @@ def receipts_apply(receipts: list[Receipt]) -> dict[int, Applied]:
     events: dict[int, ReceiptEvent] = {}
     for receipt in receipts:
         try:
-            events[receipt.pk] = receipt_parser(receipt.provider).parse(
+            events[receipt.pk] = receipt_parser(receipt.provider, simulated=simulated).parse(
                 body=receipt.body, content_type=receipt.content_type
             )
         except ReceiptInvalid as err:

@@ -13,8 +13,9 @@ from django_q.status import Stat
 
 from callbacks.models import Receipt, ReceiptState
 from notifyproject.broker import broker_oldest_queued_at
-from sending.failover import provider_slow_share
+from sending.failover import CALLED_OUTCOMES, provider_slow_share
 from sending.models import (
+    KeyType,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -113,12 +114,14 @@ class Dashboard:
 
 def notification_status_counts(*, since: datetime) -> list[tuple[str, int, int]]:
     """Notifications created since `since`, by status and channel, every status listed (zeros
-    too). `status IN (…) AND created_at >= …` reads the (status, created_at, type) index only."""
+    too), a test key's left out. `status IN (…) AND created_at >= …` reads the (status,
+    created_at, type) index only, which carries the key type."""
     counted = {
         (status, kind): count
         for status, kind, count in Notification.objects.filter(
             status__in=NotificationStatus.values, created_at__gte=since
         )
+        .exclude(key_type=KeyType.TEST)
         .order_by()
         .values_list("status", "notification_type")
         .annotate(count=Count("*"))
@@ -131,9 +134,10 @@ def notification_status_counts(*, since: datetime) -> list[tuple[str, int, int]]
 
 def provider_window_counts(*, provider: str, since: datetime) -> tuple[int, int]:
     """The provider's errors and calls since `since` (the (provider, outcome, started_at)
-    index: `outcome IN (every outcome)` lets it range-scan)."""
+    index: `outcome IN (every outcome of a real call)` lets it range-scan; a test key's
+    simulated sends never reached the provider)."""
     counts = SendAttempt.objects.filter(
-        provider=provider, outcome__in=SendAttempt.Outcome.values, started_at__gte=since
+        provider=provider, outcome__in=CALLED_OUTCOMES, started_at__gte=since
     ).aggregate(
         errors=Count("id", filter=Q(outcome=SendAttempt.Outcome.ERROR)), attempts=Count("id")
     )

@@ -34,7 +34,7 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
-# --- HTTPS, for running behind a TLS proxy (all off by default; README: Security) ------------
+# --- HTTPS, for running behind a TLS proxy (all off by default; docs/security.md) --------------
 SECURE_PROXY_SSL_HEADER = env_proxy_header("SECURE_PROXY_SSL_HEADER")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Load balancers probe over plain HTTP.
@@ -68,10 +68,14 @@ INSTALLED_APPS = [
 ]
 
 # What a notification's life brings along in the apps above `sending/` (which imports none of
-# them): each is called with the batch, inside the transaction that accepted or changed it.
-# The one list of what happens when a notification is accepted or its status changes.
+# them): each is called with the batch, inside the transaction that accepted or changed it (a
+# test key's send, once handed over). The one list of what happens when a notification is
+# accepted, handed over on a test key or its status changes.
 NOTIFICATIONS_ACCEPTED_HANDLERS = [
     "stats.services.daily_statistics_count_accepted",  # *_requested, sms_fragments
+]
+SIMULATED_SEND_HANDLERS = [
+    "callbacks.simulated.receipt_simulate",  # a test key's receipt, made and taken at once
 ]
 STATUS_CHANGE_HANDLERS = [
     "stats.services.daily_statistics_count_moves",  # *_delivered, *_failed
@@ -175,7 +179,7 @@ Q_CLUSTER["broker_class"] = f"notifyproject.broker.{'Redis' if REDIS_URL else 'O
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TASK_TIMEOUT_SECONDS: must be below Q_RETRY_SECONDS")
 
-# --- recovery and health (README "Delivery") -----------------------------------------------------
+# --- recovery and health (docs/delivery.md) -------------------------------------------------------
 # A `created` notification whose task left the broker this long ago unclaimed is queued again.
 REPLAY_MARGIN_SECONDS = env_int("REPLAY_MARGIN_SECONDS", 60, minimum=1)
 # A provider call whose outcome nobody knows (its worker died) waits this long for a receipt
@@ -211,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this server, not a CDN: the docs work offline and their version is pinned.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One named enum for each set of choices, whichever API's field (and whatever its name) uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "sending.models.NotificationType",
+        "NotificationStatusEnum": "sending.models.NotificationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sending.api.schema.error_responses",

@@ -11,6 +11,9 @@ export DEBUG=${DEBUG:-true}
 export CALLBACK_BASIC_AUTH=${CALLBACK_BASIC_AUTH:-local:local-receipts-secret}
 export FIRETEXT_RECEIPT_AUTH=${FIRETEXT_RECEIPT_AUTH:-firetext:local-firetext-receipts-secret}
 export MMG_RECEIPT_AUTH=${MMG_RECEIPT_AUTH:-mmg:local-mmg-receipts-secret}
+# The local service's inbound number: the fakes host it, so a text sent to it comes back as a
+# received text (GET /v2/received-text-messages, the admin, the inbound callback).
+INBOUND_NUMBER=${INBOUND_NUMBER:-07700900500}
 
 for port in "$WEB_PORT" "$FAKE_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -36,14 +39,6 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
-
-$PY manage.py migrate --verbosity 0
-$PY manage.py setup_schedules >/dev/null
-KEY=$($PY manage.py create_api_key "Local service" | tail -n 1)
-# The local service's inbound number: the fakes host it, so a text sent to it comes back as a
-# received text (GET /v2/received-text-messages, the admin, the inbound callback).
-INBOUND_NUMBER=${INBOUND_NUMBER:-07700900500}
-$PY manage.py set_inbound_number "Local service" "$INBOUND_NUMBER" >/dev/null
 
 # The fake providers stand in for Firetext, MMG and SES, and post receipts back to the web server:
 # Firetext and MMG to the receipt URL each send gave them (with that provider's first pair), SES
@@ -71,45 +66,83 @@ export SNS_VERIFY_SIGNATURES=${SNS_VERIFY_SIGNATURES:-false}  # the fake's recei
 # here only (the guard refuses both anywhere else).
 export SERVICE_CALLBACK_ALLOW_INSECURE=${SERVICE_CALLBACK_ALLOW_INSECURE:-true}
 
+# Each step is a Python process that spends seconds starting: the fakes (no database) start
+# beside the migration, and the schedules are corrected beside the cluster and the web server.
 $PY manage.py runfakeproviders --port "$FAKE_PORT" --receipts-to "$RECEIPTS_TO" \
   --inbound-numbers "$INBOUND_NUMBER" >run/fakeproviders.log 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  curl -fs "$FAKE/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+$PY manage.py migrate --verbosity 0
+$PY manage.py setup_schedules >/dev/null &
+schedules=$!
 
 $PY manage.py qcluster >run/qcluster.log 2>&1 &
 qcluster=$!
 $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload >run/web.log 2>&1 &
 pids+=($!)
 
-for _ in $(seq 50); do
-  curl -fs "http://127.0.0.1:$WEB_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+# Started when it answers; a slow machine gets two minutes.
+wait_for() {
+  for _ in $(seq 600); do
+    curl -fs "$1" >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "$1 did not answer: see $2" >&2
+  exit 1
+}
+wait_for "$WEB/livez" run/web.log
+wait_for "$FAKE/" run/fakeproviders.log
+wait "$schedules"
 
-# The local service's status callbacks go to the fake providers' receiver, which checks their
-# signature (set afresh each run, so the receiver learns the new secret).
-curl -fs -X DELETE "$WEB/service/callback" -H "Authorization: Bearer $KEY" >/dev/null || true
-SECRET=$(curl -fs -X PUT "$WEB/service/callback" -H "Authorization: Bearer $KEY" \
-  -H 'Content-Type: application/json' \
-  -d "{\"url\": \"$FAKE/service-callback\", \"bearer_token\": \"local-callback-token\"}" \
-  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
-if [[ -n "$SECRET" ]]; then
-  curl -fs -X POST "$FAKE/_callbacks" -d "{\"signing_secret\": \"$SECRET\"}" >/dev/null || true
-else
-  echo "Could not set the local service's status callback (see run/web.log)." >&2
+# The local service's API key is made once and kept in run/api-key (0600), so a restart keeps
+# the key the user has been using; a kept key the database refuses (a new database) is replaced.
+key_works() {
+  [[ -s run/api-key ]] || return 1
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB/service/callback" \
+    -H "Authorization: Bearer $(cat run/api-key)")
+  [[ "$code" != 401 && "$code" != 403 ]]
+}
+if ! key_works; then
+  (umask 077 && $PY manage.py create_api_key "Local service" | tail -n 1 >run/api-key.new)
+  mv run/api-key.new run/api-key
 fi
-# Its received texts go to the receiver's inbound endpoint, with a secret of their own.
-curl -fs -X DELETE "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" >/dev/null || true
-INBOUND_SECRET=$(curl -fs -X PUT "$WEB/service/inbound-callback" -H "Authorization: Bearer $KEY" \
-  -H 'Content-Type: application/json' \
-  -d "{\"url\": \"$FAKE/service-inbound-callback\", \"bearer_token\": \"local-inbound-token\"}" \
-  | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
-if [[ -n "$INBOUND_SECRET" ]]; then
-  curl -fs -X POST "$FAKE/_inbound-callbacks" -d "{\"signing_secret\": \"$INBOUND_SECRET\"}" >/dev/null || true
-fi
+KEY=$(cat run/api-key)
+$PY manage.py set_inbound_number "Local service" "$INBOUND_NUMBER" >/dev/null &
+inbound=$!
+
+# The local service's status callbacks and received texts go to the fake providers' receiver,
+# which checks their signatures. Each callback is set up only when the service has none, or has
+# the one an earlier run set up (its URL in run/<name>-url; a PUT keeps its signing secret): a
+# callback the user set is left alone. A secret is shown once, so it is kept in
+# run/<name>-secret (0600) to tell each run's receiver. Sets NOTE for the banner.
+callback_local() {  # API path, the receiver's path, the receiver's secret path, name, bearer token
+  local api=$WEB/$1 receiver=$FAKE$2 told=$FAKE$3 state=run/$4 token=$5 current secret
+  current=$(curl -fs "$api" -H "Authorization: Bearer $KEY" \
+    | $PY -c 'import json, sys; print(json.load(sys.stdin)["url"])' 2>/dev/null || true)
+  if [[ -n "$current" && "$current" != "$(cat "$state-url" 2>/dev/null)" ]]; then
+    NOTE="go to $current (yours: left as it is)"
+    return
+  fi
+  if [[ -z "$current" ]]; then rm -f "$state-secret"; fi
+  secret=$(curl -fs -X PUT "$api" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' -d "{\"url\": \"$receiver\", \"bearer_token\": \"$token\"}" \
+    | $PY -c 'import json, sys; print(json.load(sys.stdin).get("signing_secret", ""))' || true)
+  if [[ -n "$secret" ]]; then (umask 077 && echo "$secret" >"$state-secret"); fi
+  if [[ ! -s "$state-secret" ]]; then
+    echo "Could not set the local service's $1 (see run/web.log)." >&2
+    NOTE="not set up (see run/web.log)"
+    return
+  fi
+  echo "$receiver" >"$state-url"
+  curl -fs -X POST "$told" -d "{\"signing_secret\": \"$(cat "$state-secret")\"}" >/dev/null || true
+  NOTE="$told  (signatures checked; each logged in run/fakeproviders.log)"
+}
+callback_local service/callback /service-callback /_callbacks callback local-callback-token
+CALLBACKS=$NOTE
+callback_local service/inbound-callback /service-inbound-callback /_inbound-callbacks \
+  inbound-callback local-inbound-token
+INBOUND_CALLBACKS=$NOTE
+wait "$inbound"
 
 cat <<MSG
 
@@ -118,9 +151,10 @@ Notify is running (logs in run/):
   API docs   http://127.0.0.1:$WEB_PORT/docs/
   admin      http://127.0.0.1:$WEB_PORT/admin/   (make admin, in another terminal, for the first login)
   health     http://127.0.0.1:$WEB_PORT/healthz
+  API key    in run/api-key (the same one every run: KEY=\$(cat run/api-key))
   fakes      $FAKE/_requests   (sends received; $FAKE/_receipts, POST $FAKE/_control)
-  callbacks  $FAKE/_callbacks  (status callbacks the local service got, signatures checked;
-                                each logged in run/fakeproviders.log)
+  callbacks  status: $CALLBACKS
+             received texts: $INBOUND_CALLBACKS
 
 Send a text:
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
@@ -128,7 +162,7 @@ Send a text:
     -d '{"phone_number": "07700 900123", "content": "Hello from Notify"}'
 
 Receive a text: send one to the local service's own inbound number ($INBOUND_NUMBER); the fake
-provider delivers it back as a received text (or POST $FAKE/_control/inbound, README):
+provider delivers it back as a received text (or POST $FAKE/_control/inbound, docs/providers.md):
   curl -s -X POST http://127.0.0.1:$WEB_PORT/notifications/sms \\
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"phone_number": "$INBOUND_NUMBER", "content": "Hello, inbound"}'
@@ -139,8 +173,8 @@ Send an email:
     -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
     -d '{"email_address": "someone@example.com", "subject": "Hello", "content": "Hello from Notify"}'
 
-GOV.UK Notify's clients (/v2; README: Coming from GOV.UK Notify): make a template with
-  .venv/bin/python manage.py create_template "Local service" --type sms --name Code --body 'Hello ((name))'
+GOV.UK Notify's clients (/v2; docs/coming-from-notify.md): make a template with
+  DEBUG=true .venv/bin/python manage.py create_template "Local service" --type sms --name Code --body 'Hello ((name))'
 then NotificationsAPIClient('$KEY', base_url='http://127.0.0.1:$WEB_PORT')
 
 Press Ctrl-C to stop.

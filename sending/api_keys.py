@@ -7,7 +7,12 @@ transaction commits, and a miss fills the cache with `add`, which never overwrit
 `notifyproject.row_cache`). A key deleted (with its service) is marked gone the same way. Only
 a change made around this module (an SQL `UPDATE`, a queryset `update()` elsewhere) waits for
 the entry to expire, ENTRY_SECONDS at most.
+
+When a key was last used is kept for the admin (`api_key_mark_used`), written at most once a
+minute per key by each process.
 """
+
+import time
 
 from django.core.cache import cache
 from django.db import transaction
@@ -21,10 +26,17 @@ from sending.models import ApiKey, Service, api_key_hash
 ENTRY_SECONDS = 60
 # Far longer than a lookup takes between its query and its `add`.
 REVOKED_ENTRY_SECONDS = 3600
+# How stale the admin's "last used" may be: a write on every request would cost a round trip
+# and a row lock on one busy row.
+USED_WRITE_SECONDS = 60
+used_clock = time.monotonic  # seam for tests
+_used_written: dict[str, float] = {}  # key hash → when this process last wrote its last use
 
 
 def _cache_key(key_hash: str) -> str:
-    return f"api-key:{key_hash}"
+    # The entry is the row's columns in order: named for the columns it holds (`2`: with the
+    # key type), so a process of another version never reads it misaligned.
+    return f"api-key:2:{key_hash}"
 
 
 def _entry(key: ApiKey) -> dict:
@@ -53,6 +65,17 @@ def api_key_find_by_hash(*, key_hash: str) -> ApiKey | None:
     if key is not None:
         cache.add(_cache_key(key_hash), _entry(key), timeout=ENTRY_SECONDS)
     return key
+
+
+def api_key_mark_used(*, key: ApiKey) -> None:
+    """Record that the key was used now (the admin shows it), unless this process did so for it
+    within USED_WRITE_SECONDS."""
+    now = used_clock()
+    last = _used_written.get(key.key_hash)
+    if last is not None and now - last < USED_WRITE_SECONDS:
+        return
+    _used_written[key.key_hash] = now
+    ApiKey.objects.filter(id=key.id).update(last_used_at=timezone.now())
 
 
 def api_keys_revoke(*, keys) -> int:

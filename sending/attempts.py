@@ -41,9 +41,16 @@ def attempt_start(*, notification: Notification, provider: str) -> SendAttempt:
     )
 
 
-def attempt_finish(*, attempt: SendAttempt, error: Exception | None, duration_ms: int) -> None:
+def attempt_finish(
+    *, attempt: SendAttempt, error: Exception | None, duration_ms: int, simulated: bool = False
+) -> None:
+    """The call's outcome: `simulated` for a test key's, whose provider was never called."""
+    if error:
+        outcome = SendAttempt.Outcome.ERROR
+    else:
+        outcome = SendAttempt.Outcome.SIMULATED if simulated else SendAttempt.Outcome.SUCCESS
     SendAttempt.objects.filter(id=attempt.id).update(
-        outcome=SendAttempt.Outcome.ERROR if error else SendAttempt.Outcome.SUCCESS,
+        outcome=outcome,
         duration_ms=duration_ms,
         status_code=getattr(error, "status_code", None),
         error=field_fit(SendAttempt, "error", str(error)) if error else "",

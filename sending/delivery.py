@@ -7,6 +7,7 @@ No transaction or row lock is held while a provider call is in flight.
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,9 +24,14 @@ from sending.attempts import attempt_finish, attempt_start, attempt_unknown_hold
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
 from sending.failover import provider_check_errors, provider_choose
-from sending.models import Notification, NotificationStatus, ProviderDetails
+from sending.models import KeyType, Notification, NotificationStatus, ProviderDetails
 from sending.services import notification_queue_delivery
-from sending.status import notification_fail, notification_mark_sent, notifications_lock
+from sending.status import (
+    handlers_load,
+    notification_fail,
+    notification_mark_sent,
+    notifications_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ now = timezone.now  # seam for tests
 # A live worker never loses its claim; a worker that died releases it when the lease runs out.
 LEASE = TASK_LEASE
 
+
+SES = "ses"
 
 # The chosen provider, then at once a different active one.
 PROVIDERS_PER_RUN = 2
@@ -87,7 +95,11 @@ def notification_record_queued_for(*, notification: Notification) -> None:
 
 
 def provider_attempt(
-    *, notification: Notification, provider: str, call: Callable[[], str | None]
+    *,
+    notification: Notification,
+    provider: str,
+    call: Callable[[], str | None],
+    simulated: bool = False,
 ) -> AttemptResult:
     """Make one provider call, on record as a `started` SendAttempt before it is made.
 
@@ -95,7 +107,11 @@ def provider_attempt(
     commit together: a worker killed between two commits would leave an attempt marked sent on a
     notification still `created`, and it would go out again at once; killed before this one, the
     attempt stays `started` and the next claim holds it for a receipt. A failure's outcome is
-    written and logged at the right level."""
+    written and logged at the right level.
+
+    A test key's send is `simulated`: `call` calls no provider, the attempt is on record as
+    `simulated`, and once handed over what a test key's send brings along is done
+    (`settings.SIMULATED_SEND_HANDLERS`: its receipt, made and taken at once)."""
     attempt = attempt_start(notification=notification, provider=provider)
     start = time.perf_counter()
     error = None
@@ -111,16 +127,29 @@ def provider_attempt(
         )
         return AttemptResult(ok=False, error=error)
     with transaction.atomic():
-        attempt_finish(attempt=attempt, error=None, duration_ms=duration_ms)
+        attempt_finish(attempt=attempt, error=None, duration_ms=duration_ms, simulated=simulated)
         notification_mark_sent(
             notification_id=notification.id, provider=provider, reference=reference
         )
     metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
     logger.info(
         "notification handed to provider",
-        extra={"notification_id": str(notification.id), "provider": provider},
+        extra={
+            "notification_id": str(notification.id),
+            "provider": provider,
+            "simulated": simulated,
+        },
     )
+    if simulated:
+        notification.provider_reference = reference
+        for handler in handlers_load(tuple(settings.SIMULATED_SEND_HANDLERS)):
+            handler(notification=notification, provider=provider)
     return AttemptResult(ok=True)
+
+
+def _simulated_call(provider: str) -> Callable[[], str | None]:
+    """A test key's "call": no provider hears of it; answers what its answer would have given."""
+    return lambda: str(uuid.uuid4()) if provider == SES else None  # SES names its message
 
 
 def _log_failure(*, notification: Notification, provider: str, error: Exception, duration_ms: int):
@@ -186,6 +215,19 @@ def notification_retry_later(
         notification_queue_delivery(notification=notification)
 
 
+def _sms_call(*, notification: Notification, provider: str) -> Callable[[], str | None]:
+    if notification.key_type == KeyType.TEST:
+        return _simulated_call(provider)
+    client = sms_client(provider)
+    return lambda: client.send_sms(
+        to=notification.recipient,
+        content=notification.content,
+        reference=str(notification.id),
+        international=notification.international,
+        sender=notification.sender or None,
+    )
+
+
 def notification_deliver_sms(*, notification_id: str) -> None:
     """Claim a text, try the chosen SMS provider and at once a different one (failover), then
     hand it over, or plan a retry."""
@@ -202,17 +244,11 @@ def notification_deliver_sms(*, notification_id: str) -> None:
         if provider is None:
             break
         tried.add(provider)
-        client = sms_client(provider)
         result = provider_attempt(
             notification=notification,
             provider=provider,
-            call=lambda client=client: client.send_sms(
-                to=notification.recipient,
-                content=notification.content,
-                reference=str(notification.id),
-                international=notification.international,
-                sender=notification.sender or None,
-            ),
+            call=_sms_call(notification=notification, provider=provider),
+            simulated=notification.key_type == KeyType.TEST,
         )
         if result.ok:
             return
@@ -238,8 +274,16 @@ def notification_deliver_email(*, notification_id: str) -> None:
         "delay_seconds": settings.EMAIL_RETRY_DELAY_SECONDS,
         "max_retries": settings.EMAIL_MAX_RETRIES,
     }
-    if not ProviderDetails.objects.filter(name="ses", active=True).exists():
+    if not ProviderDetails.objects.filter(name=SES, active=True).exists():
         notification_retry_later(**retry, reason="SES is not active")
+        return
+    if notification.key_type == KeyType.TEST:
+        provider_attempt(
+            notification=notification,
+            provider=SES,
+            call=_simulated_call(SES),
+            simulated=True,
+        )
         return
     client = email_client()
     result = provider_attempt(

@@ -15,6 +15,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from sending.models import (
+    KeyType,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -114,13 +115,17 @@ def provider_priority_shift(*, away_from: str, changed_by: str, reason: str) -> 
     return True
 
 
+CALLED_OUTCOMES = [o for o in SendAttempt.Outcome.values if o != SendAttempt.Outcome.SIMULATED]
+
+
 def _attempts_in_error_window(provider: str):
     window = timedelta(seconds=settings.FAILOVER_ERROR_WINDOW_SECONDS)
-    # `outcome IN (every outcome)` changes nothing but lets the (provider, outcome, started_at)
-    # index range-scan the window; without it PostgreSQL reads every attempt of the provider.
+    # `outcome IN (every outcome)` lets the (provider, outcome, started_at) index range-scan the
+    # window; without it PostgreSQL reads every attempt of the provider. A test key's simulated
+    # sends never reached the provider, so they are left out.
     return SendAttempt.objects.filter(
         provider=provider,
-        outcome__in=SendAttempt.Outcome.values,
+        outcome__in=CALLED_OUTCOMES,
         started_at__gte=now() - window,
     )
 
@@ -212,7 +217,7 @@ def provider_slow_share(*, provider: str) -> tuple[float, int]:
     current = now()
     sent = Notification.objects.filter(
         notification_type=NotificationType.SMS, sent_by=provider, sent_at__gte=current - SLOW_WINDOW
-    )
+    ).exclude(key_type=KeyType.TEST)  # never sent: their receipts come at once
     total = sent.count()
     if total == 0:
         return 0.0, 0

@@ -12,8 +12,10 @@ import re
 
 MAX_SMS_FRAGMENTS = 6
 
+# 0x1B is the escape to the extension table; GOV.UK Notify counts a lone one as one character
+# of the default alphabet, and so do we.
 GSM_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM_EXTENSION = "^{}\\[~]|€\f"

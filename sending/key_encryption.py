@@ -1,7 +1,7 @@
 """API key secrets encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256), keyed by
 `API_KEY_ENCRYPTION_KEYS`: the first key encrypts, every key decrypts (MultiFernet), so a key
 is rotated by putting a new one first, running `manage.py rotate_api_key_encryption`, then
-dropping the old one (README: Keys and tokens)."""
+dropping the old one (docs/coming-from-notify.md: Rotating the encryption key)."""
 
 from functools import lru_cache
 

@@ -36,6 +36,16 @@ FAILURE_STATUSES = (
 FINAL_STATUSES = (NotificationStatus.DELIVERED, *FAILURE_STATUSES)
 
 
+class KeyType(models.TextChoices):
+    """GOV.UK Notify's API key types (contract section 11): a `normal` key sends to anyone, a
+    `team` key only to the service's guest list, a `test` key to nobody (a provider is chosen and
+    its receipt simulated)."""
+
+    NORMAL = "normal", "live (normal)"
+    TEAM = "team", "team and guest list only"
+    TEST = "test", "test (nothing sent)"
+
+
 class Service(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255, unique=True)
@@ -65,8 +75,13 @@ class ApiKey(models.Model):
     prefix = models.CharField(
         max_length=8, editable=False, help_text="first characters, to recognise it"
     )
+    key_type = models.CharField(
+        "type", max_length=6, choices=KeyType.choices, default=KeyType.NORMAL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Written at most once a minute per process (`sending.api_keys.api_key_mark_used`).
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "API key"
@@ -75,7 +90,9 @@ class ApiKey(models.Model):
         return f"{self.service.name} {self.prefix}…"
 
     @classmethod
-    def issue(cls, service: Service, name: str = "") -> tuple["ApiKey", str]:
+    def issue(
+        cls, service: Service, name: str = "", key_type: str = KeyType.NORMAL
+    ) -> tuple["ApiKey", str]:
         """A new key; answers it with the key string, which is never stored."""
         from sending.key_encryption import secret_encrypt
 
@@ -88,6 +105,7 @@ class ApiKey(models.Model):
             key_hash=api_key_hash(key_string),
             secret_encrypted=secret_encrypt(secret),
             prefix=secret[:6],
+            key_type=KeyType(key_type),
         )
         return key, key_string
 
@@ -95,6 +113,27 @@ class ApiKey(models.Model):
 def key_name_normalise(name: str) -> str:
     """A key name as it shows in the key string: lower case, runs of other characters as `_`."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:100] or "key"
+
+
+class GuestListRecipient(models.Model):
+    """Someone a service's team key may send to (contract section 11): a phone number kept
+    normalised, or an email address kept in lower case (`sending.guest_list`)."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="guest_list")
+    recipient_type = models.CharField(max_length=5, choices=NotificationType.choices)
+    recipient = models.CharField(max_length=320)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "guest list recipient"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "recipient_type", "recipient"], name="guest_list_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.recipient_type}"
 
 
 class Template(models.Model):
@@ -214,6 +253,9 @@ class Notification(models.Model):
         max_length=20, choices=NotificationStatus.choices, default=NotificationStatus.CREATED
     )
     sent_by = models.CharField(max_length=20, blank=True, null=True)
+    # The type of the key it was made with: a test one is never sent nor counted, and each key
+    # lists only its own type's notifications.
+    key_type = models.CharField(max_length=6, choices=KeyType.choices, default=KeyType.NORMAL)
     provider_reference = models.CharField(max_length=255, blank=True, null=True)
     provider_status_code = models.CharField(max_length=20, blank=True, default="")
     provider_status_reason = models.CharField(max_length=255, blank=True, default="")
@@ -259,10 +301,12 @@ class Notification(models.Model):
             ),
             models.Index(fields=["sent_by", "sent_at"], name="notification_sent_by_at"),
             models.Index(fields=["provider_reference"], name="notification_provider_ref"),
-            # The console's counts by status and channel: read from the index alone.
+            # The console's counts by status and channel, without test notifications: read
+            # from the index alone (PostgreSQL; `include` is ignored elsewhere).
             models.Index(
                 fields=["status", "created_at", "notification_type"],
                 name="notification_status_created",
+                include=["key_type"],
             ),
             # The console's search by recipient (normalised, exactly).
             models.Index(fields=["recipient", "created_at"], name="notification_recipient"),
@@ -347,6 +391,8 @@ class SendAttempt(models.Model):
         ERROR = "error"
         UNKNOWN = "unknown"
         RECEIPTED = "receipted", "settled by a receipt"
+        # A test key's send: the provider was chosen but never called.
+        SIMULATED = "simulated"
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="attempts"

@@ -21,7 +21,7 @@ from django_q.tasks import async_task
 from notifyproject import metrics
 from notifyproject.broker import broker_handle
 from sending.fragments import sms_fragment_count
-from sending.models import Notification, NotificationType, Service, Template
+from sending.models import KeyType, Notification, NotificationType, Service, Template
 from sending.status import handlers_load
 
 logger = logging.getLogger(__name__)
@@ -45,9 +45,10 @@ def notification_create(
     template_version: int | None = None,
     sender: str = "",
     unsubscribe_url: str | None = None,
+    key_type: KeyType = KeyType.NORMAL,
 ) -> Notification:
-    """Accept a notification: store it, count it (a text's parts too), and queue its delivery
-    once committed."""
+    """Accept a notification: store it, count it (a text's parts too; a test key's is never
+    counted), and queue its delivery once committed."""
     sms = notification_type == NotificationType.SMS
     fragments = sms_fragment_count(content) if sms else None
     # No savepoint when called inside a transaction (an idempotent request's): an error
@@ -67,6 +68,7 @@ def notification_create(
             template_version=template_version,
             sender=sender,
             unsubscribe_url=unsubscribe_url,
+            key_type=key_type,
         )
         notifications_accepted(notifications=[notification])
         transaction.on_commit(partial(_queue_accepted, notifications=[notification]))
@@ -82,10 +84,13 @@ def notifications_accepted(*, notifications: list[Notification]) -> None:
         handler(notifications)
 
 
-def notifications_create(*, service: Service, notifications: list[dict]) -> list[Notification]:
+def notifications_create(
+    *, service: Service, notifications: list[dict], key_type: KeyType = KeyType.NORMAL
+) -> list[Notification]:
     """Accept a batch (each item `notification_create`'s arguments, validated): all in one
-    transaction, or none. One multi-row insert, one statistics update per day and type, and the
-    delivery tasks queued once it commits in one round trip to the broker."""
+    transaction, or none. One multi-row insert, one statistics update per day and type (none for
+    a test key's), and the delivery tasks queued once it commits in one round trip to the
+    broker."""
     accepted = timezone.now()
     rows = [
         Notification(
@@ -95,6 +100,7 @@ def notifications_create(*, service: Service, notifications: list[dict]) -> list
             if fields["notification_type"] == NotificationType.SMS
             else None,
             queued_at=accepted,
+            key_type=key_type,
             **fields,
         )
         for fields in notifications

@@ -62,7 +62,7 @@ PROVIDER_CHANNELS: dict[str, str] = {name: kind for name, _, kind, *_ in PROVIDE
 # hand-over and the status callback need; never the (possibly 100 kB) content.
 _LOADED_FIELDS = (
     "status", "service_id", "notification_type", "created_at", "sent_at", "sent_by",
-    "updated_at", "recipient", "client_reference", "fragment_count",
+    "updated_at", "recipient", "client_reference", "fragment_count", "key_type",
 )  # fmt: skip
 
 

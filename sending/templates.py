@@ -24,6 +24,7 @@ from sending.placeholders import (
     value_sanitise,
     value_text,
 )
+from sending.sanitise import sms_sanitise
 from sending.text_rules import text_fault
 
 VERSIONED_FIELDS = ("template_type", "name", "subject", "body")
@@ -155,7 +156,8 @@ def template_render(
 ) -> Rendered:
     """The template with its placeholders filled; raises MissingPersonalisation naming every
     placeholder without a value, PersonalisationRefused naming every value that can't be put in
-    the subject. Keys the template doesn't use are ignored."""
+    the subject. Keys the template doesn't use are ignored. A text's body is sanitised as GOV.UK
+    Notify's is (`sending.sanitise`): what is stored, counted, sent and shown is that."""
     is_email = template.template_type == NotificationType.EMAIL
     texts = (template.subject, template.body) if is_email else (template.body,)
     values = personalisation_keyed(personalisation)
@@ -178,7 +180,7 @@ def template_render(
         filled[key] = text
     body = placeholders_fill(template.body, filled)
     if not is_email:
-        return Rendered(body=body, subject=None)
+        return Rendered(body=sms_sanitise(body), subject=None)
     _subject_values_check(template.subject, personalisation, filled)
     subject = subject_line(placeholders_fill(template.subject, filled))
     return Rendered(body=body, subject=subject, sanitised=sanitised)

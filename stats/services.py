@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from sending.models import (
     FAILURE_STATUSES,
+    KeyType,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -116,11 +117,11 @@ def daily_statistics_count_moves(moves) -> None:
     """Registered with the status module (`settings.STATUS_CHANGE_HANDLERS`): count the
     notifications that have just reached a status, in the transaction of the change (a delivery
     in `*_delivered`, any failure in `*_failed`, `sending`/`pending` nowhere). One upsert per
-    service and day, whatever the size of the batch."""
+    service and day, whatever the size of the batch. A test key's are never counted."""
     counts: dict[tuple, Counter] = {}
     for move in moves:
         outcome = statistics_outcome(move.status)
-        if outcome is None:
+        if outcome is None or move.notification.key_type == KeyType.TEST:
             continue
         notification = move.notification
         key = (notification.service_id, timezone.localdate(notification.created_at))
@@ -134,10 +135,12 @@ def daily_statistics_count_moves(moves) -> None:
 
 def daily_statistics_count_accepted(notifications) -> None:
     """Registered with `sending/` (`settings.NOTIFICATIONS_ACCEPTED_HANDLERS`): count newly
-    accepted notifications (a text's parts too), in their transaction; one upsert per service
-    and day."""
+    accepted notifications (a text's parts too; a test key's never), in their transaction; one
+    upsert per service and day."""
     counts: dict[tuple, Counter] = {}
     for notification in notifications:
+        if notification.key_type == KeyType.TEST:
+            continue
         key = (notification.service_id, timezone.localdate(notification.created_at))
         day = counts.setdefault(key, Counter())
         kind = notification.notification_type
@@ -164,13 +167,15 @@ class StatisticsCorrection:
 
 
 def daily_statistics_recount(*, day: date) -> dict[uuid.UUID, dict[str, int]]:
-    """Each service's counts for a local day, recomputed from its notifications."""
+    """Each service's counts for a local day, recomputed from its notifications (a test key's
+    are never counted)."""
     zone = timezone.get_current_timezone()
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     counts: dict[uuid.UUID, dict[str, int]] = {}
     rows = (
         Notification.objects.filter(created_at__gte=start, created_at__lt=end)
+        .exclude(key_type=KeyType.TEST)
         .values("service_id", "notification_type")
         .annotate(
             requested=Count("id"),

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from django.conf import settings
 
 from tests.conftest import REPO_ROOT, free_port, subprocess_env
 
@@ -34,7 +35,9 @@ def running_gunicorn(*, workers: int = 2, **env: str) -> Iterator[str]:
                 "LOG_LEVEL": "WARNING",
                 "DEBUG": "false",
                 "SECRET_KEY": "live-server-test-key",
-                "API_KEY_ENCRYPTION_KEYS": "bGl2ZS1zZXJ2ZXItdGVzdC1rZXktMzItYnl0ZXMhISE=",
+                # The test's own, so that the server can read the secrets of keys a test
+                # issues (they sign the /v2 API's tokens).
+                "API_KEY_ENCRYPTION_KEYS": ",".join(settings.API_KEY_ENCRYPTION_KEYS),
                 "ALLOWED_HOSTS": "127.0.0.1",
                 **env,
             }

@@ -214,7 +214,7 @@ def test_operator_console(operator_steps, service):
     failed = _failed_text(service)
     delivered = notification_make(service=service, status=NotificationStatus.DELIVERED)
     notification_make(service=service, notification_type=NotificationType.EMAIL, status="delivered")
-    waiting = notification_make(service=service, status=NotificationStatus.SENDING)
+    waiting = notification_make(service=service, status=NotificationStatus.SENDING, called="mmg")
     unapplied = Receipt.objects.create(
         provider="mmg",
         body=f'{{"reference": "{waiting.id}", "CID": "{waiting.id}", "MSISDN": "447700900123",'

@@ -69,7 +69,7 @@ def test_good_values_start():
     assert result.returncode == 0, result.stderr
 
 
-# What a deployment behind a TLS proxy sets (README: Security).
+# What a deployment behind a TLS proxy sets (docs/security.md).
 BEHIND_TLS_PROXY = {
     "DEBUG": "false",
     "SECRET_KEY": "k3-" + "a1b2c3d4e5" * 6,

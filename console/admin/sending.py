@@ -19,10 +19,12 @@ from notifyproject.masking import recipient_mask, text_mask
 from sending.api_keys import api_keys_revoke
 from sending.failover import providers_rest
 from sending.fragments import sms_fragment_count
+from sending.guest_list import GuestListInvalid, guest_list_recipient_normalise
 from sending.models import (
     IN_FLIGHT_STATUSES,
     ApiKey,
     EmailReplyTo,
+    GuestListRecipient,
     Notification,
     NotificationType,
     ProviderDetails,
@@ -131,6 +133,7 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         "service",
         "notification_type",
         "status",
+        "key_type",
         "to",
         "international",
         "client_reference",
@@ -332,7 +335,7 @@ class SendAttemptAdmin(BigTableAdmin, ReadOnlyAdmin):
 
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
-    fields = ("name", "prefix", "created_at", "revoked_at")
+    fields = ("name", "key_type", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -355,18 +358,116 @@ class EmailReplyToInline(admin.TabularInline):
     extra = 0
 
 
+class GuestListForm(forms.ModelForm):
+    """A phone number or an email address, kept as `sending.guest_list` keeps it."""
+
+    class Meta:
+        model = GuestListRecipient
+        fields = ("recipient",)
+
+    def clean_recipient(self):
+        try:
+            recipient_type, value = guest_list_recipient_normalise(self.cleaned_data["recipient"])
+        except GuestListInvalid as err:
+            raise forms.ValidationError(str(err)) from None
+        self.instance.recipient_type = recipient_type
+        return value
+
+
+class GuestListInline(admin.TabularInline):
+    """Who the service's team keys may send to."""
+
+    model = GuestListRecipient
+    form = GuestListForm
+    fields = ("recipient", "recipient_type", "created_at")
+    readonly_fields = ("recipient_type", "created_at")
+    extra = 0
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = ("name", "id", "created_at")
     search_fields = ("name",)
-    inlines = [ApiKeyInline, SmsSenderInline, EmailReplyToInline]
+    inlines = [ApiKeyInline, GuestListInline, SmsSenderInline, EmailReplyToInline]
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    key_name = forms.CharField(
+        label="name", required=False, help_text="the key's name (default: the service's)"
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("service", "key_type")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ReadOnlyAdmin):
-    list_display = ("name", "prefix", "service", "created_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    """Keys are made here (the key shown once, on the page after) and revoked, never edited."""
+
+    list_display = (
+        "name",
+        "key_type",
+        "prefix",
+        "service",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("key_type", "revoked_at")
     actions = ["revoke"]
+    form = ApiKeyCreateForm
+    readonly_fields = (
+        "service",
+        "name",
+        "key_type",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ("service", "key_name", "key_type")
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("sending.add_apikey")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, key_string = ApiKey.issue(
+            obj.service, name=form.cleaned_data["key_name"], key_type=obj.key_type
+        )
+        obj.__dict__.update({k: v for k, v in key.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+        obj._key_string = key_string  # shown once by `response_add`, never stored
+        logger.info(
+            "API key made in the admin",
+            extra={
+                "service_id": str(key.service_id),
+                "key_type": key.key_type,
+                "api_key_id": key.pk,
+                "user": request.user.get_username(),
+            },
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The key, on this page alone: not in a message (kept in a cookie or the session)."""
+        return TemplateResponse(
+            request,
+            "console/api_key_created.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "New API key",
+                "opts": self.opts,
+                "original": obj,
+                "key_string": obj._key_string,
+            },
+        )
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):

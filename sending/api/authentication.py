@@ -4,7 +4,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from sending.api_keys import api_key_find
+from sending.api_keys import api_key_find, api_key_mark_used
 from sending.models import ApiKey
 
 
@@ -31,6 +31,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key")
         if key.revoked_at is not None:
             raise RevokedApiKey()
+        api_key_mark_used(key=key)
         return key.service, key
 
     def authenticate_header(self, request):

@@ -32,6 +32,13 @@ ERROR_NAMES = {
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class RecipientRefused(exceptions.ValidationError):
+    """A recipient the caller's key may not send to (a team key's, off the guest list): 400,
+    named as GOV.UK Notify names it, the message naming the field as a validation error does."""
+
+    error_name = "BadRequestError"
+
+
 def _messages(detail, field: str | None = None) -> list[str]:
     """Flatten DRF's nested error detail into "field message" strings."""
     if isinstance(detail, dict):

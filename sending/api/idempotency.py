@@ -29,6 +29,7 @@ from sending.idempotency import (
     idempotency_request_hash,
     idempotent_answer,
 )
+from sending.models import KeyType
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -61,13 +62,15 @@ def idempotency_key(request) -> str | None:
 
 def request_hash(request) -> str:
     """Method, path and the parsed body (in a canonical form, so that the same JSON written with
-    other spacing or key order is the same request)."""
+    other spacing or key order is the same request), and the key's type unless it is `normal`
+    (so a live key's retry is never answered with a test or team key's notification; a normal
+    key's hash stays what it was before key types)."""
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return idempotency_request_hash(
-        request.method.encode(),
-        request.path.encode(),
-        body.encode("utf-8", errors="surrogatepass"),
-    )
+    parts = [request.method.encode(), request.path.encode(), body.encode("utf-8", "surrogatepass")]
+    key_type = getattr(request.auth, "key_type", KeyType.NORMAL)
+    if key_type != KeyType.NORMAL:
+        parts.append(key_type.encode())
+    return idempotency_request_hash(*parts)
 
 
 def idempotent_response(request, *, create: Callable[[], tuple[int, Any]]) -> HttpResponse:

@@ -30,6 +30,13 @@ EVERY_OPERATION = {
     "403": "the API key is revoked",
     "429": "over API_RATE_LIMIT for this key; see Retry-After",
 }
+# The /v2 API answers every refused token 403 AuthError (GOV.UK Notify's answer), never 401.
+EVERY_V2_OPERATION = {
+    "400": EVERY_OPERATION["400"],
+    "403": "AuthError: Invalid token: no token, not a JWT, bad signature, expired, in the "
+    "future, unknown issuer, or a revoked key",
+    "429": EVERY_OPERATION["429"],
+}
 WITH_BODY = {
     "411": "a chunked body the server could not read (send Content-Length)",
     "413": "body over 1048576 bytes",
@@ -48,7 +55,7 @@ def error_responses(result, generator, request, public):
             if method not in {"get", "put", "post", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            added = dict(EVERY_OPERATION)
+            added = dict(EVERY_V2_OPERATION if path.startswith("/v2/") else EVERY_OPERATION)
             if method in {"put", "post", "patch"}:
                 added |= WITH_BODY
             if "{" in path:

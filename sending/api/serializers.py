@@ -8,6 +8,7 @@ from drf_spectacular.extensions import (
     OpenApiSerializerFieldExtension,
 )
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
 from sending.models import Notification, NotificationStatus, NotificationType
@@ -38,7 +39,18 @@ _CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 ONE_LINE_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
-class TextField(serializers.CharField):
+class EmptyQueryValue:
+    """A field mixin: a query's `name=` is an empty value, refused unless the field allows
+    blanks (as the schema's minLength or enum says); DRF takes it for a missing one when the
+    field is optional."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
+class TextField(EmptyQueryValue, serializers.CharField):
     """A CharField that takes only JSON strings (DRF's would turn 123 into "123"), whose length
     limit counts the value as sent (DRF's counts it trimmed), that refuses what
     `sending.text_rules` refuses (with `one_line`, control characters too), and whose OpenAPI
@@ -64,6 +76,7 @@ class TextField(serializers.CharField):
 
 class TextFieldSchema(OpenApiSerializerFieldExtension):
     target_class = TextField
+    match_subclasses = True
 
     def map_serializer_field(self, auto_schema, direction):
         field = self.target

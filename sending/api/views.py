@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from sending.api.errors import RecipientRefused
 from sending.api.idempotency import idempotent_create_schema, idempotent_response
 from sending.api.serializers import (
     BATCH_LIMIT,
@@ -24,8 +25,34 @@ from sending.api.serializers import (
     SmsRequestSerializer,
     batch_items_validate,
 )
-from sending.models import Notification
+from sending.guest_list import TEAM_KEY_REFUSED, recipients_refused_for_key
+from sending.models import Notification, NotificationType
 from sending.services import notification_create, notifications_create
+
+RECIPIENT_FIELDS = {NotificationType.SMS: "phone_number", NotificationType.EMAIL: "email_address"}
+
+
+def recipients_check_key(request, items: list[dict], *, place_prefix: str | None = None) -> None:
+    """400 naming each item whose recipient the caller's key may not send to (a team key's
+    recipients must be on the service's guest list); `place_prefix` names a batch's items."""
+    if not items:
+        return
+    notification_type = items[0]["notification_type"]
+    refused = recipients_refused_for_key(
+        service=request.user,
+        key_type=request.auth.key_type,
+        notification_type=notification_type,
+        recipients=[item["recipient"] for item in items],
+    )
+    if not refused:
+        return
+    field = RECIPIENT_FIELDS[notification_type]
+    errors = {
+        (f"{place_prefix}[{place}].{field}" if place_prefix else field): [TEAM_KEY_REFUSED]
+        for place, item in enumerate(items)
+        if item["recipient"] in refused
+    }
+    raise RecipientRefused(errors)
 
 
 class NotificationCreateView(APIView):
@@ -38,8 +65,10 @@ class NotificationCreateView(APIView):
         def create():
             serializer = self.request_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
+            fields = serializer.notification_fields()
+            recipients_check_key(request, [fields])
             notification = notification_create(
-                service=request.user, **serializer.notification_fields()
+                service=request.user, key_type=request.auth.key_type, **fields
             )
             return status.HTTP_201_CREATED, NotificationSerializer(notification).data
 
@@ -70,7 +99,10 @@ class NotificationBatchCreateView(APIView):
     def post(self, request):
         def create():
             items = batch_items_validate(request.data, self.item_serializer)
-            notifications = notifications_create(service=request.user, notifications=items)
+            recipients_check_key(request, items, place_prefix="notifications")
+            notifications = notifications_create(
+                service=request.user, notifications=items, key_type=request.auth.key_type
+            )
             answer = NotificationSerializer(notifications, many=True).data
             return status.HTTP_201_CREATED, {"notifications": answer}
 
@@ -156,7 +188,10 @@ class NotificationListView(ListAPIView):
         filters = NotificationFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         wanted = filters.validated_data
-        queryset = Notification.objects.filter(service=self.request.user)
+        # A key lists only the notifications made with keys of its own type, as GOV.UK Notify's.
+        queryset = Notification.objects.filter(
+            service=self.request.user, key_type=self.request.auth.key_type
+        )
         if "status" in wanted:
             queryset = queryset.filter(status=wanted["status"])
         if "type" in wanted:

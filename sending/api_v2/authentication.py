@@ -20,7 +20,7 @@ from django.dispatch import receiver
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
-from sending.api_keys import ENTRY_SECONDS, api_key_find_by_hash
+from sending.api_keys import ENTRY_SECONDS, api_key_find_by_hash, api_key_mark_used
 from sending.api_v2.errors import InvalidToken
 from sending.key_encryption import SecretUnreadable, secret_decrypt
 from sending.models import ApiKey
@@ -79,6 +79,7 @@ class JwtAuthentication(BaseAuthentication):
             raise InvalidToken("signature does not match an API key of the service")
         if key.revoked_at is not None:
             raise InvalidToken("API key revoked")
+        api_key_mark_used(key=key)
         return key.service, key
 
     def authenticate_header(self, request):

@@ -1,6 +1,8 @@
 """A /v2 send: the template found and filled in, the sender chosen, then the ordinary
-notification made through `notification_create`, the one write path."""
+notification made through `notification_create`, the one write path (or, for a simulated
+recipient, only answered)."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -9,11 +11,14 @@ from django.conf import settings
 from sending.api.serializers import EMAIL_CONTENT_LIMIT, EMAIL_SUBJECT_LIMIT
 from sending.api_v2.errors import BadRequest
 from sending.fragments import MAX_SMS_FRAGMENTS, sms_fragment_count, sms_too_long_message
-from sending.models import Notification, NotificationType, Service, Template
+from sending.models import KeyType, Notification, NotificationType, Service, Template
 from sending.placeholders import MissingPersonalisation, PersonalisationRefused
 from sending.senders import SENDERS, default_sender
 from sending.services import notification_create
+from sending.simulated_recipients import recipient_simulated
 from sending.templates import Rendered, template_find, template_render
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ def notification_send_from_template(
     sender_id: uuid.UUID | None,
     sanitise_for: list[str] = (),
     unsubscribe_url: str | None = None,
+    key_type: KeyType = KeyType.NORMAL,
 ) -> Sent:
     model, column, field = SENDERS[notification_type]
     template = template_for_service(service=service, template_id=template_id)
@@ -70,19 +76,28 @@ def notification_send_from_template(
             raise BadRequest(
                 f"{field} {sender_id} does not exist in database for service id {service.id}"
             )
-    notification = notification_create(
-        service=service,
-        notification_type=notification_type,
-        recipient=recipient,
-        international=international,
-        subject=rendered.subject or "",
-        content=rendered.body,
-        client_reference=reference,
-        template=template,
-        template_version=template.version,
-        sender=sender,
-        unsubscribe_url=unsubscribe_url,
-    )
+    fields = {
+        "notification_type": notification_type,
+        "recipient": recipient,
+        "international": international,
+        "subject": rendered.subject or "",
+        "content": rendered.body,
+        "client_reference": reference,
+        "template": template,
+        "template_version": template.version,
+        "sender": sender,
+        "unsubscribe_url": unsubscribe_url,
+        "key_type": key_type,
+    }
+    if recipient_simulated(notification_type=notification_type, recipient=recipient):
+        # Answered like any send, with an id of its own, but never saved, queued or counted.
+        notification = Notification(service=service, **fields)
+        logger.info(
+            "simulated notification answered, not stored",
+            extra={"notification_id": str(notification.id), "service_id": str(service.id)},
+        )
+    else:
+        notification = notification_create(service=service, **fields)
     return Sent(notification=notification, rendered=rendered, sender=sender)
 
 

@@ -4,10 +4,12 @@
 import uuid
 from urllib.parse import urlsplit
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sending.api.serializers import (
     EmailRequestSerializer,
+    EmptyQueryValue,
     SmsRequestSerializer,
     StrictSerializer,
     TextField,
@@ -15,8 +17,6 @@ from sending.api.serializers import (
 from sending.api_v2.errors import BadRequest, unsupported
 from sending.models import NotificationStatus, NotificationType
 from sending.text_rules import text_fault
-
-TEMPLATE_TYPES = [*NotificationType.values, "letter"]
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -27,10 +27,28 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 class UuidField(TextField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("schema", {"format": "uuid"})
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         return _uuid(super().to_internal_value(data))
 
 
+_VALUE = {"oneOf": [{"type": "string"}, {"type": "number"}], "nullable": True}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "array", "items": _VALUE}],
+            "nullable": True,
+        },
+        "description": "a value for each placeholder: a string, a number or a list of them "
+        "(a list becomes bullet points in an email)",
+    }
+)
 class PersonalisationField(serializers.Field):
     """An object of values: strings, numbers or lists of them. A file (document upload) is not
     offered. A name or a value with a NUL or a lone surrogate is a BadRequestError naming the
@@ -76,6 +94,19 @@ def _scalar(value) -> bool:
     return value is None or isinstance(value, str | int | float)
 
 
+class TemplateTypeField(EmptyQueryValue, serializers.ChoiceField):
+    """`sms` or `email`; `letter` is answered as not offered (BadRequestError) rather than as an
+    unknown choice, and is left out of the schema's choices."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=NotificationType.values, **kwargs)
+
+    def to_internal_value(self, data):
+        if data == "letter":
+            raise unsupported("Letters")
+        return super().to_internal_value(data)
+
+
 class _V2Send(StrictSerializer):
     template_id = UuidField()
     personalisation = PersonalisationField(required=False)
@@ -83,14 +114,17 @@ class _V2Send(StrictSerializer):
 
 
 class SmsV2RequestSerializer(_V2Send):
-    phone_number = TextField()
+    # Checked and stated as the section 4 API's.
+    phone_number = TextField(schema=SmsRequestSerializer._declared_fields["phone_number"].schema)
     sms_sender_id = UuidField(required=False, allow_null=True)
 
     validate_phone_number = SmsRequestSerializer.validate_phone_number
 
 
 class EmailV2RequestSerializer(_V2Send):
-    email_address = TextField(max_length=320)
+    email_address = TextField(
+        max_length=320, schema=EmailRequestSerializer._declared_fields["email_address"].schema
+    )
     email_reply_to_id = UuidField(required=False, allow_null=True)
     one_click_unsubscribe_url = TextField(
         required=False, allow_null=True, max_length=2048, one_line=True, trim_whitespace=False
@@ -121,7 +155,7 @@ class PreviewRequestSerializer(StrictSerializer):
 
 
 class NotificationListQuerySerializer(StrictSerializer):
-    template_type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
+    template_type = TemplateTypeField(required=False)
     status = serializers.ListField(
         child=serializers.ChoiceField(choices=NotificationStatus.values), required=False
     )
@@ -129,16 +163,6 @@ class NotificationListQuerySerializer(StrictSerializer):
     older_than = UuidField(required=False)
     include_jobs = TextField(required=False)  # the official client may send it; no jobs here
 
-    def validate_template_type(self, value):
-        if value == "letter":
-            raise unsupported("Letters")
-        return value
-
 
 class TemplateListQuerySerializer(StrictSerializer):
-    type = serializers.ChoiceField(choices=TEMPLATE_TYPES, required=False)
-
-    def validate_type(self, value):
-        if value == "letter":
-            raise unsupported("Letters")
-        return value
+    type = TemplateTypeField(required=False)

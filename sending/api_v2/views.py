@@ -10,15 +10,17 @@ import uuid
 from urllib.parse import urlencode
 
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sending.api.idempotency import idempotent_response
+from sending.api.idempotency import idempotent_create_schema, idempotent_response
+from sending.api_v2 import openapi
 from sending.api_v2 import representations as shown
 from sending.api_v2.authentication import JwtAuthentication
-from sending.api_v2.errors import unsupported
+from sending.api_v2.errors import BadRequest, unsupported
 from sending.api_v2.sends import (
     from_shown,
     notification_send_from_template,
@@ -32,6 +34,7 @@ from sending.api_v2.serializers import (
     SmsV2RequestSerializer,
     TemplateListQuerySerializer,
 )
+from sending.guest_list import TEAM_KEY_REFUSED, recipients_refused_for_key
 from sending.models import Notification, NotificationType, Template, TemplateVersion
 from sending.templates import email_html
 
@@ -40,8 +43,6 @@ PAGE_SIZE = 250
 
 class V2View(APIView):
     authentication_classes = [JwtAuthentication]
-    # GOV.UK Notify documents this API; it is left out of our OpenAPI schema.
-    schema = None
 
 
 def _valid(serializer_class, data) -> dict:
@@ -68,13 +69,22 @@ class SendView(V2View):
 
     def _create(self, request):
         data = _valid(self.serializer_class, request.data)
+        fields = self.type_fields(data)
+        if recipients_refused_for_key(
+            service=request.user,
+            key_type=request.auth.key_type,
+            notification_type=self.notification_type,
+            recipients=[fields["recipient"]],
+        ):
+            raise BadRequest(TEAM_KEY_REFUSED)
         sent = notification_send_from_template(
             service=request.user,
             notification_type=self.notification_type,
             template_id=data["template_id"],
             personalisation=data.get("personalisation") or {},
             reference=data.get("reference"),
-            **self.type_fields(data),
+            key_type=request.auth.key_type,
+            **fields,
         )
         return _created(request, sent, self.notification_type)
 
@@ -83,6 +93,7 @@ class SendView(V2View):
         raise NotImplementedError
 
 
+@idempotent_create_schema(request=SmsV2RequestSerializer, created=openapi.V2SmsCreatedSerializer)
 class SmsSendView(SendView):
     serializer_class = SmsV2RequestSerializer
     notification_type = NotificationType.SMS
@@ -96,6 +107,9 @@ class SmsSendView(SendView):
         }
 
 
+@idempotent_create_schema(
+    request=EmailV2RequestSerializer, created=openapi.V2EmailCreatedSerializer
+)
 class EmailSendView(SendView):
     serializer_class = EmailV2RequestSerializer
     notification_type = NotificationType.EMAIL
@@ -119,12 +133,17 @@ def _created(request, sent, notification_type) -> tuple[int, dict]:
 
 
 class LetterSendView(V2View):
+    @openapi.UNSUPPORTED
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         raise unsupported("Precompiled letters" if "content" in data else "Letters")
 
 
 class NotificationDetailView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("notification_id")],
+        responses={200: openapi.V2NotificationSerializer},
+    )
     def get(self, request, notification_id: str):
         key = _uuid_or_400(notification_id, "notification_id")
         notification = Notification.objects.filter(id=key, service=request.user).first()
@@ -134,14 +153,22 @@ class NotificationDetailView(V2View):
 
 
 class LetterPdfView(V2View):
+    @extend_schema(parameters=[openapi.path_uuid("notification_id")])
+    @openapi.UNSUPPORTED
     def get(self, request, notification_id: str):
         raise unsupported("Letters (and their PDFs)")
 
 
 class NotificationListView(V2View):
+    @extend_schema(
+        operation_id="v2_notifications_list",
+        parameters=[NotificationListQuerySerializer],
+        responses={200: openapi.V2NotificationListSerializer},
+    )
     def get(self, request):
         query = _valid(NotificationListQuerySerializer, request.query_params)
-        rows = Notification.objects.filter(service=request.user)
+        # Only those made with keys of the caller's key type, as GOV.UK Notify lists them.
+        rows = Notification.objects.filter(service=request.user, key_type=request.auth.key_type)
         if "template_type" in query:
             rows = rows.filter(notification_type=query["template_type"])
         if query.get("status"):
@@ -182,11 +209,19 @@ def _template(request, template_id: str) -> Template:
 
 
 class TemplateDetailView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id")],
+        responses={200: openapi.V2TemplateSerializer},
+    )
     def get(self, request, template_id: str):
         return Response(shown.template_v2(_template(request, template_id)))
 
 
 class TemplateVersionView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id"), openapi.VERSION_PARAMETER],
+        responses={200: openapi.V2TemplateSerializer},
+    )
     def get(self, request, template_id: str, version: int):
         template = _template(request, template_id)
         found = TemplateVersion.objects.filter(template=template, version=version).first()
@@ -196,6 +231,11 @@ class TemplateVersionView(V2View):
 
 
 class TemplateListView(V2View):
+    @extend_schema(
+        operation_id="v2_templates_list",
+        parameters=[TemplateListQuerySerializer],
+        responses={200: openapi.V2TemplateListSerializer},
+    )
     def get(self, request):
         query = _valid(TemplateListQuerySerializer, request.query_params)
         templates = Template.objects.filter(service=request.user).order_by("name", "created_at")
@@ -205,6 +245,11 @@ class TemplateListView(V2View):
 
 
 class TemplatePreviewView(V2View):
+    @extend_schema(
+        parameters=[openapi.path_uuid("template_id")],
+        request=PreviewRequestSerializer,
+        responses={200: openapi.V2PreviewSerializer},
+    )
     def post(self, request, template_id: str):
         data = _valid(PreviewRequestSerializer, request.data)
         key = _uuid_or_400(template_id, "id")

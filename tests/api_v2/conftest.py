@@ -8,8 +8,10 @@ import pytest
 from django_q.conf import Conf
 from notifications_python_client import NotificationsAPIClient
 
-from sending.models import ApiKey, Service, Template
+from fakes import Behaviour
+from sending.models import ApiKey, ProviderDetails, Service, Template
 from sending.templates import template_create
+from tests.fakes import running_fake_providers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,6 +44,18 @@ def deliver_in_process(monkeypatch):
     """Delivery tasks run in the server's thread as each request commits (django-q's sync mode),
     so a send reaches the fake provider before its answer."""
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def fake(v2, deliver_in_process, settings, monkeypatch):
+    """Fake Firetext, MMG and SES that deliver everything and post the receipts to the server."""
+    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
+    with running_fake_providers(receipts_to=v2.url, behaviour=behaviour) as fake:
+        fake.configure_clients(settings, monkeypatch)
+        settings.SNS_VERIFY_SIGNATURES = False  # the fake's SES receipts are unsigned
+        ProviderDetails.objects.filter(name="mmg").update(priority=0)
+        ProviderDetails.objects.filter(name="firetext").update(priority=100)
+        yield fake
 
 
 @pytest.fixture

@@ -26,18 +26,6 @@ from tests.fakes import running_fake_providers
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def fake(v2, deliver_in_process, settings, monkeypatch):
-    """Fake Firetext, MMG and SES that deliver everything and post the receipts to the server."""
-    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
-    with running_fake_providers(receipts_to=v2.url, behaviour=behaviour) as fake:
-        fake.configure_clients(settings, monkeypatch)
-        settings.SNS_VERIFY_SIGNATURES = False  # the fake's SES receipts are unsigned
-        ProviderDetails.objects.filter(name="mmg").update(priority=0)
-        ProviderDetails.objects.filter(name="firetext").update(priority=100)
-        yield fake
-
-
 def error_of(raised: pytest.ExceptionInfo) -> tuple[int, list[dict]]:
     body = raised.value.response.json()
     schemas.assert_matches(body, schemas.ERROR)
@@ -605,7 +593,8 @@ def test_a_text_sent_to_the_services_own_number_comes_back_as_a_received_text(
         assert ReceivedText.objects.count() == 2
 
 
-def test_the_fakes_post_a_received_text_in_either_format_when_asked(v2):
+def test_the_fakes_post_a_received_text_in_either_format_when_asked(v2, deliver_in_process):
+    """The inbox drain runs in the server's thread once each text is stored (sync mode)."""
     inbound_number_set(service=v2.service, number="40604")
     with running_fake_providers(receipts_to=v2.url) as fake:
         for provider in ("firetext", "mmg"):

@@ -129,7 +129,7 @@ def test_progress_is_shown_for_long_runs(service, monkeypatch):
 
 
 def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
-    # The intervals the contract and the README state, written out rather than read from the code.
+    # The intervals the contract and docs/delivery.md state, written out, not read from the code.
     expected = {
         "queue due retries": ("sending.tasks.queue_due_retries", 1),
         "check slow delivery": ("sending.tasks.check_slow_delivery", 1),
