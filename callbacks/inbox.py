@@ -18,6 +18,7 @@ receipts and the console's replay are this same drain over the receipts they cho
 """
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -145,15 +146,18 @@ def receipts_drain(
     batch: int = DRAIN_BATCH,
     progress: Callable[[int], None] | None = None,
     simulated: bool = False,
+    until: float | None = None,
 ) -> Counter:
     """Apply `receipts` (a selection: those waiting, those failed, those an operator chose), a
     batch at a time, oldest first, until none is left; returns how many ended in each state.
     Each batch is claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so drains running at once
     take different receipts; SQLite has one writer at a time), applied and marked in one
-    transaction: a receipt is applied with its outcome written, or not at all."""
+    transaction: a receipt is applied with its outcome written, or not at all. With `until` (a
+    `time.monotonic()`), no batch is started after it, so a drain under steady load ends long
+    before django-q would kill it, and the next one takes over."""
     states: Counter = Counter()
     after = None
-    while True:
+    while until is None or time.monotonic() < until:
         with transaction.atomic():
             claimed = _receipts_claim(receipts, after=after, batch=batch)
             if not claimed:
@@ -166,6 +170,7 @@ def receipts_drain(
         after = (claimed[-1].received_at, claimed[-1].pk)
         if progress is not None:
             progress(len(claimed))
+    return states
 
 
 def _receipts_claim(receipts: QuerySet[Receipt], *, after, batch: int) -> list[Receipt]:

@@ -1,8 +1,10 @@
 """Django Q tasks for receipts: the inbox drain, and the schedules that make sure nothing is left
 behind (`sending/schedules.py`)."""
 
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from callbacks.inbox import (
@@ -18,10 +20,12 @@ SETTLE = timedelta(minutes=1)
 
 
 def drain_receipts() -> int:
-    """Queued by `receipt_drain_request`: apply what is waiting, give the slot back, then look
-    once more (a receipt stored after the last claim, whose request found the slot held)."""
+    """Queued by `receipt_drain_request`: apply what is waiting (for at most half the time a task
+    may run), give the slot back, then look once more (a receipt stored after the last claim,
+    whose request found the slot held, or more than this run could take)."""
     try:
-        states = receipts_drain(receipts=receipts_waiting())
+        until = time.monotonic() + settings.Q_CLUSTER["timeout"] / 2
+        states = receipts_drain(receipts=receipts_waiting(), until=until)
     finally:
         receipt_drain_slot_free()
     if receipts_waiting().exists():

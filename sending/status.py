@@ -81,6 +81,11 @@ class StatusChange:
     provider_reference: str | None = None
     reported_by: str | None = None
 
+    def __post_init__(self):
+        # A task's argument is the id as text; the rows are found and keyed by UUID.
+        if not isinstance(self.notification_id, uuid.UUID):
+            object.__setattr__(self, "notification_id", uuid.UUID(str(self.notification_id)))
+
 
 @dataclass
 class StatusMove:

@@ -224,3 +224,19 @@ def test_every_receipt_is_stored_and_keeps_the_statistics_true(
     assert statistics_of(service) == daily_statistics_recount(day=timezone.localdate()).get(
         service.id, statistics_of(service)
     )
+
+
+def test_a_drain_under_steady_load_ends_in_time_and_asks_for_the_next(service, queued, settings):
+    """A drain never runs until django-q kills it (its batch rolled back, its slot held for a
+    whole lease): past half the task timeout it starts no batch, and asks for the next drain."""
+    sent = notification_make(service=service, notification_id=REFERENCE, called="firetext")
+    post(FIRETEXT, fixture_text("firetext", "delivered.txt"), drain=False)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 0}
+
+    assert tasks.drain_receipts() == 0
+
+    assert Receipt.objects.get().state == ReceiptState.RECEIVED
+    assert queued == ["callbacks.tasks.drain_receipts"]
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 60}
+    assert tasks.drain_receipts() == 1
+    assert Notification.objects.get(id=sent.id).status == S.DELIVERED
