@@ -61,8 +61,8 @@ class Stack:
     def log_tails(self) -> str:
         return "\n".join(f"--- {name}\n{Path(name).read_text()[-3000:]}" for name in self.logs)
 
-    def start_web(self) -> str:
-        port = free_port()
+    def start_web(self, port: int | None = None) -> str:
+        port = port or free_port()
         self.start("runserver", f"127.0.0.1:{port}", "--noreload")
         self.web = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(f"{self.web}/livez", timeout=1).ok, what="web server")
@@ -91,11 +91,11 @@ def wait_for(check, *, what: str, timeout: float = 45.0, stack: Stack | None = N
 
 
 @contextmanager
-def running(fake, *, clusters: int = 1, web: bool = True, **env):
+def running(fake, *, clusters: int = 1, web: bool = True, web_port: int | None = None, **env):
     stack = Stack(fake, **env)
     try:
         if web:
-            stack.start_web()
+            stack.start_web(web_port)
         for _ in range(clusters):
             stack.start("qcluster")
         yield stack
