@@ -1,6 +1,7 @@
-"""Contract section 10, "fair", over real processes: two services whose callback endpoints answer
+"""Contract section 10 over real processes. "Fair": two services whose callback endpoints answer
 slowly (2 s, inside the timeout) with a backlog of callbacks, and a third service whose texts
-still reach the provider promptly and whose callbacks still arrive promptly.
+still reach the provider promptly and whose callbacks still arrive promptly. "The first retry
+comes 10 to 20 s after the failure, not at the next minute."
 
 One `manage.py qcluster` (the delivery cluster and the callbacks cluster it starts), the web
 server, the fake providers posting receipts back at once, and real callback receivers."""
@@ -73,8 +74,13 @@ def test_slow_neighbours_delay_neither_a_third_services_texts_nor_its_callbacks(
         ):
             for _, neighbour_headers in neighbours:
                 backlog_send(stack, neighbour_headers)
-            # Both slow endpoints are busy with their backlogs before the third service sends.
-            wait_for(lambda: all(r.received for r in slow), what="slow callbacks", stack=stack)
+            # The slow services' texts are all sent (deliveries waiting behind deliveries are not
+            # the point here) and both slow endpoints are busy before the third service sends.
+            wait_for(
+                lambda: len(fake.requests()) >= 2 * BACKLOG and all(r.received for r in slow),
+                what="the slow services' texts sent and their callbacks under way",
+                stack=stack,
+            )
 
             for _ in range(3):
                 accepted = time.monotonic()
@@ -99,3 +105,25 @@ def test_slow_neighbours_delay_neither_a_third_services_texts_nor_its_callbacks(
     finally:
         for receiver in [*slow, prompt]:
             receiver.stop()
+
+
+def test_the_first_retry_comes_10_to_20_s_after_the_failure(insecure):
+    receiver = Receiver()
+    receiver.answer(Answer(503))
+    web_port = free_port()
+    behaviour = Behaviour(receipt_delay=0.0, outcomes={"delivered": 100.0})
+    try:
+        _, headers = service_with_callback("Failing once", receiver)
+        with (
+            running_fake_providers(
+                receipts_to=f"http://127.0.0.1:{web_port}", behaviour=behaviour
+            ) as fake,
+            running(fake, web_port=web_port, SERVICE_CALLBACK_ALLOW_INSECURE="true") as stack,
+        ):
+            send_text(stack, headers)
+            wait_for(lambda: len(receiver.received) >= 2, what="the retry", timeout=90, stack=stack)
+        first, retry = receiver.received[:2]
+        assert first.headers["webhook-id"] == retry.headers["webhook-id"]
+        assert 10 <= retry.at - first.at <= 20
+    finally:
+        receiver.stop()
