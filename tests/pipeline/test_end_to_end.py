@@ -212,7 +212,9 @@ def test_two_clusters_on_one_redis_broker_send_each_notification_exactly_once(
             what="every notification sent",
             timeout=120,
         )
-        time.sleep(2)  # let any duplicate that slipped through reach the fake
+        # Every duplicate task taken from the broker; stopping the clusters (SIGTERM) lets the
+        # workers finish those in their hands, so any duplicate send has reached the fake.
+        wait_for(lambda: get_broker().queue_size() == 0, what="every task taken", timeout=120)
 
     sent = references(fake_providers, "firetext") + references(fake_providers, "mmg")
     assert sorted(sent) == sorted(str(n.id) for n in notifications)
