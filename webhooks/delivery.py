@@ -368,17 +368,18 @@ def callbacks_drain(*, service_id, slot: int = 0) -> int:
             return sent
         outcome = _send_batch(batch, deadline)
         sent += len(outcome.states)
-        if time.monotonic() > deadline:  # its turn is over: a fresh task, others first
+        if outcome.failed is not None:  # the endpoint failed: its retry first, turn or not
+            batch = _retry_when_due(outcome.failed, task_ends)
+            if batch:
+                deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
+                continue
+        elif time.monotonic() > deadline:  # its turn is over: a fresh task, others first
             callback_drain_slot_free(service_id=service_id, slot=slot)
             callback_drain_request(service_id=service_id)
             return sent
-        if outcome.stop:
-            batch = _retry_when_due(outcome.failed, task_ends) if outcome.failed else []
-            if not batch:  # the endpoint is failing: the sweep asks again when it is due
-                callback_drain_slot_free(service_id=service_id, slot=slot)
-                return sent
-            deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
-            continue
+        if outcome.stop:  # still failing (the sweep asks again when it is due), or given up
+            callback_drain_slot_free(service_id=service_id, slot=slot)
+            return sent
         batch = callback_events_claim(service_id=service_id)
 
 

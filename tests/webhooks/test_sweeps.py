@@ -143,6 +143,20 @@ def test_a_drain_waits_for_the_first_two_retries_and_leaves_later_ones_to_the_sw
     assert outbox.callback_drain_request(service_id=service.id) is True  # its slot is free
 
 
+def test_a_drain_whose_turn_is_over_still_waits_for_the_retry_of_the_event_that_failed(
+    service, callback, receiver, clock, monkeypatch
+):
+    monkeypatch.setattr(delivery, "DRAIN_SLICE", 0)  # its turn ends with the failed POST
+    receiver.answer(Answer(503))
+    event = final_event(service)
+
+    assert delivery.callbacks_drain(service_id=service.id) == 2
+
+    assert clock.waits == [10]
+    assert webhook_ids(receiver) == [str(event.id)] * 2
+    assert CallbackEvent.objects.get(id=event.id).state == CallbackState.DELIVERED
+
+
 def test_a_drain_waits_for_no_retry_past_its_task_time(
     service, callback, receiver, clock, monkeypatch
 ):
