@@ -4,7 +4,10 @@ lost").
 
 **Drains.** A service's events are sent by a drain task (`webhooks.delivery.callbacks_drain`)
 that takes them a batch at a time, oldest first, over one kept-alive connection, until none is
-due. At most `IN_FLIGHT_PER_SERVICE` drains run for a service at once: each holds a slot, a
+due. Drains are queued on the callbacks cluster's own queue (`settings.CALLBACK_QUEUE`), never
+the deliveries': no callback holds a worker a text or an email is waiting for. At most
+`IN_FLIGHT_PER_SERVICE` drains run for a service at once, its share of the callback workers (a
+quarter, at least one), so other services' drains find workers free: each holds a slot, a
 cache entry made with `add` (so only one request gets it) that lives as long as a claim's lease.
 Asking for a drain when every slot is held costs one cache round trip per slot and queues
 nothing: the running drain will find the new event, since it looks once more after giving its
@@ -45,8 +48,9 @@ from webhooks.models import (
 
 logger = logging.getLogger(__name__)
 
-# Half of one cluster's workers (at least one) per service: with the default 2 workers, one.
-IN_FLIGHT_PER_SERVICE = max(1, settings.Q_CLUSTER["workers"] // 2)
+# A service's share: a quarter of one callbacks cluster's workers (at least one), so three
+# services with slow endpoints still leave workers for everyone else's callbacks.
+IN_FLIGHT_PER_SERVICE = max(1, settings.CALLBACK_WORKERS // 4)
 # A drain's claims are leased for longer than a task may run (django-q kills it at `timeout`),
 # so a live drain keeps them; its slot runs out with them (webhooks.delivery.LEASE).
 DRAIN_SLOT_SECONDS = settings.Q_CLUSTER["timeout"] + 30
@@ -244,7 +248,8 @@ def callback_event_cte(changed: str = "changed", now: str = "%(sc_now)s") -> str
 
 @functools.cache
 def _broker():
-    return get_broker()  # one per process, as sending.services does
+    """The callbacks cluster's queue; one broker per process, as sending.services keeps."""
+    return get_broker(settings.CALLBACK_QUEUE)
 
 
 def _slot_key(service_id, slot: int) -> str:
