@@ -20,7 +20,6 @@ so its name must contain "bench".
 """
 
 import argparse
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from bench.common import (  # noqa: E402
     database_recreate,
     django_setup,
     figure,
+    free_port,
     gunicorn_arguments,
     gunicorn_start,
     manage,
@@ -77,12 +77,6 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.size, args.rounds, args.seconds, args.warmup = 3000, 1, 3, 1
     return args
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def callbacks_set(receiver_url: str | None) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,14 +83,18 @@ def manage(env: dict[str, str], *argv: str) -> str:
     return done.stdout
 
 
-def manage_start(env: dict[str, str], log: Path, *argv: str) -> subprocess.Popen:
-    """`manage.py <argv>` in the background (a qcluster, the fake providers); stderr to `log`."""
+def manage_start(
+    env: dict[str, str], log: Path, *argv: str, session: bool = False
+) -> subprocess.Popen:
+    """`manage.py <argv>` in the background (a qcluster, the fake providers); stderr to `log`.
+    With `session`, in a session of its own, which `process_stop` can kill whole."""
     return subprocess.Popen(
         [sys.executable, "manage.py", *argv],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
+        start_new_session=session,
     )
 
 
@@ -104,14 +109,24 @@ def django_setup(env: dict[str, str]) -> None:
 
 
 def queue_purge(redis_url: str, cluster_name: str) -> int:
-    """Empty a Django Q cluster's Redis queue; answers how many tasks were in it."""
+    """Empty a Django Q cluster's Redis queues (deliveries, and callbacks on their own queue);
+    answers how many tasks were in them."""
     import redis
 
     connection = redis.Redis.from_url(redis_url)
-    key = f"django_q:{cluster_name}:q"
-    queued = connection.llen(key)
-    connection.delete(key)
+    queued = 0
+    for name in (cluster_name, f"{cluster_name}-callbacks"):
+        key = f"django_q:{name}:q"
+        queued += connection.llen(key)
+        connection.delete(key)
     return queued
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now, for a child process to bind."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def process_stop(process: subprocess.Popen | None, *, timeout: float) -> None:

@@ -15,7 +15,6 @@ import argparse
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from bench.common import (  # noqa: E402
     bench_redis_url,
     database_recreate,
     django_setup,
+    free_port,
     manage,
     process_stop,
     queue_purge,
@@ -63,12 +63,6 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.count = args.count or (300 if args.short else 5000)
     return args
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http(method: str, url: str, body: dict | None = None, headers=None, timeout: float = 10):

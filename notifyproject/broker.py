@@ -82,7 +82,8 @@ TASK_LEASE = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
 
 
 @functools.cache
-def broker_handle():
-    """The process's one broker: django-q makes a new one (for Redis, a new connection) on every
-    `async_task` unless one is passed in."""
-    return get_broker()
+def broker_handle(queue: str | None = None):
+    """The process's one broker per queue (None: the main cluster's; the callbacks cluster has
+    its own, `settings.CALLBACK_QUEUE`): django-q makes a new one (for Redis, a new connection)
+    on every `async_task` unless one is passed in."""
+    return get_broker(queue)

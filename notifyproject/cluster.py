@@ -1,4 +1,12 @@
-"""What our Django Q cluster adds to django-q2's: its processes die with the qcluster master.
+"""What our Django Q clusters add to django-q2's: `manage.py qcluster` runs the status callbacks'
+cluster beside the delivery cluster, and every process dies with the qcluster master.
+
+**Two clusters, one command.** django-q2 reads its configuration once per process, so the
+callbacks cluster (its own queue and workers, `settings.CALLBACK_QUEUE`) is a second
+`manage.py qcluster`, started by the first as its child with `CALLBACKS_CLUSTER_ENV` set, stopped
+(SIGINT) when the delivery cluster stops and started again if it exits on its own. It runs in a
+session of its own, so a Ctrl-C in a terminal reaches it only through its parent, which is then
+stopping and does not start it again.
 
 django-q2's process tree is master (`manage.py qcluster`) → sentinel → workers, pusher, monitor.
 When the master is SIGKILLed nobody tells the others: the sentinel goes on guarding, the pusher
@@ -18,11 +26,17 @@ import ctypes
 import logging
 import os
 import signal
+import subprocess
 import sys
+import threading
 
 logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+CALLBACKS_CLUSTER_ENV = "Q_CALLBACKS_CLUSTER"
+# A callbacks cluster that exited on its own is started again after this pause.
+RESTART_PAUSE_SECONDS = 5
+STOP_WAIT_SECONDS = 30
 
 _forking_pid: int | None = None
 
@@ -32,10 +46,14 @@ def _before_fork() -> None:
     _forking_pid = os.getpid()
 
 
-def _after_fork_in_child() -> None:
+def _parent_death_signal_request() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def _after_fork_in_child() -> None:
+    _parent_death_signal_request()
     # The parent may have died between the fork and the prctl: then no signal will come.
     if os.getppid() != _forking_pid:
         os._exit(1)
@@ -43,7 +61,64 @@ def _after_fork_in_child() -> None:
 
 def orphan_guard_install() -> None:
     """From now on, every process this one forks (and they fork) dies with its parent."""
-    if not sys.platform.startswith("linux"):
+    if not _linux():
         logger.warning("qcluster orphan guard unavailable", extra={"platform": sys.platform})
         return
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+class CallbacksCluster:
+    """The callbacks cluster as a child process, kept running until `stop`.
+
+    The child is started and waited for by one thread, which lives as long as the child: the
+    kernel's parent-death signal follows the thread that started it."""
+
+    def __init__(self, *, cwd: str) -> None:
+        self.cwd = cwd
+        self.process: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name="callbacks-cluster", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _spawn(self) -> subprocess.Popen | None:
+        with self.lock:
+            if self.stopping.is_set():
+                return None
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "django", "qcluster"],
+                cwd=self.cwd,
+                env={**os.environ, CALLBACKS_CLUSTER_ENV: "true"},
+                start_new_session=True,
+                preexec_fn=_parent_death_signal_request if _linux() else None,  # noqa: PLW1509
+            )
+            return self.process
+
+    def _run(self) -> None:
+        while (process := self._spawn()) is not None:
+            code = process.wait()
+            if self.stopping.is_set():
+                return
+            logger.error("callbacks cluster exited, starting it again", extra={"exit_code": code})
+            self.stopping.wait(RESTART_PAUSE_SECONDS)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            process = self.process
+        if process is not None and process.poll() is None:
+            # SIGINT, as for the delivery cluster: django-q2 can hang on SIGTERM.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=STOP_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def _linux() -> bool:
+    return sys.platform.startswith("linux")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from notifyproject.cluster import CALLBACKS_CLUSTER_ENV
 from notifyproject.env import (
     env_bool,
     env_credentials,
@@ -178,6 +179,25 @@ else:
 Q_CLUSTER["broker_class"] = f"notifyproject.broker.{'Redis' if REDIS_URL else 'ORM'}"
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TASK_TIMEOUT_SECONDS: must be below Q_RETRY_SECONDS")
+
+# Status callbacks have a Django Q cluster of their own: their own queue (`CALLBACK_QUEUE`) and
+# `CALLBACK_WORKERS` workers, started by `manage.py qcluster` beside the delivery cluster
+# (notifyproject/cluster.py), so a slow service endpoint never holds a worker a delivery needs
+# (contract section 10, "fair"). The name stays the delivery cluster's: it salts the task
+# signatures, so both read what the web process queues.
+CALLBACK_WORKERS = env_int("CALLBACK_WORKERS", 4, minimum=1, maximum=256)
+CALLBACK_QUEUE = f"{Q_CLUSTER['name']}-callbacks"
+# Set by `manage.py qcluster` for the callbacks cluster it starts; not set by hand.
+Q_CALLBACKS_CLUSTER = env_bool(CALLBACKS_CLUSTER_ENV, False)
+if Q_CALLBACKS_CLUSTER:
+    Q_CLUSTER.update(
+        cluster_name=CALLBACK_QUEUE,
+        workers=CALLBACK_WORKERS,
+        # The schedules run in the delivery cluster (its sweep asks for callback drains here).
+        scheduler=False,
+        # A drain waiting in this cluster's own hands is one another idle cluster can't take.
+        queue_limit=CALLBACK_WORKERS,
+    )
 
 # --- recovery and health (docs/delivery.md) -------------------------------------------------------
 # A `created` notification whose task left the broker this long ago unclaimed is queued again.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start everything on one machine: the web server, a Django Q cluster and the fake providers.
+# Start everything on one machine: the web server, the Django Q clusters (`manage.py qcluster`
+# runs the delivery cluster and starts the status callbacks' cluster beside it) and the fakes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

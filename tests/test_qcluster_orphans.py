@@ -1,5 +1,6 @@
 """A real `manage.py qcluster` whose master is SIGKILLed: its sentinel, workers, pusher and
-monitor must stop too (django-q2 alone leaves them running, taking tasks)."""
+monitor must stop too (django-q2 alone leaves them running, taking tasks), and so must the
+callbacks cluster it started, with all of its own."""
 
 import os
 import signal
@@ -16,8 +17,9 @@ from tests.conftest import REPO_ROOT, subprocess_env
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 2
-# sentinel + workers + pusher + monitor
-CLUSTER_PROCESSES = 1 + WORKERS + 2
+CALLBACK_WORKERS = 1
+# Each cluster: sentinel + workers + pusher + monitor; the callbacks cluster's master too.
+CLUSTER_PROCESSES = (1 + WORKERS + 2) + 1 + (1 + CALLBACK_WORKERS + 2)
 
 
 def parents() -> dict[int, int]:
@@ -57,7 +59,11 @@ def poll(check, *, timeout: float, what: str):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard uses Linux prctl")
 def test_sigkill_of_the_master_stops_every_process_of_the_cluster_within_10_seconds():
     log = tempfile.NamedTemporaryFile(prefix="orphans-qcluster-", suffix=".log", delete=False)
-    env = subprocess_env(Q_WORKERS=str(WORKERS), Q_CLUSTER_NAME=f"orphans-{os.getpid()}")
+    env = subprocess_env(
+        Q_WORKERS=str(WORKERS),
+        CALLBACK_WORKERS=str(CALLBACK_WORKERS),
+        Q_CLUSTER_NAME=f"orphans-{os.getpid()}",
+    )
     master = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=REPO_ROOT,

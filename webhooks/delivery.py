@@ -7,14 +7,22 @@ events), and no lock is held while a POST is in flight. Delivery is at least onc
 that dies after a POST and before its batch is recorded leaves the lease to run out, and the
 event is sent again with the same `webhook-id`, for the receiver to drop.
 
-Isolation: drains are tasks of their own, asked for after the status change commits
-(`webhooks.outbox`), so a receipt or a send never waits for a service's endpoint. Each POST is
-bounded by `SERVICE_CALLBACK_TIMEOUT_SECONDS` (connect and read); a service has at most
-`IN_FLIGHT_PER_SERVICE` drains at once, each one POST at a time, so a slow or dead endpoint
-holds at most that many workers however many events it has waiting. A drain stops at the first
-failure worth retrying (the endpoint is down or overloaded): the rest of its batch waits
-`FIRST_RETRY` untouched, and a drain gives its worker back after `DRAIN_BUDGET`, asking for a
-fresh one to go on, so the deliveries and other services' drains take turns with it.
+Isolation: drains are tasks of their own on the callbacks cluster's queue, asked for after the
+status change commits (`webhooks.outbox`), so a receipt or a send never waits for a service's
+endpoint, nor for a worker one holds. Each POST is bounded by `SERVICE_CALLBACK_TIMEOUT_SECONDS`
+(connect and read); a service has at most `IN_FLIGHT_PER_SERVICE` drains at once, each one POST
+at a time, so a slow or dead endpoint holds at most that many workers however many events it has
+waiting. A drain starts POSTs for `DRAIN_SLICE`, then asks for a fresh task, which joins the back
+of the queue: when more services are busy than there are workers, they take turns.
+
+Retries on time: a drain stops at the first failure worth retrying (the endpoint is down or
+overloaded) and the rest of its batch waits `FIRST_RETRY` untouched. Django Q has no countdown
+(a one-off schedule runs when the scheduler next looks, about every 30 s, and the sweep runs
+each minute), so when the failed event's retry is due within `RETRY_WAIT` (its first two, 10 s
+and 20 s after a failure) the drain keeps its worker, inside the service's share, and tries that
+event again when it is due; once it goes through, the drain carries on with the rest. Later
+retries are asked for by the per-minute sweep. Waiting in the drain rather than in a follow-up
+task keeps the service's slot held, so the wait never adds a second worker to its share.
 """
 
 import json
@@ -49,18 +57,23 @@ from webhooks.outbox import (
 
 logger = logging.getLogger(__name__)
 
-now = timezone.now  # seam for tests
+now = timezone.now  # seams for tests
+sleep = time.sleep
 
 # A claim's lease: as long as the drain's slot (`webhooks.outbox`), so both run out together.
 LEASE = TASK_LEASE
 # Events a drain claims at once (the batch is recorded together).
 DRAIN_BATCH = 20
-# How long a drain starts new POSTs for: one more may take two timeouts (connect and read),
-# and the task must end before django-q's `timeout`.
+# The longest a drain task may start POSTs (or wait for a retry) for: one more may take two
+# timeouts (connect and read), and the task must end before django-q's `timeout`.
 DRAIN_BUDGET = max(
     1.0, settings.Q_CLUSTER["timeout"] - 2 * settings.SERVICE_CALLBACK_TIMEOUT_SECONDS - 5
 )
+# How long a drain starts POSTs for before it hands over to a fresh task at the queue's back.
+DRAIN_SLICE = 10.0
 FIRST_RETRY = timedelta(seconds=10)
+# A failed event's retry due within this is waited for by its drain (see above).
+RETRY_WAIT = timedelta(seconds=20)
 LONGEST_RETRY = timedelta(hours=1)
 RETRIED_STATUS_CODES = frozenset({408, 429})
 # Enough of an answer's body to keep the connection for the next POST; more is not read.
@@ -211,7 +224,9 @@ def callback_post(*, claimed: Claimed, sent_at) -> AttemptResult:
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code} {response.reason or ''}".strip()
-            retryable = status_code in RETRIED_STATUS_CODES or status_code >= 500
+            # Any other 4xx is the service refusing the event. A redirect is never followed
+            # and is retried like a 5xx: an endpoint being moved, or a proxy before it.
+            retryable = status_code in RETRIED_STATUS_CODES or not 400 <= status_code < 500
     except CallbackUrlRefused as err:
         error = f"refused: {err}"
     except requests.Timeout:
@@ -315,10 +330,16 @@ def _report(claimed: Claimed, result: AttemptResult, state: str) -> None:
         logger.info("callback failed, will retry", extra={**extra, "error": result.error})
 
 
-def _send_batch(batch: list[Claimed], deadline: float) -> tuple[list[str], bool]:
+@dataclass(frozen=True)
+class Sent:
+    states: list[str]
+    stop: bool  # the endpoint failed, or the slice is used up
+    failed: Claimed | None  # the event it failed on, when that will be retried
+
+
+def _send_batch(batch: list[Claimed], deadline: float) -> Sent:
     """POST each claimed event in turn and record them all; stops at a failure worth retrying
-    or when `deadline` (time.monotonic) has passed, releasing the rest. Returns the states of
-    those sent, and whether the drain should stop."""
+    or when `deadline` (time.monotonic) has passed, releasing the rest."""
     attempted, stop = [], False
     for index, claimed in enumerate(batch):
         if index and time.monotonic() > deadline:
@@ -335,7 +356,8 @@ def _send_batch(batch: list[Claimed], deadline: float) -> tuple[list[str], bool]
     states = _record_many([(claimed.event, at, result) for claimed, at, result in attempted])
     for (claimed, _, result), state in zip(attempted, states, strict=True):
         _report(claimed, result, state)
-    return states, stop
+    retried = stop and states and states[-1] == CallbackState.RETRYING
+    return Sent(states, stop, attempted[-1][0] if retried else None)
 
 
 def callback_event_send(*, event_id: str) -> str | None:
@@ -344,8 +366,7 @@ def callback_event_send(*, event_id: str) -> str | None:
     claimed = callback_event_claim(event_id=event_id)
     if claimed is None:
         return None
-    states, _ = _send_batch([claimed], deadline=time.monotonic())
-    return states[0]
+    return _send_batch([claimed], deadline=time.monotonic()).states[0]
 
 
 def _due_for(service_id) -> bool:
@@ -355,21 +376,42 @@ def _due_for(service_id) -> bool:
 def callbacks_drain(*, service_id, slot: int = 0) -> int:
     """The drain task: send the service's due events until none is left, holding `slot` (see
     `webhooks.outbox`). Returns how many were sent."""
-    deadline = time.monotonic() + DRAIN_BUDGET
+    task_ends = time.monotonic() + DRAIN_BUDGET
+    deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
     sent = 0
+    batch = callback_events_claim(service_id=service_id)
     while True:
-        batch = callback_events_claim(service_id=service_id)
         if not batch:
             callback_drain_slot_free(service_id=service_id, slot=slot)
             # An event committed while the slot was held asked for no drain: look once more.
             if _due_for(service_id) and callback_drain_slot_take(service_id=service_id, slot=slot):
+                batch = callback_events_claim(service_id=service_id)
                 continue
             return sent
-        states, stop = _send_batch(batch, deadline)
-        sent += len(states)
-        out_of_time = time.monotonic() > deadline
-        if stop or out_of_time:
+        outcome = _send_batch(batch, deadline)
+        sent += len(outcome.states)
+        if outcome.failed is not None:  # the endpoint failed: its retry first, turn or not
+            batch = _retry_when_due(outcome.failed, task_ends)
+            if batch:
+                deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
+                continue
+        elif time.monotonic() > deadline:  # its turn is over: a fresh task, others first
             callback_drain_slot_free(service_id=service_id, slot=slot)
-            if out_of_time:  # more to do: a fresh task, other work first
-                callback_drain_request(service_id=service_id)
+            callback_drain_request(service_id=service_id)
             return sent
+        if outcome.stop:  # still failing (the sweep asks again when it is due), or given up
+            callback_drain_slot_free(service_id=service_id, slot=slot)
+            return sent
+        batch = callback_events_claim(service_id=service_id)
+
+
+def _retry_when_due(failed: Claimed, task_ends: float) -> list[Claimed]:
+    """When the failed event's retry is due soon enough, wait for it and claim it again (empty
+    when it is not, or another drain took it)."""
+    wait = retry_delay(failed.event.attempts + 1)
+    if wait > RETRY_WAIT or time.monotonic() + wait.total_seconds() > task_ends:
+        return []
+    sleep(wait.total_seconds())
+    return callback_events_claim(
+        service_id=failed.event.service_id, limit=1, event_id=failed.event.id
+    )

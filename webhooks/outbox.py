@@ -4,7 +4,10 @@ lost").
 
 **Drains.** A service's events are sent by a drain task (`webhooks.delivery.callbacks_drain`)
 that takes them a batch at a time, oldest first, over one kept-alive connection, until none is
-due. At most `IN_FLIGHT_PER_SERVICE` drains run for a service at once: each holds a slot, a
+due. Drains are queued on the callbacks cluster's own queue (`settings.CALLBACK_QUEUE`), never
+the deliveries': no callback holds a worker a text or an email is waiting for. At most
+`IN_FLIGHT_PER_SERVICE` drains run for a service at once, its share of the callback workers (a
+quarter, at least one), so other services' drains find workers free: each holds a slot, a
 cache entry made with `add` (so only one request gets it) that lives as long as a claim's lease.
 Asking for a drain when every slot is held costs one cache round trip per slot and queues
 nothing: the running drain will find the new event, since it looks once more after giving its
@@ -40,8 +43,9 @@ from webhooks.models import (
 
 logger = logging.getLogger(__name__)
 
-# Half of one cluster's workers (at least one) per service: with the default 2 workers, one.
-IN_FLIGHT_PER_SERVICE = max(1, settings.Q_CLUSTER["workers"] // 2)
+# A service's share: a quarter of one callbacks cluster's workers (at least one), so three
+# services with slow endpoints still leave workers for everyone else's callbacks.
+IN_FLIGHT_PER_SERVICE = max(1, settings.CALLBACK_WORKERS // 4)
 # A drain's slot runs out with its claims' lease.
 DRAIN_SLOT_SECONDS = int(TASK_LEASE.total_seconds())
 
@@ -184,7 +188,7 @@ def callback_drain_request(*, service_id) -> bool:
                         str(service_id),
                         slot,
                         task_name=f"callbacks-{service_id}-{slot}",
-                        broker=broker_handle(),
+                        broker=broker_handle(settings.CALLBACK_QUEUE),
                         # Each attempt is recorded as a CallbackAttempt; Django Q's own success
                         # row would only cost a write. Failures are still saved.
                         save=False,

@@ -61,8 +61,8 @@ class Stack:
     def log_tails(self) -> str:
         return "\n".join(f"--- {name}\n{Path(name).read_text()[-3000:]}" for name in self.logs)
 
-    def start_web(self) -> str:
-        port = free_port()
+    def start_web(self, port: int | None = None) -> str:
+        port = port or free_port()
         self.start("runserver", f"127.0.0.1:{port}", "--noreload")
         self.web = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(f"{self.web}/livez", timeout=1).ok, what="web server")
@@ -91,11 +91,11 @@ def wait_for(check, *, what: str, timeout: float = 45.0, stack: Stack | None = N
 
 
 @contextmanager
-def running(fake, *, clusters: int = 1, web: bool = True, **env):
+def running(fake, *, clusters: int = 1, web: bool = True, web_port: int | None = None, **env):
     stack = Stack(fake, **env)
     try:
         if web:
-            stack.start_web()
+            stack.start_web(web_port)
         for _ in range(clusters):
             stack.start("qcluster")
         yield stack
@@ -212,7 +212,9 @@ def test_two_clusters_on_one_redis_broker_send_each_notification_exactly_once(
             what="every notification sent",
             timeout=120,
         )
-        time.sleep(2)  # let any duplicate that slipped through reach the fake
+        # Every duplicate task taken from the broker; stopping the clusters (SIGTERM) lets the
+        # workers finish those in their hands, so any duplicate send has reached the fake.
+        wait_for(lambda: get_broker().queue_size() == 0, what="every task taken", timeout=120)
 
     sent = references(fake_providers, "firetext") + references(fake_providers, "mmg")
     assert sorted(sent) == sorted(str(n.id) for n in notifications)

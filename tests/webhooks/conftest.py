@@ -1,8 +1,9 @@
 """A service's callback endpoint for the tests: a real HTTP server on 127.0.0.1 in a thread,
-answering as each test tells it (a status code, a redirect, a wait past the client's timeout)
-and keeping every request it got (path, headers, body)."""
+answering as each test tells it (a status code, a redirect, a slow answer, a wait past the
+client's timeout) and keeping every request it got (path, headers, body, when it came)."""
 
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.conf import settings
+from django_q.brokers import get_broker
 
 from sending.models import Notification, NotificationStatus
 from sending.services import notification_create
@@ -26,6 +29,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float  # time.monotonic() when it came
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # hold the request until the test ends (past the client's timeout)
+    delay: float = 0.0  # seconds before answering (a slow endpoint, inside the timeout)
 
 
 class Receiver:
@@ -48,14 +53,15 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(Received(self.path, headers, body, time.monotonic()))
                 answer = receiver.answers.popleft() if receiver.answers else receiver.default
                 if answer.hang:
                     receiver.release.wait(30)
                     self.close_connection = True
                     return
+                if answer.delay:
+                    receiver.release.wait(answer.delay)
                 reply = b'{"ok": true}'
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -140,18 +146,30 @@ def send(event: CallbackEvent) -> str | None:
 
 
 class Clock:
-    """The sender's and the sweep's clock, under the test's control: it moves only when told."""
+    """The sender's and the sweep's clock, under the test's control: it moves only when told,
+    or when a drain waits for a retry (each wait is kept, in seconds)."""
 
     def __init__(self, monkeypatch):
         # A little ahead of the wall clock, so events written during the test are due.
         self.current = datetime.now(UTC) + timedelta(seconds=1)
+        self.waits: list[float] = []
         for module in (delivery, sweeps):
             monkeypatch.setattr(module, "now", lambda: self.current)
+        monkeypatch.setattr(delivery, "sleep", self._sleep)
 
     def advance(self, **delta) -> None:
         self.current += timedelta(**delta)
+
+    def _sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.advance(seconds=seconds)
 
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     return Clock(monkeypatch)
+
+
+def callbacks_broker():
+    """The callbacks cluster's queue, where drains are queued."""
+    return get_broker(settings.CALLBACK_QUEUE)

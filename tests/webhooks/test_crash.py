@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
 from sending.status import notification_update_status
 from tests.conftest import REPO_ROOT, subprocess_env
-from tests.webhooks.conftest import text
+from tests.webhooks.conftest import callbacks_broker, text
 from webhooks import delivery, sweeps
 from webhooks.models import CallbackEvent, CallbackState
 from webhooks.outbox import callback_drain_slot_free
@@ -53,7 +52,7 @@ def run_and_get_killed(code: str) -> None:
 
 def run_queued_tasks() -> int:
     """What a worker does: take each queued callback drain and run it."""
-    broker = get_broker()
+    broker = callbacks_broker()
     ran = 0
     while messages := broker.dequeue():
         for task_id, payload in messages:
@@ -67,7 +66,7 @@ def run_queued_tasks() -> int:
 
 @pytest.fixture(autouse=True)
 def empty_queue():
-    get_broker().purge_queue()
+    callbacks_broker().purge_queue()
 
 
 def test_killed_after_the_status_change_the_sweep_sends_it(
@@ -98,7 +97,7 @@ def test_killed_after_claiming_the_sweep_sends_it_once_the_lease_ends(
     sent = text(service, status="sending", sent_at=timezone.now())
     notification_update_status(notification_id=sent.id, status="delivered")
     event = CallbackEvent.objects.get(notification=sent)
-    get_broker().purge_queue()  # as if the drain was the one the dead worker took
+    callbacks_broker().purge_queue()  # as if the drain was the one the dead worker took
     run_and_get_killed(KILLED_AFTER_CLAIM.format(id=event.id))
     callback_drain_slot_free(service_id=service.id, slot=0)  # it runs out with the lease
     event.refresh_from_db()

@@ -53,7 +53,7 @@ def test_a_redirect_to_loopback_is_not_followed(service, callback, receiver):
     try:
         receiver.answer(Answer(307, headers={"Location": inside.url}))
         event = final_event(service)
-        assert send(event) == CallbackState.GIVEN_UP
+        assert send(event) == CallbackState.RETRYING  # retried later, here, never followed
         assert event.attempt_rows.get().status_code == 307
         assert len(receiver.received) == 1
         assert inside.received == []

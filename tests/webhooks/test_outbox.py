@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
 from callbacks.models import Complaint
@@ -19,7 +18,7 @@ from sending.delivery import notification_retry_later
 from sending.models import NotificationStatus, SendAttempt, Service
 from tests.callbacks.conftest import FIRETEXT, MMG, post, ses_notification, sns_envelope
 from tests.callbacks.test_ses_receipts import email, post_sns
-from tests.webhooks.conftest import text
+from tests.webhooks.conftest import callbacks_broker, text
 from webhooks.models import CallbackEvent, CallbackKind
 from webhooks.outbox import callback_drain_slot_free, payload_time
 
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def queued_callbacks() -> list[str]:
     """The services whose drain was queued, in order (and empties the queue, giving each
     drain's slot back as the drain would once done)."""
-    broker = get_broker()
+    broker = callbacks_broker()
     services = []
     while messages := broker.dequeue():
         for task_id, payload in messages:
@@ -44,7 +43,7 @@ def queued_callbacks() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def empty_queue():
-    get_broker().purge_queue()
+    callbacks_broker().purge_queue()
 
 
 def sent_text(service):

@@ -1,7 +1,9 @@
 """Events left behind are sent by the per-minute sweep; a service's drain sends its events a
-batch at a time and stops at a failing endpoint; one service holds at most
-`IN_FLIGHT_PER_SERVICE` drains; `replay_callbacks` sends given-up events again."""
+batch at a time, stops at a failing endpoint and waits for that event's first retries, and hands
+over to a fresh task when its turn is over; one service holds at most `IN_FLIGHT_PER_SERVICE`
+drains; `replay_callbacks` sends given-up events again."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -97,29 +99,84 @@ def test_a_drain_sends_every_due_event_of_its_service_and_gives_its_slot_back(
     assert outbox.callback_drain_request(service_id=service.id) is True  # the slot is free
 
 
-def test_a_drain_stops_at_a_failing_endpoint_and_the_rest_wait_untried(
+def webhook_ids(receiver) -> list[str]:
+    return [request.headers["webhook-id"] for request in receiver.received]
+
+
+def test_a_drain_stops_at_a_failing_endpoint_and_tries_that_event_again_10_s_later(
     service, callback, receiver, clock
 ):
+    """The first retry comes 10 s after the failure, from the drain itself (not the sweep a
+    minute later); the rest waited untried, and go out once the endpoint answers again."""
     receiver.answer(Answer(503))
-    first, *rest = [final_event(service) for _ in range(3)]
+    events = [final_event(service) for _ in range(3)]
+
+    assert delivery.callbacks_drain(service_id=service.id) == 4
+
+    failed, *after = webhook_ids(receiver)
+    assert after[0] == failed  # one POST to a failing endpoint, then that event's retry
+    assert sorted(after) == sorted(str(event.id) for event in events)
+    assert clock.waits == [10]
+    retried = CallbackEvent.objects.get(id=failed)
+    first, second = retried.attempt_rows.order_by("started_at")
+    assert (first.outcome, second.outcome) == ("retry", "delivered")
+    assert second.started_at - first.started_at == timedelta(seconds=10)
+    for event in CallbackEvent.objects.exclude(id=failed):
+        assert (event.state, event.attempts) == (CallbackState.DELIVERED, 1)
+
+
+def test_a_drain_waits_for_the_first_two_retries_and_leaves_later_ones_to_the_sweep(
+    service, callback, receiver, clock
+):
+    receiver.default = Answer(503)
+    [final_event(service) for _ in range(3)]
+
+    assert delivery.callbacks_drain(service_id=service.id) == 3
+
+    assert clock.waits == [10, 20]
+    assert len(set(webhook_ids(receiver))) == 1  # the same event each time, none of the rest
+    failed = CallbackEvent.objects.get(id=webhook_ids(receiver)[0])
+    assert (failed.state, failed.attempts) == (CallbackState.RETRYING, 3)
+    assert failed.next_attempt_at == clock.current + timedelta(seconds=40)
+    for event in CallbackEvent.objects.exclude(id=failed.id):
+        assert (event.state, event.attempts) == (CallbackState.PENDING, 0)
+    assert outbox.callback_drain_request(service_id=service.id) is True  # its slot is free
+
+
+def test_a_drain_whose_turn_is_over_still_waits_for_the_retry_of_the_event_that_failed(
+    service, callback, receiver, clock, monkeypatch
+):
+    monkeypatch.setattr(delivery, "DRAIN_SLICE", 0)  # its turn ends with the failed POST
+    receiver.answer(Answer(503))
+    event = final_event(service)
+
+    assert delivery.callbacks_drain(service_id=service.id) == 2
+
+    assert clock.waits == [10]
+    assert webhook_ids(receiver) == [str(event.id)] * 2
+    assert CallbackEvent.objects.get(id=event.id).state == CallbackState.DELIVERED
+
+
+def test_a_drain_waits_for_no_retry_past_its_task_time(
+    service, callback, receiver, clock, monkeypatch
+):
+    monkeypatch.setattr(delivery, "DRAIN_BUDGET", 5)  # django-q would kill it before 10 s
+    receiver.default = Answer(503)
+    final_event(service)
 
     assert delivery.callbacks_drain(service_id=service.id) == 1
-
-    assert len(receiver.received) == 1  # one POST to a failing endpoint, not one per event
-    first = CallbackEvent.objects.get(id=receiver.received[0].headers["webhook-id"])
-    assert (first.state, first.attempts) == (CallbackState.RETRYING, 1)
-    for event in CallbackEvent.objects.exclude(id=first.id):
-        assert (event.state, event.attempts) == (CallbackState.PENDING, 0)
-        assert event.next_attempt_at == clock.current + delivery.FIRST_RETRY
+    assert clock.waits == []
 
 
-def test_a_drain_out_of_time_hands_over_to_a_fresh_task(service, callback, receiver, monkeypatch):
-    monkeypatch.setattr(delivery, "DRAIN_BUDGET", 0)  # one POST, then its time is up
+def test_a_drain_whose_turn_is_over_hands_over_to_a_fresh_task(
+    service, callback, receiver, monkeypatch
+):
+    monkeypatch.setattr(delivery, "DRAIN_SLICE", 0)  # one POST, then the next service's turn
     events = [final_event(service) for _ in range(3)]
 
     assert delivery.callbacks_drain(service_id=service.id) == 1
 
-    assert queued_callbacks() == [str(service.id)]  # a fresh drain for the rest
+    assert queued_callbacks() == [str(service.id)]  # a fresh drain for the rest, at the back
     states = CallbackEvent.objects.filter(id__in=[e.id for e in events]).values_list("state")
     assert sorted(state for (state,) in states) == ["delivered", "pending", "pending"]
 
