@@ -262,6 +262,16 @@ def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client)
     assert history.index("MMG slow tonight") < history.index("initial provider set-up")
 
 
+@pytest.mark.parametrize("object_id", ["x", "1x", "99999"])
+def test_a_provider_page_for_an_id_that_is_no_providers_says_so(admin_client, object_id):
+    """Not a 500: the admin's own "doesn't exist" answer, back to the list."""
+    response = admin_client.get(f"{PROVIDERS}{object_id}/change/")
+    assert response.status_code == 302
+    assert response.url == "/admin/"
+    messages = [str(message) for message in response.wsgi_request._messages]
+    assert messages == [f"provider with ID “{object_id}” doesn’t exist. Perhaps it was deleted?"]
+
+
 def test_provider_list_is_not_editable_in_place(admin_client):
     assert 'name="form-0-priority"' not in _page(admin_client.get(PROVIDERS))
 
