@@ -327,3 +327,31 @@ def test_healthz_reports_the_backlog(client, service):
     answer = client.get("/healthz").json()
     assert 290 < answer["oldest_created_seconds"] < 400
     assert answer["oldest_claim_seconds"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/sending/notification/?status__exact=%00",
+        "/admin/sending/notification/?provider=%00",
+        "/admin/sending/sendattempt/?outcome__exact=%00",
+        "/admin/callbacks/receipt/?provider__exact=%00",
+        "/admin/callbacks/receivedtext/?provider=%00",
+        "/admin/webhooks/callbackevent/?kind__exact=a%00b",
+        "/admin/django_q/schedule/?schedule_type__exact=%00",
+    ],
+)
+def test_a_list_filter_with_a_nul_is_refused_naming_it(admin_client, query):
+    """PostgreSQL text can't hold a NUL: a filter value with one answered 500 there."""
+    response = admin_client.get(query)
+    assert response.status_code == 400
+    name = query.split("?")[1].split("=")[0]
+    assert response.content.decode() == f"{name} must not contain a NUL character"
+
+
+def test_a_list_filter_without_a_nul_still_filters(admin_client, service):
+    delivered = notification_make(service=service, status="delivered")
+    failed = notification_make(service=service, status="technical-failure")
+    page = _page(admin_client.get("/admin/sending/notification/?status__exact=delivered"))
+    assert str(delivered.id) in page
+    assert str(failed.id) not in page
