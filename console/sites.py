@@ -35,16 +35,15 @@ class ConsoleAdminSite(admin.AdminSite):
         return super().index(request, extra_context=extra)
 
     def admin_view(self, view, cacheable=False):
-        """Every console page refuses a query value the database can't hold (a list filter's
-        `?status__exact=%00` reached PostgreSQL as it was and answered 500)."""
+        """Every console page refuses a value from its URL that the database can't hold: a list
+        filter's `?status__exact=%00`, or an object id such as django_q's task
+        `/admin/django_q/failure/%00/change/`, reached PostgreSQL as it was and answered 500."""
         checked_view = super().admin_view(view, cacheable)
 
         @functools.wraps(checked_view)
         def query_checked(request, *args, **kwargs):
-            for name, values in request.GET.lists():
-                for value in values:
-                    if fault := text_fault(value):
-                        return HttpResponseBadRequest(f"{name} {fault}", content_type="text/plain")
+            if problem := _url_values_fault(request, kwargs):
+                return HttpResponseBadRequest(problem, content_type="text/plain")
             return checked_view(request, *args, **kwargs)
 
         return query_checked
@@ -88,3 +87,13 @@ class ConsoleAdminSite(admin.AdminSite):
             "end": end,
         }
         return TemplateResponse(request, "console/statistics.html", context)
+
+
+def _url_values_fault(request, kwargs: dict) -> str | None:
+    """ "<name> must not contain …" for the first query or path value the database can't hold."""
+    path_values = [(name, [value]) for name, value in kwargs.items() if isinstance(value, str)]
+    for name, values in [*request.GET.lists(), *path_values]:
+        for value in values:
+            if fault := text_fault(value):
+                return f"{name} {fault}"
+    return None

@@ -349,6 +349,14 @@ def test_a_list_filter_with_a_nul_is_refused_naming_it(admin_client, query):
     assert response.content.decode() == f"{name} must not contain a NUL character"
 
 
+@pytest.mark.parametrize("page", ["change", "history", "delete"])
+def test_an_object_id_with_a_nul_is_refused_naming_it(admin_client, page):
+    """django_q's task ids are text: one with a NUL reached PostgreSQL (500 there)."""
+    response = admin_client.get(f"/admin/django_q/failure/a%00b/{page}/")
+    assert response.status_code == 400
+    assert response.content.decode() == "object_id must not contain a NUL character"
+
+
 def test_a_list_filter_without_a_nul_still_filters(admin_client, service):
     delivered = notification_make(service=service, status="delivered")
     failed = notification_make(service=service, status="technical-failure")
