@@ -4,6 +4,8 @@ import functools
 from datetime import timedelta
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -35,14 +37,15 @@ class ConsoleAdminSite(admin.AdminSite):
         return super().index(request, extra_context=extra)
 
     def admin_view(self, view, cacheable=False):
-        """Every console page refuses a value from its URL that the database can't hold: a list
-        filter's `?status__exact=%00`, or an object id such as django_q's task
-        `/admin/django_q/failure/%00/change/`, reached PostgreSQL as it was and answered 500."""
+        """Every console page refuses a value the database can't hold or take for an id: a list
+        filter's `?status__exact=%00`, an object id such as django_q's task
+        `/admin/django_q/failure/%00/change/`, or an action's selected id that is none of the
+        model's (`x` for a receipt) reached the database as it was and answered 500."""
         checked_view = super().admin_view(view, cacheable)
 
         @functools.wraps(checked_view)
         def query_checked(request, *args, **kwargs):
-            if problem := _url_values_fault(request, kwargs):
+            if problem := _url_values_fault(request, kwargs) or _selected_fault(request, view):
                 return HttpResponseBadRequest(problem, content_type="text/plain")
             return checked_view(request, *args, **kwargs)
 
@@ -90,10 +93,28 @@ class ConsoleAdminSite(admin.AdminSite):
 
 
 def _url_values_fault(request, kwargs: dict) -> str | None:
-    """ "<name> must not contain …" for the first query or path value the database can't hold."""
+    """`<name> must not contain …` for the first query or path value the database can't hold."""
     path_values = [(name, [value]) for name, value in kwargs.items() if isinstance(value, str)]
     for name, values in [*request.GET.lists(), *path_values]:
         for value in values:
             if fault := text_fault(value):
                 return f"{name} {fault}"
+    return None
+
+
+def _selected_fault(request, view) -> str | None:
+    """An action's selected id (the list's checkboxes) that is not an id of the list's model:
+    Django hands them to the database as they were posted."""
+    model_admin = getattr(view, "__self__", None)  # a ModelAdmin's page is its bound method
+    if request.method != "POST" or not isinstance(model_admin, admin.ModelAdmin):
+        return None
+    pk = model_admin.model._meta.pk
+    for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+        if fault := text_fault(value):
+            return f"{ACTION_CHECKBOX_NAME} {fault}"
+        try:
+            pk.to_python(value)
+        except ValidationError:
+            model = model_admin.opts.verbose_name
+            return f"{ACTION_CHECKBOX_NAME} {value!r} is not an id of a {model}"
     return None

@@ -357,6 +357,37 @@ def test_an_object_id_with_a_nul_is_refused_naming_it(admin_client, page):
     assert response.content.decode() == "object_id must not contain a NUL character"
 
 
+@pytest.mark.parametrize(
+    ("listed", "action", "selected", "problem"),
+    [
+        (RECEIPTS, "replay", "x", "'x' is not an id of a receipt"),
+        ("/admin/sending/notification/", "mark_technical_failure", "42",
+         "'42' is not an id of a notification"),
+        ("/admin/webhooks/callbackevent/", "send_again", "x",
+         "'x' is not an id of a callback event"),
+        ("/admin/django_q/failure/", "delete_selected", "a\x00b",
+         "must not contain a NUL character"),
+    ],
+)  # fmt: skip
+def test_an_action_on_an_id_that_is_none_of_the_models_is_refused(
+    admin_client, listed, action, selected, problem
+):
+    """Posted by hand (the list's checkboxes only offer real ids): no 500, nothing changed."""
+    data = {"action": action, "_selected_action": [selected], "apply": "1", "reason": "r"}
+    response = admin_client.post(listed, data)
+    assert response.status_code == 400
+    assert response.content.decode() == f"_selected_action {problem}"
+
+
+def test_an_action_on_real_ids_still_runs(admin_client, service):
+    stuck = notification_make(service=service, status=NotificationStatus.SENDING)
+    data = {"action": "mark_technical_failure", "_selected_action": [str(stuck.id)],
+            "apply": "1", "reason": "stuck"}  # fmt: skip
+    admin_client.post("/admin/sending/notification/", data)
+    stuck.refresh_from_db()
+    assert stuck.status == NotificationStatus.TECHNICAL_FAILURE
+
+
 def test_a_list_filter_without_a_nul_still_filters(admin_client, service):
     delivered = notification_make(service=service, status="delivered")
     failed = notification_make(service=service, status="technical-failure")
