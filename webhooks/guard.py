@@ -33,10 +33,11 @@ def resolve(host: str, port: int) -> list[str]:
 
 def address_check(address: str) -> None:
     """Refuse loopback, private, link-local, reserved, multicast and unspecified addresses
-    (for IPv6, also the IPv4 they map to: `::ffff:127.0.0.1`)."""
+    (for IPv6, also the IPv4 one it carries: mapped, `::ffff:127.0.0.1`, or 6to4,
+    `2002:7f00:1::`, which Python counts as global whatever IPv4 address it wraps)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
         raise CallbackUrlRefused(f"address not allowed: {ip}")
 

@@ -3,6 +3,7 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed
@@ -533,7 +534,10 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        history = ProviderDetailsHistory.objects.filter(provider_id=object_id)[:HISTORY_SHOWN]
+        # `get_object` reads the id from the URL as the admin does (None for one that is not a
+        # provider's, "x" too): Django then answers it with its "doesn't exist" redirect.
+        provider = self.get_object(request, unquote(object_id))
+        history = ProviderDetailsHistory.objects.filter(provider=provider)[:HISTORY_SHOWN]
         extra = {**(extra_context or {}), "history": history, "history_shown": HISTORY_SHOWN}
         return super().change_view(request, object_id, form_url, extra_context=extra)
 

@@ -1,6 +1,7 @@
 """Requests of the /v2 API, checked as GOV.UK Notify checks them; errors in the section 4 shape
 (`ValidationError`, "<field> <message>")."""
 
+import string
 import uuid
 from urllib.parse import urlsplit
 
@@ -139,15 +140,21 @@ class EmailV2RequestSerializer(_V2Send):
         return value
 
 
+# The characters a URI may hold (RFC 3986); anything else (whitespace, `<`, `>`, a letter outside
+# ASCII) would not stand as it is inside the List-Unsubscribe header's `<…>`: `>,<mailto:…>` there
+# adds an unsubscribe address of the sender's choosing.
+_URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+
+
 def _https_url(value: str) -> bool:
-    """One https:// URL with a host and no whitespace: it goes out in the List-Unsubscribe
-    header (control characters the field refuses)."""
+    """One https:// URL with a host, made only of URI characters: it goes out in the
+    List-Unsubscribe header (control characters the field refuses)."""
     try:
         parts = urlsplit(value)
     except ValueError:  # an unclosed "[" of an IPv6 address
         return False
-    spaced = any(character.isspace() for character in value)
-    return parts.scheme == "https" and bool(parts.hostname) and not spaced
+    uri_only = set(value) <= _URI_CHARACTERS
+    return parts.scheme == "https" and bool(parts.hostname) and uri_only
 
 
 class PreviewRequestSerializer(StrictSerializer):

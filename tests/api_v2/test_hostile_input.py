@@ -199,6 +199,11 @@ def test_a_control_character_in_the_body_only_is_sent_as_given(v2, email_templat
         ("https:///path", "one_click_unsubscribe_url is not a valid https url"),
         ("https://[::1/u", "one_click_unsubscribe_url is not a valid https url"),
         ("http://council.example/u", "one_click_unsubscribe_url is not a valid https url"),
+        # `<…>` in the header: a second, mailto: target of the sender's choosing
+        ("https://council.example/u>,<mailto:x@attacker.example",
+         "one_click_unsubscribe_url is not a valid https url"),
+        ("https://council.example/u\u202e", "one_click_unsubscribe_url is not a valid https url"),
+        ('https://council.example/"u"', "one_click_unsubscribe_url is not a valid https url"),
     ],
 )  # fmt: skip
 def test_a_bad_one_click_unsubscribe_url_is_a_400(v2, email_template, url, message):
@@ -207,6 +212,18 @@ def test_a_bad_one_click_unsubscribe_url_is_a_400(v2, email_template, url, messa
 
     assert errors_of(response, 400) == [{"error": "ValidationError", "message": message}]
     assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://council.example/unsubscribe?u=1&t=a%2Fb#x", "https://[2001:db8::1]:8443/u;p=1",
+     "https://council.example/~a/(b)/c!*'$+,="],
+)  # fmt: skip
+def test_a_one_click_unsubscribe_url_of_uri_characters_goes_out_as_given(v2, email_template, url):
+    body = email(EMAIL_VALUES, email_template, one_click_unsubscribe_url=url)
+    response = v2.post("/v2/notifications/email", body)
+    assert response.status_code == 201
+    assert response.json()["content"]["one_click_unsubscribe_url"] == url
 
 
 @pytest.mark.parametrize("reference", ["line one\nline two", "a\r\nb", "a\x00b"])

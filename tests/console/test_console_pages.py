@@ -262,6 +262,16 @@ def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client)
     assert history.index("MMG slow tonight") < history.index("initial provider set-up")
 
 
+@pytest.mark.parametrize("object_id", ["x", "1x", "99999"])
+def test_a_provider_page_for_an_id_that_is_no_providers_says_so(admin_client, object_id):
+    """Not a 500: the admin's own "doesn't exist" answer, back to the list."""
+    response = admin_client.get(f"{PROVIDERS}{object_id}/change/")
+    assert response.status_code == 302
+    assert response.url == "/admin/"
+    messages = [str(message) for message in response.wsgi_request._messages]
+    assert messages == [f"provider with ID “{object_id}” doesn’t exist. Perhaps it was deleted?"]
+
+
 def test_provider_list_is_not_editable_in_place(admin_client):
     assert 'name="form-0-priority"' not in _page(admin_client.get(PROVIDERS))
 
@@ -317,3 +327,70 @@ def test_healthz_reports_the_backlog(client, service):
     answer = client.get("/healthz").json()
     assert 290 < answer["oldest_created_seconds"] < 400
     assert answer["oldest_claim_seconds"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/sending/notification/?status__exact=%00",
+        "/admin/sending/notification/?provider=%00",
+        "/admin/sending/sendattempt/?outcome__exact=%00",
+        "/admin/callbacks/receipt/?provider__exact=%00",
+        "/admin/callbacks/receivedtext/?provider=%00",
+        "/admin/webhooks/callbackevent/?kind__exact=a%00b",
+        "/admin/django_q/schedule/?schedule_type__exact=%00",
+    ],
+)
+def test_a_list_filter_with_a_nul_is_refused_naming_it(admin_client, query):
+    """PostgreSQL text can't hold a NUL: a filter value with one answered 500 there."""
+    response = admin_client.get(query)
+    assert response.status_code == 400
+    name = query.split("?")[1].split("=")[0]
+    assert response.content.decode() == f"{name} must not contain a NUL character"
+
+
+@pytest.mark.parametrize("page", ["change", "history", "delete"])
+def test_an_object_id_with_a_nul_is_refused_naming_it(admin_client, page):
+    """django_q's task ids are text: one with a NUL reached PostgreSQL (500 there)."""
+    response = admin_client.get(f"/admin/django_q/failure/a%00b/{page}/")
+    assert response.status_code == 400
+    assert response.content.decode() == "object_id must not contain a NUL character"
+
+
+@pytest.mark.parametrize(
+    ("listed", "action", "selected", "problem"),
+    [
+        (RECEIPTS, "replay", "x", "'x' is not an id of a receipt"),
+        ("/admin/sending/notification/", "mark_technical_failure", "42",
+         "'42' is not an id of a notification"),
+        ("/admin/webhooks/callbackevent/", "send_again", "x",
+         "'x' is not an id of a callback event"),
+        ("/admin/django_q/failure/", "delete_selected", "a\x00b",
+         "must not contain a NUL character"),
+    ],
+)  # fmt: skip
+def test_an_action_on_an_id_that_is_none_of_the_models_is_refused(
+    admin_client, listed, action, selected, problem
+):
+    """Posted by hand (the list's checkboxes only offer real ids): no 500, nothing changed."""
+    data = {"action": action, "_selected_action": [selected], "apply": "1", "reason": "r"}
+    response = admin_client.post(listed, data)
+    assert response.status_code == 400
+    assert response.content.decode() == f"_selected_action {problem}"
+
+
+def test_an_action_on_real_ids_still_runs(admin_client, service):
+    stuck = notification_make(service=service, status=NotificationStatus.SENDING)
+    data = {"action": "mark_technical_failure", "_selected_action": [str(stuck.id)],
+            "apply": "1", "reason": "stuck"}  # fmt: skip
+    admin_client.post("/admin/sending/notification/", data)
+    stuck.refresh_from_db()
+    assert stuck.status == NotificationStatus.TECHNICAL_FAILURE
+
+
+def test_a_list_filter_without_a_nul_still_filters(admin_client, service):
+    delivered = notification_make(service=service, status="delivered")
+    failed = notification_make(service=service, status="technical-failure")
+    page = _page(admin_client.get("/admin/sending/notification/?status__exact=delivered"))
+    assert str(delivered.id) in page
+    assert str(failed.id) not in page

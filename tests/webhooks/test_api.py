@@ -130,6 +130,28 @@ def test_a_url_resolving_inside_our_network_is_refused(api_client, monkeypatch, 
 
 
 @pytest.mark.parametrize(
+    ("address", "inside"),
+    [("2002:7f00:1::", "127.0.0.1"), ("2002:a9fe:a9fe::1", "169.254.169.254"),
+     ("2002:a00:1::", "10.0.0.1")],
+)  # fmt: skip
+def test_a_6to4_address_wrapping_an_inside_one_is_refused(api_client, monkeypatch, address, inside):
+    """6to4 (2002::/16) carries an IPv4 address, reached through the host's 6to4 route."""
+    monkeypatch.setattr(guard, "resolve", lambda host, port: [address])
+    for path in ("/service/callback", "/service/inbound-callback"):
+        response = api_client.put(
+            path, {"url": URL, "bearer_token": "a-token-of-12"}, format="json"
+        )
+        assert response.status_code == 400
+        assert errors(response) == [f"url address not allowed: {inside}"]
+
+
+def test_a_6to4_address_wrapping_a_public_one_is_allowed(api_client, monkeypatch):
+    monkeypatch.setattr(guard, "resolve", lambda host, port: ["2002:5db8:d822::1"])
+    response = put(api_client, {"url": URL, "bearer_token": "a-token-of-12"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
     "url", ["https://127.0.0.1/", "https://[::1]:8443/", "https://10.0.0.8/x", "https://localhost/"]
 )
 def test_literal_and_local_hosts_are_refused_with_real_resolution(api_client, monkeypatch, url):
