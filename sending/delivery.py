@@ -1,45 +1,57 @@
-"""Handing one notification to a provider: claim it, send it, record what happened, plan a retry.
+"""Handing notifications to providers: the steps of a drain (`sending/engine.py` has the queue,
+the claim and the pools): claim a batch with each first call on record, make the calls, record
+what happened as they complete, fail over or plan a retry.
 
-A worker first claims the notification with a conditional update (only from `created`, only when
-no other worker holds an unexpired lease and any retry is due), so two workers never both send it.
-No transaction or row lock is held while a provider call is in flight.
+No transaction or row lock is held while a provider call is in flight, and the pool threads make
+only the calls: every database write is the drain's own thread's.
 """
 
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from notifyproject import metrics
-from notifyproject.broker import TASK_LEASE
 from notifyproject.masking import recipient_mask
-from sending.attempts import attempt_finish, attempt_start, attempt_unknown_hold
+from sending.attempts import attempt_finish
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
+from sending.engine import (
+    CallResult,
+    Send,
+    attempts_start,
+    call_timed,
+    deliveries_claim,
+    deliveries_waiting,
+    provider_pool,
+)
 from sending.failover import provider_check_errors, provider_choose
-from sending.models import KeyType, Notification, NotificationStatus, ProviderDetails
-from sending.services import notification_queue_delivery
+from sending.models import (
+    KeyType,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    ProviderDetails,
+)
+from sending.services import notifications_queue_delivery
 from sending.status import (
+    StatusChange,
     handlers_load,
     notification_fail,
-    notification_mark_sent,
     notifications_lock,
+    notifications_status_change,
 )
 
 logger = logging.getLogger(__name__)
 
 now = timezone.now  # seam for tests
-
-# A live worker never loses its claim; a worker that died releases it when the lease runs out.
-LEASE = TASK_LEASE
-
 
 SES = "ses"
 
@@ -47,104 +59,218 @@ SES = "ses"
 PROVIDERS_PER_RUN = 2
 
 
-@dataclass(frozen=True)
-class AttemptResult:
-    ok: bool
-    error: Exception | None = None
-
-
 def _locked(notification_id, *fields: str) -> Notification | None:
     return next(iter(notifications_lock([notification_id], fields=fields).values()), None)
 
 
-def notification_claim(*, notification_id: str) -> Notification | None:
-    """Take the notification for this worker; None when it is not ours to send.
-
-    Ours when it is `created`, no other worker holds an unexpired lease, and any planned retry is
-    due. The row lock lasts only for this check, never during the provider call. When a dead
-    worker's provider call has no outcome, it is held for a receipt instead (`sending/attempts.py`).
-    """
-    current = now()
+def sends_claim(queryset: QuerySet[Notification], *, batch: int) -> list[Send]:
+    """Claim up to `batch` (`deliveries_claim`) and, in the same commit, put each one's first
+    call on record as `started`; those with no provider to send to wait for a retry."""
     with transaction.atomic():
-        row = _locked(notification_id)
-        claimable = (
-            row is not None
-            and row.status == NotificationStatus.CREATED
-            and (row.lease_until is None or row.lease_until < current)
-            and (row.next_attempt_at is None or row.next_attempt_at <= current)
+        claimed = deliveries_claim(queryset, batch=batch)
+        ses_active = any(row.notification_type == NotificationType.EMAIL for row in claimed) and (
+            ProviderDetails.objects.filter(name=SES, active=True).exists()
         )
-        by_id = Notification.objects.filter(id=notification_id)
-        hold_until = attempt_unknown_hold(notification=row) if claimable else None
-        if hold_until is not None:
-            # Out of the queue until the hold ends; the due-retry sweep queues it then.
-            by_id.update(next_attempt_at=hold_until, queued_at=None, lease_until=None)
-            return None
-        if claimable:
-            row.lease_until = current + LEASE
-            by_id.update(lease_until=row.lease_until)
-    if not claimable:
-        logger.info("delivery skipped: not claimable", extra={"notification_id": notification_id})
-        return None
-    return row
+        sends, unsendable = [], []
+        for row in claimed:
+            provider = _provider_first(row, ses_active=ses_active)
+            if provider is None:
+                unsendable.append(row)
+            else:
+                sends.append(Send(notification=row, provider=provider))
+        attempts_start(sends)
+    for row in claimed:
+        notification_record_queued_for(notification=row)
+    for row in unsendable:
+        _retry_later(row, reason=_NO_PROVIDER[row.notification_type])
+    return sends
+
+
+_NO_PROVIDER = {
+    NotificationType.SMS: "no active SMS provider",
+    NotificationType.EMAIL: "SES is not active",
+}
+
+
+def _provider_first(notification: Notification, *, ses_active: bool) -> str | None:
+    if notification.notification_type == NotificationType.EMAIL:
+        return SES if ses_active else None
+    return provider_choose(international=notification.international)
+
+
+def _simulated(send: Send) -> bool:
+    return send.notification.key_type == KeyType.TEST
+
+
+def send_call(send: Send) -> Callable[[], str | None]:
+    """What the pool thread runs: the provider call alone (a test key's calls no provider)."""
+    notification = send.notification
+    if _simulated(send):
+        return _simulated_call(send.provider)
+    if notification.notification_type == NotificationType.SMS:
+        return _sms_call(notification=notification, provider=send.provider)
+    client = email_client()
+    return lambda: client.send_email(
+        to=notification.recipient,
+        subject=notification.subject,
+        body=notification.content,
+        reference=str(notification.id),
+        reply_to=notification.sender or None,
+        unsubscribe_url=notification.unsubscribe_url,
+    )
+
+
+def sends_record(finished: list[tuple[Send, CallResult]]) -> int:
+    """The outcomes of calls that completed, as a group: each attempt's outcome and the
+    hand-overs (one change of the status module) commit together, so a drain killed between them
+    can't leave an attempt marked sent on a notification still `created`, to go out again at
+    once; killed before, the attempts stay `started` and the next claim holds them for a receipt.
+    A receipt that got there first keeps its status. Returns how many were handed over."""
+    taken = [(send, result) for send, result in finished if result.error is None]
+    with transaction.atomic():
+        for send, result in finished:
+            attempt_finish(
+                attempt=send.attempt,
+                error=result.error,
+                duration_ms=result.duration_ms,
+                simulated=_simulated(send),
+            )
+        if taken:
+            notifications_status_change(
+                [
+                    StatusChange(
+                        notification_id=send.notification.id,
+                        status=NotificationStatus.SENDING,
+                        sent_by=send.provider,
+                        provider_reference=result.reference,
+                    )
+                    for send, result in taken
+                ]
+            )
+    for send, result in taken:
+        _report_handed_over(send, result)
+    for send, result in finished:
+        if result.error is not None:
+            _log_failure(
+                notification=send.notification,
+                provider=send.provider,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+    return len(taken)
+
+
+def _report_handed_over(send: Send, result: CallResult) -> None:
+    """Counted and logged; a test key's send brings along what it does once handed over
+    (`settings.SIMULATED_SEND_HANDLERS`: its receipt, made and taken at once)."""
+    notification = send.notification
+    metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
+    logger.info(
+        "notification handed to provider",
+        extra={
+            "notification_id": str(notification.id),
+            "provider": send.provider,
+            "simulated": _simulated(send),
+        },
+    )
+    if _simulated(send):
+        notification.provider_reference = result.reference
+        for handler in handlers_load(tuple(settings.SIMULATED_SEND_HANDLERS)):
+            handler(notification=notification, provider=send.provider)
+
+
+def sends_fail_over(finished: list[tuple[Send, CallResult]]) -> list[Send]:
+    """After failed calls: a text goes at once to a different active provider (returned, its
+    call on record as `started`, to be made); otherwise a retry is planned, or for an error SES
+    will never accept, a technical failure."""
+    again = []
+    for send, result in finished:
+        if result.error is None:
+            continue
+        notification = send.notification
+        reason = f"{send.provider}: {result.error}"
+        if notification.notification_type == NotificationType.EMAIL:
+            error = result.error
+            if isinstance(error, EmailClientException) and not error.retryable:
+                notification_give_up(notification=notification, reason=f"ses: {error}")
+            else:
+                _retry_later(notification, reason=f"ses: {error}")
+            continue
+        provider_check_errors(provider=send.provider)
+        other = None
+        if len(send.tried) < PROVIDERS_PER_RUN:
+            other = provider_choose(
+                international=notification.international, exclude=frozenset(send.tried)
+            )
+        if other is None:
+            _retry_later(notification, reason=reason)
+        else:
+            again.append(Send(notification=notification, provider=other, tried=set(send.tried)))
+    attempts_start(again)
+    return again
+
+
+def _retry_later(notification: Notification, *, reason: str) -> None:
+    if notification.notification_type == NotificationType.EMAIL:
+        delay, most = settings.EMAIL_RETRY_DELAY_SECONDS, settings.EMAIL_MAX_RETRIES
+    else:
+        delay, most = settings.SMS_RETRY_DELAY_SECONDS, settings.SMS_MAX_RETRIES
+    notification_retry_later(
+        notification=notification, delay_seconds=delay, max_retries=most, reason=reason
+    )
+
+
+def deliveries_drain(
+    *,
+    notification_type: str,
+    queryset: QuerySet[Notification] | None = None,
+    until: float | None = None,
+    on_more_waiting: Callable[[], None] | None = None,
+) -> int:
+    """Send the channel's waiting notifications (`deliveries_waiting`) until a claim finds none
+    and no call is in flight, or `until` (a `time.monotonic()`) has passed and the calls in
+    flight are done. More is claimed whenever half the pool is free. Returns how many were
+    handed over. `on_more_waiting` is called the first time a claim comes back full (more is
+    waiting than the pool takes at once). Given a `queryset` instead, those of it that are
+    claimable are claimed once and sent (a planned retry is not made at once again)."""
+    once = queryset is not None
+    if queryset is None:
+        queryset = deliveries_waiting(notification_type)
+    queryset = queryset.filter(notification_type=notification_type)
+    capacity = settings.DELIVERY_CONCURRENCY
+    in_flight: dict[Future, Send] = {}
+    handed_over = 0
+    found_none = False  # the last claim found nothing: claim again only once all calls are done
+    while True:
+        may_claim = not (once and found_none) and (until is None or time.monotonic() < until)
+        if may_claim and len(in_flight) <= capacity // 2 and not (found_none and in_flight):
+            want = capacity - len(in_flight)
+            sends = sends_claim(queryset, batch=want)
+            found_none = once or not sends
+            if len(sends) == want and on_more_waiting is not None:
+                on_more_waiting()
+                on_more_waiting = None
+            for send in sends:
+                in_flight[_submit(send)] = send
+        if not in_flight:
+            if found_none or not may_claim:
+                return handed_over
+            continue
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        finished = [(in_flight.pop(future), future.result()) for future in done]
+        handed_over += sends_record(finished)
+        for send in sends_fail_over(finished):
+            in_flight[_submit(send)] = send
+
+
+def _submit(send: Send) -> Future:
+    return provider_pool(send.provider).submit(call_timed, send.provider, send_call(send))
 
 
 def notification_record_queued_for(*, notification: Notification) -> None:
     if notification.retry_count == 0:
         seconds = (now() - notification.created_at).total_seconds()
         metrics.timing(f"tasks.deliver-{notification.notification_type}.queued-for", seconds)
-
-
-def provider_attempt(
-    *,
-    notification: Notification,
-    provider: str,
-    call: Callable[[], str | None],
-    simulated: bool = False,
-) -> AttemptResult:
-    """Make one provider call, on record as a `started` SendAttempt before it is made.
-
-    When the provider takes it, the attempt's outcome and the hand-over (`sending/status.py`)
-    commit together: a worker killed between two commits would leave an attempt marked sent on a
-    notification still `created`, and it would go out again at once; killed before this one, the
-    attempt stays `started` and the next claim holds it for a receipt. A failure's outcome is
-    written and logged at the right level.
-
-    A test key's send is `simulated`: `call` calls no provider, the attempt is on record as
-    `simulated`, and once handed over what a test key's send brings along is done
-    (`settings.SIMULATED_SEND_HANDLERS`: its receipt, made and taken at once)."""
-    attempt = attempt_start(notification=notification, provider=provider)
-    start = time.perf_counter()
-    error = None
-    try:
-        reference = call()
-    except Exception as err:  # every failure is recorded, retried and logged below
-        error = err
-    duration_ms = round((time.perf_counter() - start) * 1000)
-    if error is not None:
-        attempt_finish(attempt=attempt, error=error, duration_ms=duration_ms)
-        _log_failure(
-            notification=notification, provider=provider, error=error, duration_ms=duration_ms
-        )
-        return AttemptResult(ok=False, error=error)
-    with transaction.atomic():
-        attempt_finish(attempt=attempt, error=None, duration_ms=duration_ms, simulated=simulated)
-        notification_mark_sent(
-            notification_id=notification.id, provider=provider, reference=reference
-        )
-    metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
-    logger.info(
-        "notification handed to provider",
-        extra={
-            "notification_id": str(notification.id),
-            "provider": provider,
-            "simulated": simulated,
-        },
-    )
-    if simulated:
-        notification.provider_reference = reference
-        for handler in handlers_load(tuple(settings.SIMULATED_SEND_HANDLERS)):
-            handler(notification=notification, provider=provider)
-    return AttemptResult(ok=True)
 
 
 def _simulated_call(provider: str) -> Callable[[], str | None]:
@@ -212,7 +338,7 @@ def notification_retry_later(
         },
     )
     if planned and delay_seconds == 0:
-        notification_queue_delivery(notification=notification)
+        notifications_queue_delivery(notifications=[notification])
 
 
 def _sms_call(*, notification: Notification, provider: str) -> Callable[[], str | None]:
@@ -226,81 +352,3 @@ def _sms_call(*, notification: Notification, provider: str) -> Callable[[], str 
         international=notification.international,
         sender=notification.sender or None,
     )
-
-
-def notification_deliver_sms(*, notification_id: str) -> None:
-    """Claim a text, try the chosen SMS provider and at once a different one (failover), then
-    hand it over, or plan a retry."""
-    notification = notification_claim(notification_id=notification_id)
-    if notification is None:
-        return
-    notification_record_queued_for(notification=notification)
-    tried: set[str] = set()
-    reason = "no active SMS provider"
-    for _ in range(PROVIDERS_PER_RUN):
-        provider = provider_choose(
-            international=notification.international, exclude=frozenset(tried)
-        )
-        if provider is None:
-            break
-        tried.add(provider)
-        result = provider_attempt(
-            notification=notification,
-            provider=provider,
-            call=_sms_call(notification=notification, provider=provider),
-            simulated=notification.key_type == KeyType.TEST,
-        )
-        if result.ok:
-            return
-        reason = f"{provider}: {result.error}"
-        provider_check_errors(provider=provider)
-    notification_retry_later(
-        notification=notification,
-        delay_seconds=settings.SMS_RETRY_DELAY_SECONDS,
-        max_retries=settings.SMS_MAX_RETRIES,
-        reason=reason,
-    )
-
-
-def notification_deliver_email(*, notification_id: str) -> None:
-    """Claim an email, send it through SES, then hand it over, give up (an error SES will
-    never accept) or plan a retry."""
-    notification = notification_claim(notification_id=notification_id)
-    if notification is None:
-        return
-    notification_record_queued_for(notification=notification)
-    retry = {
-        "notification": notification,
-        "delay_seconds": settings.EMAIL_RETRY_DELAY_SECONDS,
-        "max_retries": settings.EMAIL_MAX_RETRIES,
-    }
-    if not ProviderDetails.objects.filter(name=SES, active=True).exists():
-        notification_retry_later(**retry, reason="SES is not active")
-        return
-    if notification.key_type == KeyType.TEST:
-        provider_attempt(
-            notification=notification,
-            provider=SES,
-            call=_simulated_call(SES),
-            simulated=True,
-        )
-        return
-    client = email_client()
-    result = provider_attempt(
-        notification=notification,
-        provider=client.name,
-        call=lambda: client.send_email(
-            to=notification.recipient,
-            subject=notification.subject,
-            body=notification.content,
-            reference=str(notification.id),
-            reply_to=notification.sender or None,
-            unsubscribe_url=notification.unsubscribe_url,
-        ),
-    )
-    if result.ok:
-        return
-    if isinstance(result.error, EmailClientException) and not result.error.retryable:
-        notification_give_up(notification=notification, reason=f"ses: {result.error}")
-    else:
-        notification_retry_later(**retry, reason=f"ses: {result.error}")

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sending.delivery import LEASE
+from sending.engine import LEASE
 from sending.models import Notification, NotificationStatus, SendAttempt, Service
 
 

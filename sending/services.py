@@ -10,26 +10,14 @@ from functools import partial
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django_q.brokers.orm import ORM
-from django_q.brokers.redis_broker import Redis
-from django_q.conf import Conf
-from django_q.models import OrmQ
-from django_q.signals import pre_enqueue
-from django_q.signing import SignedPackage
-from django_q.tasks import async_task
 
 from notifyproject import metrics
-from notifyproject.broker import broker_handle
+from sending.engine import deliveries_drain_request
 from sending.fragments import sms_fragment_count
 from sending.models import KeyType, Notification, NotificationType, Service, Template
 from sending.status import handlers_load
 
 logger = logging.getLogger(__name__)
-
-DELIVERY_TASKS = {
-    NotificationType.SMS: "sending.tasks.deliver_sms",
-    NotificationType.EMAIL: "sending.tasks.deliver_email",
-}
 
 
 def notification_create(
@@ -160,57 +148,12 @@ def _queue_accepted(*, notifications: list[Notification]) -> None:
 
 
 def notification_queue_delivery(*, notification: Notification) -> None:
-    """Hand the notification's id to a Django Q worker (the task claims it before sending)."""
+    """Ask for the notification's channel's drain (`sending/engine.py`), which claims it from
+    the table."""
     notifications_queue_delivery(notifications=[notification])
 
 
 def notifications_queue_delivery(*, notifications: list[Notification]) -> None:
-    """Queue each notification's delivery task, all in ONE round trip to the broker: a single
-    RPUSH of every signed task on Redis, one multi-row insert on the ORM broker. The tasks are
-    the ones `async_task` makes (same fields, signed the same way), so workers can't tell."""
-    if Conf.SYNC:  # tests that run tasks in the caller
-        for notification in notifications:
-            func, notification_id = _task_call(notification)
-            async_task(
-                func, notification_id, task_name=_task_name(notification), broker=broker_handle()
-            )
-        return
-    broker = broker_handle()
-    packages = [SignedPackage.dumps(_task(notification)) for notification in notifications]
-    if isinstance(broker, Redis):
-        broker.connection.rpush(broker.list_key, *packages)
-    elif isinstance(broker, ORM):
-        key, now = broker.list_key or Conf.CLUSTER_NAME, timezone.now()
-        broker.get_connection().bulk_create(
-            [OrmQ(key=key, payload=package, lock=now) for package in packages]
-        )
-    else:
-        for package in packages:
-            broker.enqueue(package)
-
-
-def _task_call(notification: Notification) -> tuple[str, str]:
-    return DELIVERY_TASKS[notification.notification_type], str(notification.id)
-
-
-def _task_name(notification: Notification) -> str:
-    return f"deliver-{notification.notification_type}-{notification.id}"
-
-
-def _task(notification: Notification) -> dict:
-    """The task package `async_task(func, id, task_name=…)` would make."""
-    func, notification_id = _task_call(notification)
-    task = {
-        "id": uuid.uuid4().hex,
-        "name": _task_name(notification),
-        "func": func,
-        "args": (notification_id,),
-    }
-    if Conf.CACHED:
-        task["cached"] = Conf.CACHED
-    if Conf.ACK_FAILURES:
-        task["ack_failure"] = Conf.ACK_FAILURES
-    task["kwargs"] = {}
-    task["started"] = timezone.now()
-    pre_enqueue.send(sender="django_q", task=task)
-    return task
+    """Ask for the drain of each channel the notifications are on: at most one broker message
+    per channel however many there are (none while a drain request is waiting already)."""
+    deliveries_drain_request(notification.notification_type for notification in notifications)

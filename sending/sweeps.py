@@ -1,30 +1,26 @@
-"""Sweeps that keep notifications moving: due retries, lost tasks, silent `sending`.
+"""Sweeps that keep notifications moving: due retries, lost drain requests, silent `sending`.
 
-**Lost tasks.** django-q2's Redis broker hands a task out once: a pusher or worker that dies
-with it, a web process that dies between its commit and the push, or a push that fails, leaves a
-`created` notification nobody will send. Each notification carries `queued_at`, the moment its
-task was (last) meant for the broker; the replay sweep (every minute) queues again each `created`
-notification that no worker holds, that waits for no planned retry, and whose `queued_at` is
-older than the oldest task still in the broker, less `REPLAY_MARGIN_SECONDS`. The broker is first
-in, first out, so such a task has left the broker; the margin covers the few seconds a task
-spends in a pusher's hands before a worker claims it. A deep but healthy backlog is therefore
-never queued twice over: however slowly it drains, its tasks are still in the broker, younger
-than its head. What the sweep reads is one range of a partial index (`notification_queued`:
-`created` with `queued_at` set) up to that moment, which holds only tasks taken in the last
-moments plus the lost ones; a notification waiting for a retry has no `queued_at`. A duplicate
-task is harmless anyway: the claim lets only one worker send.
+**Lost drain requests.** The notifications table is the queue (`sending/engine.py`): a
+notification waits there `created` with `queued_at` set until a drain claims it. django-q2's
+Redis broker hands a task out once: a worker that dies with a drain request, a web process that
+dies between its commit and its request, or a request that fails, leaves notifications waiting
+with no drain on its way. The replay sweep (every minute) asks for the drain of each channel with
+a notification waiting, free and due, queued more than `REPLAY_MARGIN_SECONDS` ago. Asking is
+deduplicated (the channel's slot), so a deep but healthy backlog costs one cache round trip a
+minute, and a request lost on the broker is made again once its slot has run out. A drain
+killed mid-batch leaves its notifications leased: free again once the lease runs out, they are
+claimed then, the unknown-outcome hold deciding whether a call in flight may be made again.
 """
 
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from notifyproject.broker import broker_handle, broker_oldest_queued_at
+from sending.engine import deliveries_drain_request, notifications_free
 from sending.models import Notification, NotificationStatus
-from sending.services import notification_queue_delivery
 from sending.status import notification_fail
 
 now = timezone.now  # seam for tests
@@ -35,25 +31,19 @@ BATCH = 1000
 Progress = Callable[[int], None]
 
 
-def _free(current) -> Q:
-    """Not held by a worker, and not waiting for a retry that is not yet due."""
-    return (Q(lease_until__isnull=True) | Q(lease_until__lt=current)) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=current)
-    )
-
-
 def _queue_each(queryset, progress: Progress | None) -> int:
-    """Queue every notification of `queryset`, a batch at a time, marking each `queued_at` first
-    (so a push that fails is seen by the next replay), oldest first. `queryset` must leave out
+    """Put every notification of `queryset` in the queue (`queued_at` now), a batch at a time,
+    oldest first, and ask for the drain of each channel they are on. `queryset` must leave out
     what was marked (`queued_at` set now), so each batch is the front of the same range again."""
     count = 0
+    channels: set[str] = set()
     while batch := list(queryset.only("id", "notification_type")[:BATCH]):
         Notification.objects.filter(id__in=[n.id for n in batch]).update(queued_at=now())
-        for notification in batch:
-            notification_queue_delivery(notification=notification)
+        channels.update(notification.notification_type for notification in batch)
         count += len(batch)
         if progress:
             progress(count)
+    deliveries_drain_request(channels)
     return count
 
 
@@ -62,25 +52,27 @@ def notifications_queue_due_retries(*, progress: Progress | None = None) -> int:
     current = now()
     due = Notification.objects.filter(
         status=NotificationStatus.CREATED, next_attempt_at__lte=current, queued_at__isnull=True
-    ).filter(_free(current))
+    ).filter(notifications_free(current))
     return _queue_each(due.order_by("next_attempt_at"), progress)
 
 
 def notifications_replay(
     *, older_than: timedelta | None = None, progress: Progress | None = None
 ) -> int:
-    """Queue again the `created` notifications whose task was lost (see the module's comment);
-    with `older_than` (the command), every one queued longer ago than that instead."""
+    """Ask for the drains of the notifications waiting with no drain on its way (see the
+    module's comment): those queued, free and due, queued before `REPLAY_MARGIN_SECONDS` ago
+    (with `older_than`, the command's, before that long ago); how many wait so. They keep their
+    place in the queue."""
     current = now()
-    if older_than is None:
-        head = broker_oldest_queued_at(broker_handle())
-        cut = min(head or current, current) - timedelta(seconds=settings.REPLAY_MARGIN_SECONDS)
-    else:
-        cut = current - older_than
-    lost = Notification.objects.filter(status=NotificationStatus.CREATED, queued_at__lt=cut).filter(
-        _free(current)
-    )
-    return _queue_each(lost.order_by("queued_at"), progress)
+    margin = older_than or timedelta(seconds=settings.REPLAY_MARGIN_SECONDS)
+    waiting = Notification.objects.filter(
+        status=NotificationStatus.CREATED, queued_at__lt=current - margin
+    ).filter(notifications_free(current))
+    counts = dict(waiting.order_by().values_list("notification_type").annotate(count=Count("id")))
+    deliveries_drain_request(counts)
+    if progress:
+        progress(sum(counts.values()))
+    return sum(counts.values())
 
 
 def notifications_requeue(*, queryset) -> int:
@@ -88,7 +80,9 @@ def notifications_requeue(*, queryset) -> int:
     held by a worker and not waiting for a retry. The claim makes a duplicate harmless."""
     current = now()
     stuck = queryset.select_related(None).filter(status=NotificationStatus.CREATED)
-    stuck = stuck.filter(_free(current), Q(queued_at__isnull=True) | Q(queued_at__lt=current))
+    stuck = stuck.filter(
+        notifications_free(current), Q(queued_at__isnull=True) | Q(queued_at__lt=current)
+    )
     return _queue_each(stuck.order_by(), None)
 
 
@@ -104,7 +98,9 @@ def notifications_retry_now(*, queryset) -> int:
     Notification.objects.filter(id__in=ids, next_attempt_at__gt=current).update(
         next_attempt_at=current
     )
-    due = Notification.objects.filter(id__in=ids, queued_at__isnull=True).filter(_free(current))
+    due = Notification.objects.filter(id__in=ids, queued_at__isnull=True).filter(
+        notifications_free(current)
+    )
     return _queue_each(due.order_by("next_attempt_at"), None)
 
 

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import requests
+from django.conf import settings
 
 from notifyproject import metrics
 from notifyproject.masking import recipient_mask
@@ -101,6 +102,16 @@ def environment_read_once(session: requests.Session, url: str) -> requests.Sessi
     return session
 
 
+def session_pooled(session: requests.Session) -> requests.Session:
+    """A session the delivery engine's pool threads share, keeping a connection alive for each
+    call in flight (`DELIVERY_CONCURRENCY`) rather than requests' default 10, past which every
+    call would open and drop a connection of its own."""
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=settings.DELIVERY_CONCURRENCY)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class SmsClient(ProviderClient):
     def __init__(
         self, *, url: str, sender: str, timeout: float, session: requests.Session | None = None
@@ -110,7 +121,7 @@ class SmsClient(ProviderClient):
         self.sender = sender
         # (connect, read): the read timeout is the longest wait between bytes, not a total.
         self.timeout = (timeout, timeout)
-        self.session = session or environment_read_once(requests.Session(), url)
+        self.session = session or session_pooled(environment_read_once(requests.Session(), url))
 
     # --- the steps a provider fills in ---------------------------------------------------------
 

@@ -79,6 +79,8 @@ class SesClient(ProviderClient):
             read_timeout=timeout,
             # Attempts: botocore's default (3) unless AWS_MAX_ATTEMPTS says otherwise.
             retries={"mode": "standard"},
+            # A kept-alive connection for each call the delivery engine has in flight.
+            max_pool_connections=settings.DELIVERY_CONCURRENCY,
         )
         self.client = boto3.client(
             "sesv2", region_name=region, config=config, endpoint_url=endpoint_url

@@ -7,7 +7,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from sending import delivery, tasks
+from sending import delivery, engine, tasks
 from sending.clients.exceptions import (
     EmailClientException,
     EmailClientNonRetryableException,
@@ -146,7 +146,7 @@ def test_when_both_providers_fail_a_retry_is_planned(sms, wire, settings, monkey
     tasks.deliver_sms(str(sms.id))  # too early: nothing is sent
     assert len(wire.calls) == 2
 
-    monkeypatch.setattr(delivery, "now", lambda: timezone.now() + timedelta(seconds=301))
+    monkeypatch.setattr(engine, "now", lambda: timezone.now() + timedelta(seconds=301))
     tasks.deliver_sms(str(sms.id))
     assert len(wire.calls) == 4
     assert reload(sms).retry_count == 2
@@ -199,15 +199,17 @@ def test_international_texts_use_the_international_key_of_a_capable_provider(
     assert (sent["apiKey"], sent["to"]) == ("firetext-international-key", "12025550143")
 
 
-def test_a_receipt_that_beat_the_worker_keeps_its_status(sms, wire):
+def test_a_receipt_that_beat_the_worker_keeps_its_status(sms, wire, monkeypatch):
     prefer("firetext")
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+    record = delivery.sends_record
 
-    def deliver_then_answer(request):
-        # The receipt lands while the provider call is still in flight.
+    def receipt_first(finished):
+        # The receipt lands after the provider answered, before the drain records the answer.
         Notification.objects.filter(id=sms.id).update(status=NotificationStatus.DELIVERED)
-        return (200, {}, '{"code": 0, "description": "SMS successfully queued"}')
+        return record(finished)
 
-    wire.add_callback("POST", FIRETEXT_URL, callback=deliver_then_answer)
+    monkeypatch.setattr(delivery, "sends_record", receipt_first)
     tasks.deliver_sms(str(sms.id))
 
     final = reload(sms)

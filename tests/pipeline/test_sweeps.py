@@ -1,6 +1,5 @@
 from datetime import timedelta
 from io import StringIO
-from types import SimpleNamespace
 
 from django.core.management import call_command
 from django.utils import timezone
@@ -14,14 +13,19 @@ from sending.schedules import SCHEDULES
 from stats.models import DailyStatistics
 
 
-def queued_ids() -> list[str]:
+def drains_queued() -> list[tuple]:
+    """The tasks waiting in the broker, as (function, arguments)."""
     broker = get_broker()
-    ids = []
+    tasks = []
     while messages := broker.dequeue():
         for task_id, payload in messages:
-            ids.append(SignedPackage.loads(payload)["args"][0])
+            task = SignedPackage.loads(payload)
+            tasks.append((task["func"], task["args"]))
             broker.acknowledge(task_id)
-    return ids
+    return tasks
+
+
+SMS_DRAIN = ("sending.tasks.drain_deliveries", ("sms",))
 
 
 def make(service, **fields) -> Notification:
@@ -36,40 +40,42 @@ def ago(**delta):
     return timezone.now() - timedelta(**delta)
 
 
-def test_replay_requeues_what_left_the_broker_unclaimed_and_nothing_else(service, settings):
+def test_replay_asks_for_the_drain_of_what_waits_with_none_coming(service, settings):
     settings.REPLAY_MARGIN_SECONDS = 60
     get_broker().purge_queue()
     lost = make(service, queued_at=ago(seconds=61))
-    make(service, queued_at=ago(seconds=50))  # perhaps in a pusher's hands
+    make(service, queued_at=ago(seconds=50))  # its drain may be on its way
     make(service, queued_at=ago(minutes=90), status="sending")
     make(service, queued_at=None, next_attempt_at=timezone.now() + timedelta(minutes=3))
     make(service, queued_at=ago(minutes=90), lease_until=timezone.now() + timedelta(seconds=30))
-    lease_ran_out = make(service, queued_at=ago(minutes=9), lease_until=ago(seconds=1))
+    make(service, queued_at=ago(minutes=9), lease_until=ago(seconds=1))  # its drain died
 
     out = StringIO()
     call_command("replay_notifications", stdout=out)
 
-    assert sorted(queued_ids()) == sorted([str(lost.id), str(lease_ran_out.id)])
-    assert "Re-queued 2 notification(s) whose task was lost." in out.getvalue()
-    assert Notification.objects.get(id=lost.id).queued_at > ago(seconds=10)
-    assert sweeps.notifications_replay() == 0  # marked queued: not again while in the broker
+    assert drains_queued() == [SMS_DRAIN]
+    assert "Drain asked for: 2 notification(s) waiting with none coming." in out.getvalue()
+    # They keep their place in the queue.
+    assert Notification.objects.get(id=lost.id).queued_at < ago(seconds=60)
+    # A drain is on its way (its slot is held): asking again queues nothing more.
+    assert sweeps.notifications_replay() == 2
+    assert drains_queued() == []
 
 
-def test_a_backlog_still_in_the_broker_is_not_queued_again_however_old(
-    service, settings, monkeypatch
-):
-    settings.REPLAY_MARGIN_SECONDS = 60
+def test_a_batch_of_a_hundred_texts_queues_one_drain(service, django_capture_on_commit_callbacks):
     get_broker().purge_queue()
-    taken = make(service, queued_at=ago(minutes=31))  # its task left the broker, nobody sent it
-    backlog = [make(service, queued_at=ago(minutes=30)) for _ in range(3)]
-    # Their tasks were queued 30 minutes ago and still wait in the broker (a slow drain).
-    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: ago(minutes=30)))
-    for notification in backlog:
-        sweeps.notification_queue_delivery(notification=notification)
-    monkeypatch.undo()
+    texts = [
+        {"notification_type": "sms", "recipient": "447700900123", "content": f"text {i}"}
+        for i in range(100)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notifications_create(service=service, notifications=texts)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notification_create(
+            service=service, notification_type="sms", recipient="447700900123", content="one"
+        )
 
-    assert sweeps.notifications_replay() == 1
-    assert queued_ids().count(str(taken.id)) == 1
+    assert drains_queued() == [SMS_DRAIN]
 
 
 def test_replay_takes_its_age_from_the_command_line(service):
@@ -78,16 +84,17 @@ def test_replay_takes_its_age_from_the_command_line(service):
     make(service, queued_at=ago(minutes=10))
     out = StringIO()
     call_command("replay_notifications", "--older-than", "15", stdout=out)
-    assert len(queued_ids()) == 1
-    assert "queued more than 15 minutes ago" in out.getvalue()
+    assert drains_queued() == [SMS_DRAIN]
+    assert "1 notification(s) queued more than 15 minutes ago" in out.getvalue()
 
 
 def test_due_retries_are_queued(service):
     get_broker().purge_queue()
-    due = make(service, next_attempt_at=ago(seconds=1), retry_count=1)
-    make(service, next_attempt_at=timezone.now() + timedelta(minutes=1), retry_count=1)
+    due = make(service, queued_at=None, next_attempt_at=ago(seconds=1), retry_count=1)
+    make(service, queued_at=None, next_attempt_at=timezone.now() + timedelta(minutes=1))
     assert sweeps.notifications_queue_due_retries() == 1
-    assert queued_ids() == [str(due.id)]
+    assert drains_queued() == [SMS_DRAIN]
+    assert Notification.objects.get(id=due.id).queued_at > ago(seconds=10)
     assert sweeps.notifications_queue_due_retries() == 0  # queued once, not every minute
 
 

@@ -108,11 +108,11 @@ def test_killed_after_the_provider_took_it_it_is_held_not_sent_again(text, wire,
     out again as soon as the lease runs out."""
     wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
 
-    def die(**kwargs):
+    def die(*args, **kwargs):
         raise WorkerDied
 
     with monkeypatch.context() as patched:
-        patched.setattr("sending.delivery.notification_mark_sent", die)
+        patched.setattr("sending.delivery.notifications_status_change", die)
         with pytest.raises(WorkerDied):
             tasks.deliver_sms(str(text.id))
     assert len(wire.calls) == 1

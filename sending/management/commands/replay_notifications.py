@@ -7,8 +7,8 @@ from sending.sweeps import notifications_replay
 
 class Command(BaseCommand):
     help = (
-        "Re-queue `created` notifications whose task was lost (what the schedule does every "
-        "minute), or with --older-than every one queued longer ago than that."
+        "Ask for the drain of `created` notifications waiting with none on its way (what the "
+        "schedule does every minute), or with --older-than of those queued longer ago than that."
     )
 
     def add_arguments(self, parser):
@@ -26,9 +26,9 @@ class Command(BaseCommand):
 
         if older_than is None:
             count = notifications_replay(progress=progress)
-            self.stdout.write(f"Re-queued {count} notification(s) whose task was lost.")
+            self.stdout.write(f"Drain asked for: {count} notification(s) waiting with none coming.")
             return
         count = notifications_replay(older_than=timedelta(minutes=older_than), progress=progress)
         self.stdout.write(
-            f"Re-queued {count} notification(s) queued more than {older_than} minutes ago."
+            f"Drain asked for: {count} notification(s) queued more than {older_than} minutes ago."
         )

@@ -1,0 +1,256 @@
+"""The delivery engine: the notifications table is the queue, drained a batch at a time, with many
+provider calls in flight per process.
+
+**Asking for a drain.** A notification made (or a due retry, a replay, an operator's requeue) is
+marked `queued_at` and, once that commits, asks for its channel's drain
+(`delivery_drain_request`). Asking takes the channel's slot, a cache entry made with `add`: while
+a request waits in the broker, asking again costs one cache round trip and queues nothing, so a
+100,000-text batch costs one broker message, not 100,000. The drain gives the slot back as it
+starts, and asks again once its first claim shows more is waiting, so idle workers (in this
+qcluster or another) join in; the claims never collide.
+
+**A drain.** It claims up to a batch of due notifications in one transaction (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL, so drains running at once take different rows; SQLite has one writer at a
+time): each gets a lease and, in the same commit, its first provider call on record as a
+`started` attempt. So a receipt that beats the hand-over still applies, and a drain killed at any
+line leaves the unknown-outcome hold to work (`sending/attempts.py`). The calls go to a bounded
+pool of threads per provider (`DELIVERY_CONCURRENCY`; the threads only make the HTTP or boto3
+call, over the client's kept-alive connections), and the drain records outcomes and hand-overs as
+calls complete, a few at a time (one transaction and one change of the status module per group),
+so no text waits for the slowest call of its batch. A failed call fails over at once to a
+different provider (a new `started` attempt, then the call) or plans a retry. While calls are in
+flight the drain claims more, keeping the pool busy, until half the task timeout has gone.
+
+**The rows are the truth.** A lost broker message, a drain killed mid-batch, a Redis flushed:
+every notification is still `created` in the table, and the per-minute sweeps ask for the drain
+again (`sending/sweeps.py`), with no command.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from notifyproject.broker import TASK_LEASE, broker_handle
+from sending.attempts import attempt_unknown_hold
+from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
+
+logger = logging.getLogger(__name__)
+
+now = timezone.now  # seam for tests
+
+# A live drain never loses its claim; a drain that died releases it when the lease runs out.
+LEASE = TASK_LEASE
+
+_SLOT_KEY = "delivery-drain-{}"
+_IN_FLIGHT_KEY = "delivery-in-flight-{}"
+
+
+def notifications_free(current) -> Q:
+    """Not held by a drain, and not waiting for a retry (or a hold) that is not yet due."""
+    return (Q(lease_until__isnull=True) | Q(lease_until__lt=current)) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=current)
+    )
+
+
+def deliveries_waiting(notification_type: str) -> QuerySet[Notification]:
+    """What a channel's drain works on: `created`, queued (the partial index
+    `notification_queued`), free and due."""
+    return Notification.objects.filter(
+        status=NotificationStatus.CREATED,
+        notification_type=notification_type,
+        queued_at__isnull=False,
+    ).filter(notifications_free(now()))
+
+
+# --- asking for a drain ------------------------------------------------------------------------
+
+
+def delivery_drain_request(notification_type: str) -> bool:
+    """Make sure a drain of the channel is on its way: queue one unless one is waiting already
+    (the slot is held). True when one was queued. Never raises: the rows are safe in the table,
+    and the per-minute sweeps ask again."""
+    key = _SLOT_KEY.format(notification_type)
+    try:
+        if not cache.add(key, 1, timeout=int(LEASE.total_seconds())):
+            return False
+        try:
+            async_task(
+                "sending.tasks.drain_deliveries",
+                str(notification_type),
+                task_name=f"deliveries-drain-{notification_type}",
+                broker=broker_handle(),
+                save=False,  # each notification's outcome is on its row and its attempts
+            )
+        except Exception:
+            cache.delete(key)
+            raise
+        return True
+    except Exception:
+        logger.exception(
+            "delivery drain not queued", extra={"notification_type": str(notification_type)}
+        )
+    return False
+
+
+def deliveries_drain_request(notification_types: Iterable[str]) -> None:
+    for notification_type in sorted(set(notification_types)):
+        delivery_drain_request(notification_type)
+
+
+def delivery_drain_slot_free(notification_type: str) -> None:
+    cache.delete(_SLOT_KEY.format(notification_type))
+
+
+# --- the per-provider pools ---------------------------------------------------------------------
+
+_pools: dict[str, ThreadPoolExecutor] = {}
+
+
+def provider_pool(provider: str) -> ThreadPoolExecutor:
+    """The process's bounded pool of calls to `provider` (made on first use)."""
+    pool = _pools.get(provider)
+    if pool is None:
+        pool = _pools[provider] = ThreadPoolExecutor(
+            max_workers=settings.DELIVERY_CONCURRENCY, thread_name_prefix=f"send-{provider}"
+        )
+    return pool
+
+
+def provider_in_flight_limit(provider: str) -> int | None:
+    return getattr(settings, f"{provider.upper()}_MAX_IN_FLIGHT", None)
+
+
+def provider_in_flight() -> dict[str, int]:
+    """Calls in flight per provider across every qcluster, as the shared counters have them
+    (only for providers with a limit set; the others are not counted)."""
+    names = [name for name in ("firetext", "mmg", "ses") if provider_in_flight_limit(name)]
+    found = cache.get_many([_IN_FLIGHT_KEY.format(name) for name in names])
+    return {name: max(0, int(found.get(_IN_FLIGHT_KEY.format(name), 0))) for name in names}
+
+
+def _in_flight_take(provider: str, limit: int, deadline: float) -> bool:
+    """One of the provider's `limit` places across every qcluster (a shared counter; its expiry
+    puts back places a killed process held). False when none came free by `deadline`."""
+    key = _IN_FLIGHT_KEY.format(provider)
+    pause = 0.005
+    while time.monotonic() < deadline:
+        cache.add(key, 0, timeout=int(LEASE.total_seconds()))
+        try:
+            taken = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            continue
+        if taken <= limit:
+            return True
+        cache.decr(key)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return False
+
+
+def _in_flight_give_back(provider: str) -> None:
+    try:
+        cache.decr(_IN_FLIGHT_KEY.format(provider))
+    except ValueError:  # the counter expired meanwhile
+        pass
+
+
+@dataclass(frozen=True)
+class CallResult:
+    reference: str | None
+    error: Exception | None
+    duration_ms: int
+
+
+def call_timed(provider: str, call: Callable[[], str | None]) -> CallResult:
+    """Runs in a pool thread: only the call (no database), timed; every failure is the result.
+    With a per-provider limit set, the call first waits for one of its places."""
+    limit = provider_in_flight_limit(provider)
+    if limit and not _in_flight_take(provider, limit, time.monotonic() + LEASE.total_seconds() / 4):
+        return CallResult(None, RuntimeError(f"{provider}: no place in flight came free"), 0)
+    start = time.perf_counter()
+    try:
+        reference, error = call(), None
+    except Exception as err:  # recorded, retried and logged by the drain
+        reference, error = None, err
+    finally:
+        if limit:
+            _in_flight_give_back(provider)
+    return CallResult(reference, error, round((time.perf_counter() - start) * 1000))
+
+
+# --- a drain -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Send:
+    """One notification in a drain's hands: the call in flight and its `started` attempt."""
+
+    notification: Notification
+    provider: str | None = None
+    attempt: SendAttempt | None = None
+    tried: set[str] = field(default_factory=set)
+
+
+def deliveries_claim(queryset: QuerySet[Notification], *, batch: int) -> list[Notification]:
+    """Up to `batch` of `queryset` that are `created`, free and due, oldest queued first, leased
+    to this drain in one transaction; those whose last call has no outcome are held for a receipt
+    instead (`attempt_unknown_hold`) and left out."""
+    current = now()
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        rows = list(
+            queryset.filter(status=NotificationStatus.CREATED)
+            .filter(notifications_free(current))
+            .select_for_update(skip_locked=skip_locked)
+            .order_by("queued_at", "id")[:batch]
+        )
+        claimed = []
+        for row in rows:
+            hold_until = attempt_unknown_hold(notification=row)
+            if hold_until is None:
+                claimed.append(row)
+                continue
+            # Out of the queue until the hold ends; the due-retry sweep queues it then.
+            Notification.objects.filter(id=row.id).update(
+                next_attempt_at=hold_until, queued_at=None, lease_until=None
+            )
+        lease_until = current + LEASE
+        Notification.objects.filter(id__in=[row.id for row in claimed]).update(
+            lease_until=lease_until
+        )
+        for row in claimed:
+            row.lease_until = lease_until
+    return claimed
+
+
+def attempts_start(sends: list[Send]) -> None:
+    """Each send's call on record as `started` before it is made: one insert for the lot (the
+    caller's transaction, if any, commits them with the claim)."""
+    at = now()
+    attempts = SendAttempt.objects.bulk_create(
+        [
+            SendAttempt(
+                notification=send.notification,
+                provider=send.provider,
+                started_at=at,
+                outcome=SendAttempt.Outcome.STARTED,
+            )
+            for send in sends
+        ]
+    )
+    for send, attempt in zip(sends, attempts, strict=True):
+        send.attempt = attempt
+        send.tried.add(send.provider)
+
+
+def notification_types() -> tuple[str, ...]:
+    return tuple(NotificationType.values)
