@@ -57,7 +57,7 @@ def test_accepting_counts_requested_in_todays_statistics(api_client, service):
     assert (row.sms_requested, row.emails_requested) == (2, 1)
 
 
-def test_accepting_queues_one_delivery_task_after_commit(
+def test_accepting_queues_its_channels_drain_after_commit(
     api_client, django_capture_on_commit_callbacks
 ):
     broker = get_broker()
@@ -65,9 +65,9 @@ def test_accepting_queues_one_delivery_task_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post("/notifications/sms", SMS, format="json")
 
+    assert response.status_code == 201
     tasks = [SignedPackage.loads(message[1]) for message in broker.dequeue() or []]
-    queued = [t for t in tasks if t["args"] == (response.json()["id"],)]
-    assert [t["func"] for t in queued] == ["sending.tasks.deliver_sms"]
+    assert [(t["func"], t["args"]) for t in tasks] == [("sending.tasks.drain_deliveries", ("sms",))]
 
 
 def test_get_returns_own_notification_and_404_for_others(api_client, db):
