@@ -23,7 +23,7 @@ from sending.models import (
     ProviderDetailsHistory,
     SendAttempt,
 )
-from sending.selectors import Backlog, notification_backlog
+from sending.selectors import Backlog, delivery_drains_read, notification_backlog
 from webhooks.models import CallbackEvent, CallbackState
 
 DAY = timedelta(hours=24)
@@ -231,7 +231,8 @@ def _age_alarm(oldest: datetime | None, now: datetime, limit: int, what: str) ->
 
 
 def drains_read(*, now: datetime, backlog: Backlog, workers: Workers) -> list[Drain]:
-    """Deliveries due, tasks in the broker, status callbacks due: each with its oldest."""
+    """Deliveries due, tasks in the broker, each channel's drain (waiting, oldest waiting) and
+    the calls in flight per provider, status callbacks due: each with its oldest."""
     limit = settings.HEALTH_CREATED_AGE_LIMIT_SECONDS
     notifications = reverse("admin:sending_notification_changelist")
     due = Notification.objects.filter(status=NotificationStatus.CREATED).filter(
@@ -260,6 +261,21 @@ def drains_read(*, now: datetime, backlog: Backlog, workers: Workers) -> list[Dr
     if queued and not workers.alive:
         alarm = "no worker is running: tasks are not taken"
     drains.append(Drain("tasks in the broker", queued, head, alarm))
+    channels, in_flight = delivery_drains_read(cap=COUNT_CAP)
+    for channel in channels:
+        drains.append(
+            Drain(
+                f"{channel.channel} waiting for a drain",
+                channel.waiting,
+                channel.oldest_queued_at,
+                _age_alarm(channel.oldest_queued_at, now, limit, f"the oldest {channel.channel}"),
+                capped=channel.capped,
+            )
+        )
+    for calls in in_flight:
+        drains.append(
+            Drain(f"calls in flight to {calls.provider}", calls.calls, calls.oldest_started_at, "")
+        )
     unfinished = CallbackEvent.objects.filter(
         state__in=[CallbackState.PENDING, CallbackState.RETRYING, CallbackState.SENDING],
         next_attempt_at__lte=now,

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from django_q.brokers import get_broker
 
 from notifyproject.broker import tasks_unreadable
-from sending.selectors import notification_backlog
+from sending.selectors import delivery_drains_read, notification_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 def livez(request):
     """Answers without touching anything: the process is up (and the benchmarks' bare view)."""
     return JsonResponse({"status": "ok"})
+
+
+# Waiting notifications are counted up to this (a count of a deep backlog costs its length).
+DRAIN_COUNT_CAP = 10_000
 
 
 def _age(moment) -> float | None:
@@ -49,6 +53,19 @@ def _degraded(checks: dict) -> list[str]:
     return reasons
 
 
+def _deliveries() -> dict:
+    """Each channel's drain (waiting, capped at `DRAIN_COUNT_CAP`; the oldest's age) and the
+    provider calls in flight."""
+    channels, in_flight = delivery_drains_read(cap=DRAIN_COUNT_CAP)
+    return {
+        "waiting": {drain.channel: drain.waiting for drain in channels},
+        "oldest_waiting_seconds": {
+            drain.channel: _age(drain.oldest_queued_at) for drain in channels
+        },
+        "in_flight": {calls.provider: calls.calls for calls in in_flight},
+    }
+
+
 def healthz(request):
     """200 when the database and the broker answer and delivery keeps up; 503 naming the part
     that doesn't answer (`unavailable`) or why delivery is behind (`degraded`)."""
@@ -58,6 +75,7 @@ def healthz(request):
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
         checks.update(notification_backlog().ages(timezone.now()))
+        checks["deliveries"] = _deliveries()
     except Exception as err:
         logger.error("health check failed", extra={"component": "database", "error": repr(err)})
         checks["database"], failing = "unavailable", [*failing, "database"]

@@ -5,8 +5,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sending.engine import LEASE
-from sending.models import Notification, NotificationStatus, SendAttempt, Service
+from django.db.models import Count, Min
+
+from sending.engine import LEASE, deliveries_waiting
+from sending.models import (
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    SendAttempt,
+    Service,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,47 @@ def notification_backlog() -> Backlog:
     )
     claims = [moment for moment in (oldest_call, oldest_lease and oldest_lease - LEASE) if moment]
     return Backlog(oldest_created_at=oldest_created, oldest_claimed_at=min(claims, default=None))
+
+
+@dataclass(frozen=True)
+class ChannelDrain:
+    """A channel's delivery drain (`sending/engine.py`): notifications waiting for it (queued,
+    free and due; counted up to a cap) and when the oldest was queued."""
+
+    channel: str
+    waiting: int
+    capped: bool
+    oldest_queued_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Provider calls made and not yet answered (`started` attempts of `created` notifications;
+    a call whose drain died stays here until its hold ends)."""
+
+    provider: str
+    calls: int
+    oldest_started_at: datetime | None
+
+
+def delivery_drains_read(*, cap: int) -> tuple[list[ChannelDrain], list[InFlight]]:
+    """What /healthz and the console show of the engine: per channel, per provider."""
+    drains = []
+    for channel in NotificationType.values:
+        waiting = deliveries_waiting(channel).order_by()
+        count = waiting[: cap + 1].count()
+        oldest = waiting.order_by("queued_at").values_list("queued_at", flat=True).first()
+        drains.append(ChannelDrain(channel, min(count, cap), count > cap, oldest))
+    calls = (
+        SendAttempt.objects.filter(
+            outcome=SendAttempt.Outcome.STARTED, notification__status=NotificationStatus.CREATED
+        )
+        .values("provider")
+        .annotate(calls=Count("id"), oldest=Min("started_at"))
+        .order_by("provider")
+    )
+    in_flight = [InFlight(row["provider"], row["calls"], row["oldest"]) for row in calls]
+    return drains, in_flight
 
 
 def service_find(reference: str) -> Service | None:

@@ -100,3 +100,25 @@ def test_a_call_without_outcome_settled_by_a_receipt_is_not_unsettled(client, sm
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["oldest_claim_seconds"] is None
+
+
+def test_healthz_shows_the_drains_waiting_and_the_calls_in_flight(client, sms, service):
+    _age(sms, queued_at=timezone.now() - timedelta(seconds=30))
+    in_flight = notification_create(
+        service=service, notification_type="sms", recipient="447700900124", content="hi"
+    )
+    _age(in_flight, lease_until=timezone.now() + timedelta(seconds=60))
+    SendAttempt.objects.create(
+        notification=in_flight,
+        provider="mmg",
+        started_at=timezone.now(),
+        outcome=SendAttempt.Outcome.STARTED,
+    )
+
+    deliveries = client.get("/healthz").json()["deliveries"]
+
+    # The leased one is a drain's: not waiting, but its call is in flight.
+    assert deliveries["waiting"] == {"sms": 1, "email": 0}
+    assert 29 <= deliveries["oldest_waiting_seconds"]["sms"] < 90
+    assert deliveries["oldest_waiting_seconds"]["email"] is None
+    assert deliveries["in_flight"] == {"mmg": 1}
