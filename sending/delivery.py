@@ -9,6 +9,7 @@ only the calls: every database write is the drain's own thread's.
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import timedelta
@@ -30,6 +31,8 @@ from sending.engine import (
     call_timed,
     deliveries_claim,
     deliveries_waiting,
+    in_flight_give_back,
+    in_flight_take,
     provider_pool,
 )
 from sending.failover import provider_check_errors, provider_choose
@@ -239,32 +242,44 @@ def deliveries_drain(
     queryset = queryset.filter(notification_type=notification_type)
     capacity = settings.DELIVERY_CONCURRENCY
     in_flight: dict[Future, Send] = {}
+    held: deque[Send] = deque()  # waiting for a place under a provider's in-flight limit
     handed_over = 0
     found_none = False  # the last claim found nothing: claim again only once all calls are done
     while True:
         may_claim = not (once and found_none) and (until is None or time.monotonic() < until)
-        if may_claim and len(in_flight) <= capacity // 2 and not (found_none and in_flight):
-            want = capacity - len(in_flight)
+        busy = len(in_flight) + len(held)
+        if may_claim and busy <= capacity // 2 and not (found_none and busy):
+            want = capacity - busy
             sends = sends_claim(queryset, batch=want)
             found_none = once or not sends
             if len(sends) == want and on_more_waiting is not None:
                 on_more_waiting()
                 on_more_waiting = None
-            for send in sends:
-                in_flight[_submit(send)] = send
-        if not in_flight:
+            held.extend(sends)
+        _sends_start(held, in_flight)
+        if not in_flight and not held:
             if found_none or not may_claim:
                 return handed_over
             continue
-        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        # Held sends wait for places other qclusters give back: look again soon.
+        done, _ = wait(list(in_flight), timeout=0.05 if held else None, return_when=FIRST_COMPLETED)
         finished = [(in_flight.pop(future), future.result()) for future in done]
+        for send, _result in finished:
+            in_flight_give_back(send.provider)
         handed_over += sends_record(finished)
-        for send in sends_fail_over(finished):
-            in_flight[_submit(send)] = send
+        held.extend(sends_fail_over(finished))
 
 
-def _submit(send: Send) -> Future:
-    return provider_pool(send.provider).submit(call_timed, send.provider, send_call(send))
+def _sends_start(held: deque[Send], in_flight: dict[Future, Send]) -> None:
+    """Hand each held send's call to its provider's pool, in order, once the provider has a
+    place (`in_flight_take`); those without one stay held."""
+    for _ in range(len(held)):
+        send = held.popleft()
+        if in_flight_take(send.provider):
+            pool = provider_pool(send.provider)
+            in_flight[pool.submit(call_timed, send_call(send))] = send
+        else:
+            held.append(send)
 
 
 def notification_record_queued_for(*, notification: Notification) -> None:

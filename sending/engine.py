@@ -129,34 +129,28 @@ def provider_in_flight_limit(provider: str) -> int | None:
     return getattr(settings, f"{provider.upper()}_MAX_IN_FLIGHT", None)
 
 
-def provider_in_flight() -> dict[str, int]:
-    """Calls in flight per provider across every qcluster, as the shared counters have them
-    (only for providers with a limit set; the others are not counted)."""
-    names = [name for name in ("firetext", "mmg", "ses") if provider_in_flight_limit(name)]
-    found = cache.get_many([_IN_FLIGHT_KEY.format(name) for name in names])
-    return {name: max(0, int(found.get(_IN_FLIGHT_KEY.format(name), 0))) for name in names}
-
-
-def _in_flight_take(provider: str, limit: int, deadline: float) -> bool:
-    """One of the provider's `limit` places across every qcluster (a shared counter; its expiry
-    puts back places a killed process held). False when none came free by `deadline`."""
+def in_flight_take(provider: str) -> bool:
+    """One of the provider's places in flight across every qcluster, when it has a limit (a
+    shared counter; its expiry gives back places a killed process held). False: none is free
+    now. Taken and given back by the drain's own thread, never a pool thread."""
+    limit = provider_in_flight_limit(provider)
+    if not limit:
+        return True
     key = _IN_FLIGHT_KEY.format(provider)
-    pause = 0.005
-    while time.monotonic() < deadline:
-        cache.add(key, 0, timeout=int(LEASE.total_seconds()))
-        try:
-            taken = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            continue
-        if taken <= limit:
-            return True
-        cache.decr(key)
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
+    cache.add(key, 0, timeout=int(LEASE.total_seconds()))
+    try:
+        taken = cache.incr(key)
+    except ValueError:  # expired between add and incr: try again on the next round
+        return False
+    if taken <= limit:
+        return True
+    in_flight_give_back(provider)
     return False
 
 
-def _in_flight_give_back(provider: str) -> None:
+def in_flight_give_back(provider: str) -> None:
+    if not provider_in_flight_limit(provider):
+        return
     try:
         cache.decr(_IN_FLIGHT_KEY.format(provider))
     except ValueError:  # the counter expired meanwhile
@@ -170,20 +164,14 @@ class CallResult:
     duration_ms: int
 
 
-def call_timed(provider: str, call: Callable[[], str | None]) -> CallResult:
-    """Runs in a pool thread: only the call (no database), timed; every failure is the result.
-    With a per-provider limit set, the call first waits for one of its places."""
-    limit = provider_in_flight_limit(provider)
-    if limit and not _in_flight_take(provider, limit, time.monotonic() + LEASE.total_seconds() / 4):
-        return CallResult(None, RuntimeError(f"{provider}: no place in flight came free"), 0)
+def call_timed(call: Callable[[], str | None]) -> CallResult:
+    """Runs in a pool thread: only the call (no database, no cache), timed; every failure is
+    the result."""
     start = time.perf_counter()
     try:
         reference, error = call(), None
     except Exception as err:  # recorded, retried and logged by the drain
         reference, error = None, err
-    finally:
-        if limit:
-            _in_flight_give_back(provider)
     return CallResult(reference, error, round((time.perf_counter() - start) * 1000))
 
 

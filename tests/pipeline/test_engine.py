@@ -1,0 +1,111 @@
+"""The delivery engine: a drain claims many texts at once, keeps their calls in flight together,
+records each as soon as its call completes, and holds a provider to its in-flight limit."""
+
+import threading
+
+from sending import delivery, tasks
+from sending.models import Notification, NotificationStatus
+from sending.services import notifications_create
+from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, prefer
+
+# Long enough for any machine; a call that waits this long fails the test's provider call.
+DEADLINE = 10
+
+
+def texts(service, count: int) -> list[Notification]:
+    return notifications_create(
+        service=service,
+        notifications=[
+            {"notification_type": "sms", "recipient": "447700900123", "content": f"text {i}"}
+            for i in range(count)
+        ],
+    )
+
+
+def statuses() -> list[str]:
+    return sorted(Notification.objects.values_list("status", flat=True))
+
+
+def test_a_drain_keeps_its_calls_in_flight_together(service, wire):
+    """Five calls the provider answers only once all five have reached it: one at a time,
+    none would be answered."""
+    prefer("firetext")
+    texts(service, 5)
+    together = threading.Barrier(5, timeout=DEADLINE)
+
+    def answer_when_all_arrived(request):
+        together.wait()
+        return (200, {}, '{"code": 0, "description": "SMS successfully queued"}')
+
+    wire.add_callback("POST", FIRETEXT_URL, callback=answer_when_all_arrived)
+
+    assert tasks.drain_deliveries("sms") == 5
+    assert statuses() == ["sending"] * 5
+    assert len(wire.calls) == 5
+
+
+def test_a_text_is_handed_over_without_waiting_for_the_slowest_call(service, wire, monkeypatch):
+    """The slow call answers only once the drain has recorded the fast one as handed over."""
+    prefer("firetext")
+    fast, slow = texts(service, 2)
+    fast_recorded = threading.Event()
+    record = delivery.sends_record
+
+    def recorded(finished):
+        handed_over = record(finished)
+        if any(send.notification.id == fast.id for send, _ in finished):
+            fast_recorded.set()
+        return handed_over
+
+    def answer(request):
+        if str(slow.id) in request.body and not fast_recorded.wait(DEADLINE):
+            return (500, {}, "the fast text was not recorded first")
+        return (200, {}, '{"code": 0, "description": "SMS successfully queued"}')
+
+    monkeypatch.setattr(delivery, "sends_record", recorded)
+    wire.add_callback("POST", FIRETEXT_URL, callback=answer)
+
+    tasks.drain_deliveries("sms")
+
+    assert statuses() == ["sending", "sending"]
+    assert (
+        Notification.objects.get(id=fast.id).sent_at < Notification.objects.get(id=slow.id).sent_at
+    )
+
+
+def test_a_provider_is_held_to_its_limit_of_calls_in_flight(service, wire, settings):
+    settings.FIRETEXT_MAX_IN_FLIGHT = 2
+    prefer("firetext")
+    texts(service, 6)
+    lock, now_in_flight, most = threading.Lock(), [0], [0]
+    two_at_once = threading.Barrier(2, timeout=DEADLINE)
+
+    def answer(request):
+        with lock:
+            now_in_flight[0] += 1
+            most[0] = max(most[0], now_in_flight[0])
+        try:
+            two_at_once.wait()  # the limit is reached, not just respected by going one at a time
+        except threading.BrokenBarrierError:
+            pass
+        with lock:
+            now_in_flight[0] -= 1
+        return (200, {}, '{"code": 0, "description": "SMS successfully queued"}')
+
+    wire.add_callback("POST", FIRETEXT_URL, callback=answer)
+
+    assert tasks.drain_deliveries("sms") == 6
+    assert most[0] == 2
+    assert statuses() == ["sending"] * 6
+
+
+def test_a_drain_sends_every_waiting_text_once(service, wire):
+    count = 3
+    prefer("firetext")
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+    texts(service, count)
+
+    assert tasks.drain_deliveries("sms") == count
+    assert tasks.drain_deliveries("sms") == 0
+    assert len(wire.calls) == count
+    assert statuses() == [NotificationStatus.SENDING] * count
