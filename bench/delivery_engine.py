@@ -99,16 +99,18 @@ POLL_SECONDS = 0.1
 
 
 def engine_concurrency(env: dict[str, str]) -> int:
-    """ENGINE HOOK. Provider calls one qcluster keeps in flight at default settings: the bare
-    loop runs this many threads. Today one per worker process (`Q_WORKERS`, default 2)."""
-    return int(env.get("Q_WORKERS", "2"))
+    """ENGINE HOOK. Provider calls one drain keeps in flight at default settings
+    (`DELIVERY_CONCURRENCY`): the bare loop runs this many threads."""
+    return int(env.get("DELIVERY_CONCURRENCY", "32"))
 
 
 def scale_out_env(env: dict[str, str]) -> dict[str, str]:
-    """ENGINE HOOK. The environment of each qcluster in the scale-out phase: the engine's
-    per-provider in-flight limit, set so that one qcluster delivers about 200 texts/s at 200 ms
-    (the issue's scale-out target). Today there is no such setting: the env as it is."""
-    return dict(env)
+    """ENGINE HOOK. The environment of each qcluster in the scale-out phase, set so that one
+    qcluster delivers about 200 texts/s at 200 ms: `DELIVERY_CONCURRENCY` 20 a drain, two drains
+    (`Q_WORKERS` 2), 40 calls in flight. Not `FIRETEXT_MAX_IN_FLIGHT`/`MMG_MAX_IN_FLIGHT`: those
+    hold every qcluster together to one limit (a provider's cap per account), so two qclusters
+    under them deliver what one does, by design."""
+    return {**env, "DELIVERY_CONCURRENCY": "20", "Q_WORKERS": "2"}
 
 
 # --- CPU ---------------------------------------------------------------------------------------
