@@ -299,8 +299,9 @@ def deliveries_measure(args, processes, env, fake_url, *, workers, latency, clus
 
 
 def claims_time(count: int) -> dict:
-    """`notification_claim` on `count` spare texts (made, not queued), timed here; ms."""
-    from sending.delivery import notification_claim
+    """The engine's claim (`deliveries_claim`) of one text, on `count` spare texts (made, not
+    queued), timed here; ms."""
+    from sending.engine import deliveries_claim
     from sending.models import Notification
 
     service = service_new("claims")
@@ -313,7 +314,7 @@ def claims_time(count: int) -> dict:
     took = []
     for notification_id in ids:
         started = time.perf_counter()
-        if notification_claim(notification_id=notification_id) is None:
+        if not deliveries_claim(Notification.objects.filter(id=notification_id), batch=1):
             raise BenchError("a spare text could not be claimed")
         took.append((time.perf_counter() - started) * 1000)
     Notification.objects.filter(id__in=ids).update(status="technical-failure", lease_until=None)
@@ -322,21 +323,17 @@ def claims_time(count: int) -> dict:
 
 
 def texts_load(count: int, *, name: str = "backlog", queue: bool = True) -> tuple:
-    """`count` created texts of a new service in one INSERT … SELECT and, with `queue`, their
-    delivery tasks queued as the API queues them (django-q's `async_task`, the pushes sent
-    through a Redis pipeline 1,000 at a time), without a cluster running. Much faster than
-    `notification_create` on a loaded machine, and the same rows and tasks for a worker."""
-    from django_q.brokers import get_broker
-    from django_q.tasks import async_task
-
+    """`count` created texts of a new service in one INSERT … SELECT, queued (`queued_at`) and,
+    with `queue`, their channel's drain asked for, without a cluster running. Much faster than
+    `notification_create` on a loaded machine, and the same rows for a drain."""
+    from sending.engine import delivery_drain_request
     from sending.models import Notification
-    from sending.services import DELIVERY_TASKS
 
     service = service_new(name)
     known = {
         "id": "gen_random_uuid()", "service_id": "%(service)s", "notification_type": "'sms'",
         "recipient": "'447700900123'", "content": "'Backlog text ' || g", "status": "'created'",
-        "created_at": "now()", "updated_at": "now()", "fragment_count": "1",
+        "created_at": "now()", "updated_at": "now()", "queued_at": "now()", "fragment_count": "1",
     }  # fmt: skip
     insert_select(
         Notification, known, f"generate_series(1, {int(count)}) AS g", {"service": str(service.id)}
@@ -345,15 +342,7 @@ def texts_load(count: int, *, name: str = "backlog", queue: bool = True) -> tupl
         str(i) for i in Notification.objects.filter(service=service).values_list("id", flat=True)
     ]
     if queue:
-        broker = get_broker()
-        connection_ = broker.connection
-        for start in range(0, len(ids), 1000):
-            broker.connection = connection_.pipeline(transaction=False)
-            for notification_id in ids[start : start + 1000]:
-                async_task(DELIVERY_TASKS["sms"], notification_id,
-                           task_name=f"deliver-sms-{notification_id}", broker=broker)  # fmt: skip
-            broker.connection.execute()
-        broker.connection = connection_
+        delivery_drain_request("sms")
     return service, ids
 
 
