@@ -398,3 +398,25 @@ def test_a_list_filter_without_a_nul_still_filters(admin_client, service):
     page = _page(admin_client.get("/admin/sending/notification/?status__exact=delivered"))
     assert str(delivered.id) in page
     assert str(failed.id) not in page
+
+
+def test_front_page_shows_each_drain_and_the_calls_in_flight(admin_client, service):
+    waiting = notification_make(service=service, status=NotificationStatus.CREATED)
+    Notification.objects.filter(id=waiting.id).update(
+        queued_at=timezone.now() - timedelta(minutes=3, seconds=5)
+    )
+    sending = notification_make(service=service, status=NotificationStatus.CREATED)
+    Notification.objects.filter(id=sending.id).update(
+        queued_at=timezone.now(), lease_until=timezone.now() + timedelta(seconds=60)
+    )
+    SendAttempt.objects.create(
+        notification=sending, provider="mmg", started_at=timezone.now(), outcome="started"
+    )
+
+    drains = _section(_page(admin_client.get("/admin/")), "drains")
+
+    assert re.search(
+        r"sms waiting for a drain</th>\s*<td>1</td>\s*<td>3 min [0-5][0-9] s ago", drains
+    )
+    assert re.search(r"email waiting for a drain</th>\s*<td>0</td>\s*<td>none", drains)
+    assert re.search(r"calls in flight to mmg</th>\s*<td>1</td>", drains)
