@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import timedelta
 
@@ -42,6 +42,7 @@ from sending.models import (
     NotificationStatus,
     NotificationType,
     ProviderDetails,
+    SendAttempt,
 )
 from sending.services import notifications_queue_delivery
 from sending.status import (
@@ -257,6 +258,11 @@ def deliveries_drain(
                 on_more_waiting = None
             held.extend(sends)
         _sends_start(held, in_flight)
+        if held and not may_claim:
+            # Past its time, a drain lets go of what it never called, long before the lease
+            # would run out: the next drain claims it.
+            sends_release(held)
+            held.clear()
         if not in_flight and not held:
             if found_none or not may_claim:
                 return handed_over
@@ -268,6 +274,17 @@ def deliveries_drain(
             in_flight_give_back(send.provider)
         handed_over += sends_record(finished)
         held.extend(sends_fail_over(finished))
+
+
+def sends_release(sends: Iterable[Send]) -> None:
+    """Give back claimed sends whose call was never made: their `started` attempt goes (no
+    provider heard of it) and their lease with it, so they are free for the next claim."""
+    sends = list(sends)
+    with transaction.atomic():
+        SendAttempt.objects.filter(id__in=[send.attempt.id for send in sends]).delete()
+        Notification.objects.filter(
+            id__in=[send.notification.id for send in sends], status=NotificationStatus.CREATED
+        ).update(lease_until=None)
 
 
 def _sends_start(held: deque[Send], in_flight: dict[Future, Send]) -> None:

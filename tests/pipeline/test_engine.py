@@ -2,9 +2,12 @@
 records each as soon as its call completes, and holds a provider to its in-flight limit."""
 
 import threading
+import time
+
+from django.core.cache import cache
 
 from sending import delivery, tasks
-from sending.models import Notification, NotificationStatus
+from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.services import notifications_create
 from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, prefer
 
@@ -109,3 +112,23 @@ def test_a_drain_sends_every_waiting_text_once(service, wire):
     assert tasks.drain_deliveries("sms") == 0
     assert len(wire.calls) == count
     assert statuses() == [NotificationStatus.SENDING] * count
+
+
+def test_a_drain_past_its_time_lets_go_of_texts_it_could_not_call(service, wire, settings):
+    """Another qcluster holds the provider's only place: the texts are left free, with no
+    attempt on record (no provider heard of them), for the next drain."""
+    settings.FIRETEXT_MAX_IN_FLIGHT = 1
+    prefer("firetext")
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+    texts(service, 3)
+    cache.set("delivery-in-flight-firetext", 1)
+
+    handed_over = delivery.deliveries_drain(notification_type="sms", until=time.monotonic() + 0.5)
+
+    assert handed_over == 0 and len(wire.calls) == 0
+    assert SendAttempt.objects.count() == 0
+    assert (
+        list(Notification.objects.values_list("status", "lease_until")) == [("created", None)] * 3
+    )
+    cache.set("delivery-in-flight-firetext", 0)  # the other qcluster's call ended
+    assert tasks.drain_deliveries("sms") == 3
