@@ -175,7 +175,7 @@ class Processes:
 def fakes_start(processes: Processes, env: dict, receipts_to: str = "") -> str:
     _, log = processes.start(
         "fakes", env, "runfakeproviders", "--port", "0", "--receipts-to", receipts_to,
-        "--receipt-delay", "0", "--outcomes", "delivered=100", "--threads", "128",
+        "--receipt-delay", "0", "--outcomes", "delivered=100", "--threads", "512",
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

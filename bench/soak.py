@@ -116,6 +116,10 @@ class Stack:
             "--outcomes", "delivered=80,permanent-failure=4,temporary-failure=4,"
             "pending-then-delivered=10,no-receipt=2",
             "--seed", str(args.seed),
+            # Each kept-alive connection of the engine's pools (per worker, per provider) holds
+            # one of the fakes' threads, as a real provider's front end would not: with too few,
+            # a call waits unserved past its timeout and the fake then takes it all the same.
+            "--threads", "512",
         ])  # fmt: skip
         self._wait(lambda: http("GET", f"{self.fake_url}/_control")[0] == 200, "fake providers")
 
