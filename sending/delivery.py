@@ -35,7 +35,12 @@ from sending.engine import (
     in_flight_take,
     provider_pool,
 )
-from sending.failover import provider_check_errors, provider_choose
+from sending.failover import (
+    provider_check_errors,
+    provider_choose,
+    provider_pick,
+    sms_providers_active,
+)
 from sending.models import (
     KeyType,
     Notification,
@@ -75,9 +80,11 @@ def sends_claim(queryset: QuerySet[Notification], *, batch: int) -> list[Send]:
         ses_active = any(row.notification_type == NotificationType.EMAIL for row in claimed) and (
             ProviderDetails.objects.filter(name=SES, active=True).exists()
         )
+        sms = any(row.notification_type == NotificationType.SMS for row in claimed)
+        providers = sms_providers_active() if sms else []
         sends, unsendable = [], []
         for row in claimed:
-            provider = _provider_first(row, ses_active=ses_active)
+            provider = _provider_first(row, providers=providers, ses_active=ses_active)
             if provider is None:
                 unsendable.append(row)
             else:
@@ -96,10 +103,10 @@ _NO_PROVIDER = {
 }
 
 
-def _provider_first(notification: Notification, *, ses_active: bool) -> str | None:
+def _provider_first(notification: Notification, *, providers, ses_active: bool) -> str | None:
     if notification.notification_type == NotificationType.EMAIL:
         return SES if ses_active else None
-    return provider_choose(international=notification.international)
+    return provider_pick(providers, international=notification.international)
 
 
 def _simulated(send: Send) -> bool:

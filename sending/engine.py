@@ -194,7 +194,7 @@ def deliveries_claim(queryset: QuerySet[Notification], *, batch: int) -> list[No
     instead (`attempt_unknown_hold`) and left out."""
     current = now()
     skip_locked = connection.features.has_select_for_update_skip_locked
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction, if any
         rows = list(
             queryset.filter(status=NotificationStatus.CREATED)
             .filter(notifications_free(current))

@@ -42,26 +42,43 @@ SLOW_SHARE = 0.15
 SLOW_MIN_TEXTS = 10
 
 
-def provider_choose(
-    *, international: bool = False, exclude: frozenset[str] = frozenset()
+def sms_providers_active() -> list[tuple[str, int, bool]]:
+    """(name, priority, supports international) of each active SMS provider, by name: read once
+    for a drain's whole claim."""
+    active = ProviderDetails.objects.filter(notification_type=NotificationType.SMS, active=True)
+    return sorted(active.values_list("name", "priority", "supports_international"))
+
+
+def provider_pick(
+    providers: list[tuple[str, int, bool]],
+    *,
+    international: bool = False,
+    exclude: frozenset[str] = frozenset(),
 ) -> str | None:
-    """An active SMS provider at random, weighted by priority; None when there is none.
+    """One of `providers` (`sms_providers_active`) at random, weighted by priority; None when
+    none fits.
 
     A provider at priority 0 is still chosen when it is the only active one left (failover
     must reach a different provider if one is active at all).
     """
-    candidates = ProviderDetails.objects.filter(
-        notification_type=NotificationType.SMS, active=True
-    ).exclude(name__in=exclude)
-    if international:
-        candidates = candidates.filter(supports_international=True)
-    providers = sorted(candidates.values_list("name", "priority"))
-    if not providers:
+    fitting = [
+        (name, priority)
+        for name, priority, abroad in providers
+        if name not in exclude and (abroad or not international)
+    ]
+    if not fitting:
         return None
-    names, weights = zip(*providers, strict=True)
+    names, weights = zip(*fitting, strict=True)
     if sum(weights) == 0:
         return rng.choice(names)
     return rng.choices(names, weights=weights)[0]
+
+
+def provider_choose(
+    *, international: bool = False, exclude: frozenset[str] = frozenset()
+) -> str | None:
+    """An active SMS provider at random, weighted by priority (`provider_pick`)."""
+    return provider_pick(sms_providers_active(), international=international, exclude=exclude)
 
 
 def _sms_providers_locked() -> dict[str, ProviderDetails]:
