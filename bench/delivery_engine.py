@@ -244,6 +244,17 @@ def sent_count(service) -> int:
     return Notification.objects.filter(service=service, sent_at__isnull=False).count()
 
 
+def queues_empty(args) -> None:
+    """The Redis queues purged, and the engine's drain slots with them: a slot left held by a
+    purged request would keep the next phase's texts waiting for the replay sweep (the engine
+    recovering from a lost request, which is not what a phase measures)."""
+    from sending.engine import delivery_drain_slot_free
+
+    queue_purge(args.redis_url, args.cluster_name)
+    for channel in ("sms", "email"):
+        delivery_drain_slot_free(channel)
+
+
 def phase_leftovers_fail(args) -> int:
     """Bench housekeeping after a phase: its texts still `created` become `technical-failure`
     (so no later phase's cluster sends them, whether it reads a queue or the table), and the
@@ -257,7 +268,7 @@ def phase_leftovers_fail(args) -> int:
         )
         left = cursor.rowcount
         cursor.execute("VACUUM (ANALYZE) sending_notification")
-    queue_purge(args.redis_url, args.cluster_name)
+    queues_empty(args)
     return left
 
 
@@ -352,7 +363,7 @@ def bare_loop(args, fake_url, concurrency: int) -> dict:
     fakes_latency(fake_url, 0.0)
     service = service_new("bare loop")
     texts_create(service, args.texts)
-    queue_purge(args.redis_url, args.cluster_name)  # no cluster runs: the loop is the sender
+    queues_empty(args)  # no cluster runs: the loop is the sender
     # This process alone: its children (the fakes) are not the loop's work.
     window = CpuWindow([os.getpid()], pg_backends(args.database_url), tree=False)
     errors: list = []
@@ -595,7 +606,7 @@ def callbacks_cpu(args, processes, env, fake_url) -> dict:
     for n in range(CALLBACK_SERVICES):
         service = service_new(f"callbacks {n}", callback_url=receiver)
         ids += texts_create(service, args.callbacks // CALLBACK_SERVICES)
-    queue_purge(args.redis_url, args.cluster_name)  # their deliveries: these texts stay unsent
+    queues_empty(args)  # their deliveries: these texts stay unsent
     for notification_id in ids:
         notification_update_status(
             notification_id=notification_id, status=NotificationStatus.DELIVERED
@@ -794,6 +805,7 @@ def main() -> int:
         fake_url = fakes_start(processes, env)
         env.update(FIRETEXT_URL=f"{fake_url}/firetext", MMG_URL=f"{fake_url}/mmg")
         django_setup(env)
+        queues_empty(args)  # a slot an earlier run left held
         import logging
 
         logging.getLogger("django-q").setLevel(logging.WARNING)
