@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "notifyproject",
     "django_q",
     "sending",
-    "callbacks",
+    "receipts",  # app label `callbacks`: its tables and admin URLs kept that name
     "stats",
     "fakes",
     "webhooks",
@@ -76,7 +76,7 @@ NOTIFICATIONS_ACCEPTED_HANDLERS = [
     "stats.services.daily_statistics_count_accepted",  # *_requested, sms_fragments
 ]
 SIMULATED_SEND_HANDLERS = [
-    "callbacks.simulated.receipt_simulate",  # a test key's receipt, made and taken at once
+    "receipts.simulated.receipt_simulate",  # a test key's receipt, made and taken at once
 ]
 STATUS_CHANGE_HANDLERS = [
     "stats.services.daily_statistics_count_moves",  # *_delivered, *_failed
