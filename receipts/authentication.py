@@ -1,5 +1,6 @@
-"""HTTP basic auth for receipts: each provider's own pairs (`FIRETEXT_RECEIPT_AUTH`,
-`MMG_RECEIPT_AUTH`), else the shared `CALLBACK_BASIC_AUTH`, compared in constant time."""
+"""HTTP basic auth for receipts: each SMS provider's own pairs (`<NAME>_RECEIPT_AUTH`:
+`FIRETEXT_RECEIPT_AUTH`, `MMG_RECEIPT_AUTH`), else the shared `CALLBACK_BASIC_AUTH`, compared in
+constant time."""
 
 import base64
 import binascii
@@ -7,9 +8,11 @@ import hmac
 
 from django.conf import settings
 
+from sending.providers import SMS_PROVIDERS
+
 # The providers given credentials of their own, and the setting that holds them. SES has none:
 # its receipts come through SNS, signed, from the topics allowed (`SES_SNS_TOPIC_ARNS`).
-RECEIPT_AUTH_SETTINGS = {"firetext": "FIRETEXT_RECEIPT_AUTH", "mmg": "MMG_RECEIPT_AUTH"}
+RECEIPT_AUTH_SETTINGS = {p.name: f"{p.settings_prefix}_RECEIPT_AUTH" for p in SMS_PROVIDERS}
 
 
 def receipt_credentials(provider: str) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 from django.core import checks
 
-from receipts.authentication import receipt_credentials
+from receipts.authentication import RECEIPT_AUTH_SETTINGS, receipt_credentials
 from receipts.parsers import RECEIPT_PARSER_CLASSES
 
 
@@ -20,8 +20,8 @@ def callback_basic_auth_check(app_configs, **kwargs):
             f"CALLBACK_BASIC_AUTH is not set: the {', '.join(open_to_all)} receipt endpoints "
             "accept receipts from anyone.",
             hint="Set CALLBACK_BASIC_AUTH=user:password (several pairs, comma-separated, "
-            "for rotation) for SNS, and FIRETEXT_RECEIPT_AUTH and MMG_RECEIPT_AUTH for each SMS "
-            "provider alone (unset, they fall back to CALLBACK_BASIC_AUTH).",
+            f"for rotation) for SNS, and {' and '.join(RECEIPT_AUTH_SETTINGS.values())} for each "
+            "SMS provider alone (unset, they fall back to CALLBACK_BASIC_AUTH).",
             id="callbacks.W001",
         )
     ]

@@ -4,15 +4,27 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from sending.providers import SMS_PROVIDERS
 
-class ReceiptProvider(models.TextChoices):
-    """Who posted it, and what: a delivery receipt, or a received text (`…-inbound`)."""
 
-    FIRETEXT = "firetext", "Firetext"
-    MMG = "mmg", "MMG"
-    SES = "ses", "SES"
-    FIRETEXT_INBOUND = "firetext-inbound", "Firetext received text"
-    MMG_INBOUND = "mmg-inbound", "MMG received text"
+def _receipt_providers() -> list[tuple[str, tuple[str, str]]]:
+    """Each SMS provider's receipts, SES's, then each SMS provider's received texts: members
+    `FIRETEXT`, `SES`, `FIRETEXT_INBOUND`, …, from `settings.SMS_PROVIDERS`."""
+    posted = [
+        *((p.name, p.display_name) for p in SMS_PROVIDERS),
+        ("ses", "SES"),
+        *(
+            (f"{p.name}-inbound", f"{p.display_name} received text")
+            for p in SMS_PROVIDERS
+            if p.inbound_parser
+        ),
+    ]
+    return [(value.upper().replace("-", "_"), (value, label)) for value, label in posted]
+
+
+# Who posted it, and what: a delivery receipt, or a received text (`…-inbound`). A new provider
+# changes the choices: its migration records them (docs/adding-a-provider.md).
+ReceiptProvider = models.TextChoices("ReceiptProvider", _receipt_providers())
 
 
 class ReceiptState(models.TextChoices):

@@ -15,14 +15,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.utils import timezone
 
 from receipts.inbox import receipt_take
-from receipts.models import ReceiptProvider
-from receipts.parsers.base import UK
+from receipts.parsers import RECEIPT_PARSER_CLASSES
+from receipts.parsers.ses import SesReceiptParser
 from sending.models import Notification, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -37,51 +35,11 @@ SIMULATED_OUTCOMES = {
     "perm-fail@simulator.notify": S.PERMANENT_FAILURE,
 }
 
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
 SNS = "text/plain"  # as SNS labels its JSON
 
 
 def simulated_outcome(recipient: str) -> NotificationStatus:
     return SIMULATED_OUTCOMES.get(recipient.lower(), S.DELIVERED)
-
-
-def _uk_time() -> str:
-    return timezone.now().astimezone(UK).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _firetext(notification: Notification, outcome: str) -> list[tuple[str, str]]:
-    """Delivered is status 0; declined is status 1 with its code (101 Unknown Subscriber, 102
-    Absent Subscriber); a temporary failure comes as `pending` (status 2) first."""
-    common = {"mobile": notification.recipient, "reference": str(notification.id)}
-    if outcome == S.DELIVERED:
-        steps = [{"status": "0"}]
-    elif outcome == S.PERMANENT_FAILURE:
-        steps = [{"status": "1", "code": "101"}]
-    else:
-        steps = [{"status": "2"}, {"status": "1", "code": "102"}]
-    return [(FORM, urlencode({**common, **step, "time": _uk_time()})) for step in steps]
-
-
-# Our status → MMG's (status, substatus): Delivered to handset, Expired, Invalid destination.
-_MMG_STATUSES = {
-    S.DELIVERED: ("3", "5"),
-    S.TEMPORARY_FAILURE: ("4", "15"),
-    S.PERMANENT_FAILURE: ("5", "52"),
-}
-
-
-def _mmg(notification: Notification, outcome: str) -> list[tuple[str, str]]:
-    status, substatus = _MMG_STATUSES[outcome]
-    body = {
-        "reference": f"simulated-{notification.id.hex[:12]}",
-        "CID": str(notification.id),
-        "MSISDN": notification.recipient,
-        "status": status,
-        "substatus": substatus,
-        "deliverytime": _uk_time(),
-    }
-    return [(JSON, json.dumps(body))]
 
 
 def _ses(notification: Notification, outcome: str) -> list[tuple[str, str]]:
@@ -125,11 +83,12 @@ def _ses(notification: Notification, outcome: str) -> list[tuple[str, str]]:
     return [(SNS, json.dumps(envelope))]
 
 
-_BUILDERS: dict[str, Callable[[Notification, str], list[tuple[str, str]]]] = {
-    ReceiptProvider.FIRETEXT: _firetext,
-    ReceiptProvider.MMG: _mmg,
-    ReceiptProvider.SES: _ses,
-}
+def _receipt_bodies(provider: str) -> Callable[[Notification, str], list[tuple[str, str]]]:
+    """SES's is built here (its SNS envelope names our region); an SMS provider's by its own
+    receipt parser, beside the reading of it."""
+    if provider == SesReceiptParser.name:
+        return _ses
+    return RECEIPT_PARSER_CLASSES[provider].simulated_bodies
 
 
 def receipt_simulate(*, notification: Notification, provider: str) -> None:
@@ -137,7 +96,7 @@ def receipt_simulate(*, notification: Notification, provider: str) -> None:
     have sent for the notification (handed over to it, with `provider_reference` as the
     hand-over left it)."""
     outcome = simulated_outcome(notification.recipient)
-    for content_type, body in _BUILDERS[provider](notification, outcome):
+    for content_type, body in _receipt_bodies(provider)(notification, outcome):
         problems = receipt_take(
             provider=provider, body=body.encode(), content_type=content_type, simulated=True
         )

@@ -1,24 +1,19 @@
+"""The receipt and received-text endpoints: each SMS provider's from `settings.SMS_PROVIDERS`
+(`notifications/sms/<name>`, `notifications/sms/receive/<name>`), SES's, and the /v2 list."""
+
 from django.urls import path
 
 from receipts import api_v2, views
 
 urlpatterns = [
-    path(
-        "notifications/sms/firetext",
-        views.FiretextReceiptView.as_view(),
-        name="receipt-firetext",
+    *(
+        path(f"notifications/sms/{name}", view.as_view(), name=f"receipt-{name}")
+        for name, view in views.SMS_RECEIPT_VIEWS.items()
     ),
-    path("notifications/sms/mmg", views.MmgReceiptView.as_view(), name="receipt-mmg"),
     path("notifications/email/ses", views.SesReceiptView.as_view(), name="receipt-ses"),
-    path(
-        "notifications/sms/receive/firetext",
-        views.FiretextReceivedTextView.as_view(),
-        name="receipt-firetext-inbound",
-    ),
-    path(
-        "notifications/sms/receive/mmg",
-        views.MmgReceivedTextView.as_view(),
-        name="receipt-mmg-inbound",
+    *(
+        path(f"notifications/sms/receive/{name}", view.as_view(), name=f"receipt-{name}-inbound")
+        for name, view in views.RECEIVED_TEXT_VIEWS.items()
     ),
     path(
         "v2/received-text-messages",

@@ -14,6 +14,7 @@ from receipts.authentication import callback_credentials_valid
 from receipts.inbox import receipt_take
 from receipts.models import ReceiptProvider
 from receipts.parsers import RECEIPT_PARSER_CLASSES
+from sending.providers import SMS_PROVIDERS, SmsProvider
 
 
 class JsonAnswer(BaseContentNegotiation):
@@ -30,7 +31,7 @@ class ReceiptView(APIView):
     """Authenticate, read the body, store it (`receipt_take`: the inbox), answer.
 
     Not the API's key authentication: providers use HTTP basic auth, each its own pairs when
-    set (FIRETEXT_RECEIPT_AUTH, MMG_RECEIPT_AUTH), else CALLBACK_BASIC_AUTH.
+    set (`<NAME>_RECEIPT_AUTH`: FIRETEXT_RECEIPT_AUTH, …), else CALLBACK_BASIC_AUTH.
     The body is read raw, so the parsers see exactly what a replay will see.
     """
 
@@ -84,14 +85,6 @@ class ReceiptView(APIView):
         return Response({"result": "error", "message": [message]}, status=code, headers=headers)
 
 
-class FiretextReceiptView(ReceiptView):
-    provider = "firetext"
-
-
-class MmgReceiptView(ReceiptView):
-    provider = "mmg"
-
-
 class SesReceiptView(ReceiptView):
     provider = "ses"
 
@@ -104,9 +97,15 @@ class ReceivedTextView(ReceiptView):
     kind = "-inbound"
 
 
-class FiretextReceivedTextView(ReceivedTextView):
-    provider = "firetext"
+def _provider_view(base: type[ReceiptView], provider: SmsProvider) -> type[ReceiptView]:
+    """A class of its own (`FiretextReceiptView`), not `as_view(provider=…)`: a body Django
+    refuses is answered in the view class's name (`error_label`)."""
+    name = f"{provider.name.title().replace('-', '')}{base.__name__}"
+    return type(name, (base,), {"provider": provider.name, "__module__": __name__})
 
 
-class MmgReceivedTextView(ReceivedTextView):
-    provider = "mmg"
+# Each SMS provider's endpoints (`receipts/urls.py`), from `settings.SMS_PROVIDERS`.
+SMS_RECEIPT_VIEWS = {p.name: _provider_view(ReceiptView, p) for p in SMS_PROVIDERS}
+RECEIVED_TEXT_VIEWS = {
+    p.name: _provider_view(ReceivedTextView, p) for p in SMS_PROVIDERS if p.inbound_parser
+}

@@ -1,9 +1,10 @@
-"""Receipt parsers, one module per provider over a small base (`base.py`): Firetext and MMG (each
-with its received-text parser beside its receipt parser), and SES with its SNS verification
-beside it (`sns.py`). `receipt_parser(name)` builds one with what it
+"""Receipt parsers, one module per provider over a small base (`base.py`): each SMS provider's
+(its received-text parser beside its receipt parser), named in `settings.SMS_PROVIDERS`, and SES
+with its SNS verification beside it (`sns.py`). `receipt_parser(name)` builds one with what it
 needs from the settings; the parsers themselves read none."""
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from receipts.parsers.base import (
     ComplaintReceipt,
@@ -15,19 +16,18 @@ from receipts.parsers.base import (
     SubscriptionConfirmation,
     SubscriptionNotice,
 )
-from receipts.parsers.firetext import FiretextInboundParser, FiretextReceiptParser
-from receipts.parsers.mmg import MmgInboundParser, MmgReceiptParser
 from receipts.parsers.ses import SesReceiptParser
 from receipts.parsers.sns import sns_message_verify
+from sending.providers import SMS_PROVIDERS
 
+# By the name each reads for: a provider's receipts (`firetext`), its received texts
+# (`firetext-inbound`). In the order of `ReceiptProvider`.
 RECEIPT_PARSER_CLASSES: dict[str, type[ReceiptParser]] = {
     parser.name: parser
     for parser in (
-        FiretextReceiptParser,
-        MmgReceiptParser,
+        *(import_string(p.receipt_parser) for p in SMS_PROVIDERS),
         SesReceiptParser,
-        FiretextInboundParser,
-        MmgInboundParser,
+        *(import_string(p.inbound_parser) for p in SMS_PROVIDERS if p.inbound_parser),
     )
 }
 

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from django.utils import timezone
+
 from receipts.inbound_numbers import inbound_number_normalise
 from sending.models import NotificationStatus
 from sending.phone_numbers import InvalidPhoneNumber, normalise_phone_number
@@ -155,6 +157,14 @@ class ReceiptParser:
         return self.parse_body(body)
 
     def parse_body(self, body: str) -> ReceiptEvent:
+        raise NotImplementedError
+
+    @classmethod
+    def simulated_bodies(cls, notification, outcome: str) -> list[tuple[str, str]]:
+        """The receipt(s) this provider would post, as (content type, body), for `notification`
+        (its `id` and `recipient`) ending `delivered`, `temporary-failure` or
+        `permanent-failure`: what a test key's send is answered with (`receipts.simulated`).
+        Beside the parser, so the body made is the one it reads."""
         raise NotImplementedError
 
     def invalid(self, *problems: str) -> ReceiptInvalid:
@@ -325,3 +335,8 @@ def _clean_object(pairs: list[tuple]) -> dict:
     """A JSON object with lone surrogates and NULs replaced in its keys and string values (a
     repeated key keeps its last value, as `json` does without this hook)."""
     return {storable(key): storable(value) for key, value in pairs}
+
+
+def uk_time_now() -> str:
+    """Now as Firetext and MMG write a time: UK local, no zone."""
+    return timezone.now().astimezone(UK).strftime("%Y-%m-%d %H:%M:%S")

@@ -2,8 +2,8 @@
 received texts (a form post with source, destination, message and time)."""
 
 import logging
+from urllib.parse import urlencode
 
-from receipts.models import ReceiptProvider
 from receipts.parsers.base import (
     DELIVERED,
     PENDING,
@@ -12,15 +12,32 @@ from receipts.parsers.base import (
     ReceiptParser,
     ReceivedTextEvent,
     StatusReceipt,
+    uk_time_now,
 )
 
 
 class FiretextReceiptParser(ReceiptParser):
     """Form-encoded: mobile, status, time, reference (our notification id), code (optional)."""
 
-    name = ReceiptProvider.FIRETEXT.value
+    name = "firetext"
     display_name = "Firetext"
     content_types = ("application/x-www-form-urlencoded",)
+
+    @classmethod
+    def simulated_bodies(cls, notification, outcome: str) -> list[tuple[str, str]]:
+        """Delivered is status 0; declined is status 1 with its code (101 Unknown Subscriber, 102
+        Absent Subscriber); a temporary failure comes as `pending` (status 2) first."""
+        common = {"mobile": notification.recipient, "reference": str(notification.id)}
+        if outcome == DELIVERED:
+            steps = [{"status": "0"}]
+        elif outcome == PERMANENT_FAILURE:
+            steps = [{"status": "1", "code": "101"}]
+        else:
+            steps = [{"status": "2"}, {"status": "1", "code": "102"}]
+        return [
+            (cls.content_types[0], urlencode({**common, **step, "time": uk_time_now()}))
+            for step in steps
+        ]
 
     # status → (meaning, our status); status 1 is decided by the code table below.
     statuses = {
@@ -86,7 +103,7 @@ class FiretextInboundParser(ReceiptParser):
     """A received text, form-encoded: source (the sender), destination (our number), message,
     time (UTC). Firetext sends no id of its own, so a repeat can't be told from a new text."""
 
-    name = ReceiptProvider.FIRETEXT_INBOUND.value
+    name = "firetext-inbound"
     display_name = "Firetext"
     content_types = ("application/x-www-form-urlencoded",)
 
@@ -101,7 +118,7 @@ class FiretextInboundParser(ReceiptParser):
         if problems:
             raise self.invalid(*problems)
         return self.received_text(
-            provider=ReceiptProvider.FIRETEXT.value,
+            provider="firetext",
             source=fields["source"],
             destination=fields["destination"],
             content=fields["message"],

@@ -1,11 +1,11 @@
 """MMG: receipts (JSON with CID (our id), status, substatus and deliverytime) and received
 texts (JSON with MSISDN, Number, a URL-encoded Message, ID and DateRecieved)."""
 
+import json
 import logging
 import re
 from urllib.parse import unquote_plus
 
-from receipts.models import ReceiptProvider
 from receipts.parsers.base import (
     DELIVERED,
     PERMANENT_FAILURE,
@@ -14,7 +14,16 @@ from receipts.parsers.base import (
     ReceivedTextEvent,
     StatusReceipt,
     storable,
+    uk_time_now,
 )
+
+# Our status → MMG's (status, substatus) in a simulated receipt: Delivered to handset, Expired,
+# Invalid destination.
+_SIMULATED_STATUSES = {
+    DELIVERED: ("3", "5"),
+    TEMPORARY_FAILURE: ("4", "15"),
+    PERMANENT_FAILURE: ("5", "52"),
+}
 
 # MMG escapes these in a received text's Message with a backslash (after URL-encoding it), as
 # GOV.UK Notify's reading of it shows; only these, so any other backslash is kept as sent.
@@ -26,9 +35,22 @@ class MmgReceiptParser(ReceiptParser):
     """JSON: reference (MMG's id), CID (our notification id), MSISDN, status, substatus,
     deliverytime."""
 
-    name = ReceiptProvider.MMG.value
+    name = "mmg"
     display_name = "MMG"
     content_types = ("application/json", "text/plain")
+
+    @classmethod
+    def simulated_bodies(cls, notification, outcome: str) -> list[tuple[str, str]]:
+        status, substatus = _SIMULATED_STATUSES[outcome]
+        body = {
+            "reference": f"simulated-{notification.id.hex[:12]}",
+            "CID": str(notification.id),
+            "MSISDN": notification.recipient,
+            "status": status,
+            "substatus": substatus,
+            "deliverytime": uk_time_now(),
+        }
+        return [(cls.content_types[0], json.dumps(body))]
 
     statuses = {
         "2": PERMANENT_FAILURE,
@@ -141,7 +163,7 @@ class MmgInboundParser(ReceiptParser):
     """A received text, JSON: MSISDN (the sender), Number (our number), Message (URL-encoded,
     `+` for spaces), ID (MMG's, the same on a repeat), DateRecieved (sic; URL-encoded, UTC)."""
 
-    name = ReceiptProvider.MMG_INBOUND.value
+    name = "mmg-inbound"
     display_name = "MMG"
     content_types = ("application/json", "text/plain")
 
@@ -165,7 +187,7 @@ class MmgInboundParser(ReceiptParser):
         received = data.get("DateRecieved")
         received = mmg_decoded(received) if isinstance(received, str) else ""
         return self.received_text(
-            provider=ReceiptProvider.MMG.value,
+            provider="mmg",
             source=source,
             destination=destination,
             content=mmg_message(message),

@@ -5,7 +5,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from receipts.models import ReceiptProvider
 from receipts.parsers.base import (
     DELIVERED,
     PERMANENT_FAILURE,
@@ -25,7 +24,7 @@ from receipts.parsers.sns import SnsSignatureInvalid, sns_url_is_aws
 class SesReceiptParser(ReceiptParser):
     """An SNS HTTP(S) message; a `Notification`'s `Message` is SES's JSON notification."""
 
-    name = ReceiptProvider.SES.value
+    name = "ses"
     display_name = "SES"
     # SNS posts JSON labelled text/plain.
     content_types = ("text/plain", "application/json")
