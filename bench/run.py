@@ -37,6 +37,7 @@ BENCHES = [
     "receipts_ingest",
     "pipeline_throughput",
     "provider_latency",
+    "delivery_engine",
     "callbacks_fairness",
 ]
 # Arguments of the full run where a module's own defaults would take too long on two shared

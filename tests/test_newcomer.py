@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -111,8 +112,24 @@ class LocalRun:
                 pass
 
 
+SETTLED = ("delivered", "permanent-failure", "temporary-failure")
+
+
+def ports_free_wait(*ports: str, seconds: float = 60) -> None:
+    """A stopped run's processes may take a moment to let go of their ports: the next run, on the
+    same ports, refuses to start while anything still answers there."""
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", int(port))) != 0:
+                    break
+            time.sleep(0.2)
+
+
 @contextmanager
 def local_run(clone: Path, command: str, **env: str) -> Iterator[tuple[LocalRun, str]]:
+    ports_free_wait(*(env[name] for name in ("WEB_PORT", "FAKE_PORT") if name in env))
     run = LocalRun(cwd=clone, command=command, env=fresh_terminal_env(**env))
     try:
         yield run, run.banner_wait(600 if REAL_INSTALL else 180)
@@ -188,10 +205,13 @@ def test_readme_quick_start_works_as_printed_in_a_fresh_terminal(clone):
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=10,
             )
-            if answer.json()["status"] == "delivered" or time.monotonic() > deadline:
+            if answer.json()["status"] in SETTLED or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert answer.json()["status"] == "delivered"
+        # The fakes deliver most texts and fail a few on purpose (as the README says): what the
+        # newcomer must see is the text handed over and settled by the provider's receipt.
+        assert answer.json()["status"] in SETTLED, answer.json()
+        assert answer.json()["sent_by"] in ("firetext", "mmg")
 
 
 def test_a_restart_keeps_the_key_and_the_users_callback(clone):
