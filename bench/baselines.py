@@ -165,7 +165,7 @@ def create_same_work(request):
 
 @functools.cache
 def _receipt_sql() -> tuple[str, list]:
-    from callbacks.models import Receipt
+    from receipts.models import Receipt
 
     known = {
         "id": "DEFAULT",

@@ -67,7 +67,7 @@ def tables_fill(rows: int) -> float:
     from django.conf import settings
     from django.db import connection
 
-    from callbacks.models import Receipt
+    from receipts.models import Receipt
     from sending.models import Notification, SendAttempt, Service
 
     started = time.monotonic()
@@ -168,7 +168,7 @@ def pages() -> list[tuple[str, str]]:
     """(name, URL) of every page timed; ids and references picked from the tables."""
     from django.utils import timezone
 
-    from callbacks.models import Receipt
+    from receipts.models import Receipt
     from sending.models import Notification, ProviderDetails, Service
 
     some = Notification.objects.filter(status="technical-failure").order_by("-created_at").first()

@@ -285,7 +285,7 @@ def wrk_run(wrk, args, workdir: Path, url: str, seconds: int, ids) -> dict:
 def unprocessed_count() -> int:
     from django.db import connection
 
-    from callbacks.models import Receipt
+    from receipts.models import Receipt
 
     connection.close()
     return Receipt.objects.exclude(state="processed").count()

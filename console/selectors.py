@@ -11,8 +11,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.status import Stat
 
-from callbacks.models import Receipt, ReceiptState
 from notifyproject.broker import broker_oldest_queued_at
+from receipts.models import Receipt, ReceiptState
 from sending.failover import CALLED_OUTCOMES, provider_slow_share
 from sending.models import (
     KeyType,

@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from callbacks.selectors import receipt_list_for_notification, receipt_status_read
 from console.history import mends_of
 from notifyproject.masking import text_mask
+from receipts.selectors import receipt_list_for_notification, receipt_status_read
 from sending.models import Notification, NotificationStatus
 from webhooks.models import CallbackState
 

@@ -317,6 +317,11 @@ class MmgFake(FakeProvider):
         return Answer.json(status, {"Error": code, "Description": description})
 
 
+# The SMS fakes the server runs, each at its `path` and with its own API keys
+# (`runfakeproviders --<name>-api-keys`): a new provider's fake is its class and its line here.
+SMS_FAKES: dict[str, type[FakeProvider]] = {fake.name: fake for fake in (FiretextFake, MmgFake)}
+
+
 class SesFake(FakeProvider):
     name = "ses"
     path = "/v2/email/outbound-emails"

@@ -41,10 +41,9 @@ from urllib.parse import parse_qs
 from fakes import callback_receiver
 from fakes.behaviour import Behaviour, BehaviourError
 from fakes.providers import (
+    SMS_FAKES,
     Answer,
     FakeProvider,
-    FiretextFake,
-    MmgFake,
     ReceivedText,
     SesFake,
     hosted_number,
@@ -77,8 +76,7 @@ class FakeProviderServer:
         # Numbers this fake hosts: a text sent to one comes back as a received text.
         self.inbound_numbers = frozenset(hosted_number(number) for number in inbound_numbers)
         self.providers: dict[str, FakeProvider] = {
-            "firetext": FiretextFake(valid_keys=api_keys.get("firetext")),
-            "mmg": MmgFake(valid_keys=api_keys.get("mmg")),
+            **{name: fake(valid_keys=api_keys.get(name)) for name, fake in SMS_FAKES.items()},
             "ses": SesFake(region=ses_region, topic_arn=sns_topic_arn),
         }
         self.routes = {fake.path: fake for fake in self.providers.values()}
@@ -188,11 +186,11 @@ class FakeProviderServer:
 
     def received_text_post(self, request: dict) -> dict:
         """`POST /_control/inbound`: someone texts `destination` from `source`; the provider
-        named (firetext or mmg) posts it to the service at once."""
+        named (an SMS one: firetext, mmg) posts it to the service at once."""
         provider = request.get("provider")
-        fake = self.providers.get(provider) if provider in ("firetext", "mmg") else None
+        fake = self.providers.get(provider) if provider in SMS_FAKES else None
         if fake is None:
-            raise BehaviourError("provider: expected firetext or mmg")
+            raise BehaviourError(f"provider: expected {' or '.join(SMS_FAKES)}")
         fields = {name: request.get(name) for name in ("source", "destination", "message")}
         wrong = [name for name, value in fields.items() if not isinstance(value, str)]
         if wrong:

@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "notifyproject",
     "django_q",
     "sending",
-    "callbacks",
+    "receipts",  # app label `callbacks`: its tables and admin URLs kept that name
     "stats",
     "fakes",
     "webhooks",
@@ -76,7 +76,7 @@ NOTIFICATIONS_ACCEPTED_HANDLERS = [
     "stats.services.daily_statistics_count_accepted",  # *_requested, sms_fragments
 ]
 SIMULATED_SEND_HANDLERS = [
-    "callbacks.simulated.receipt_simulate",  # a test key's receipt, made and taken at once
+    "receipts.simulated.receipt_simulate",  # a test key's receipt, made and taken at once
 ]
 STATUS_CHANGE_HANDLERS = [
     "stats.services.daily_statistics_count_moves",  # *_delivered, *_failed
@@ -268,6 +268,28 @@ if not API_KEY_ENCRYPTION_KEYS:
     ]
 
 # --- providers ---------------------------------------------------------------------------------
+# The SMS providers, one entry each (docs/adding-a-provider.md): the name people see, whether it
+# takes international numbers, its client and its parsers (receipts; received texts, if it takes
+# them), named by dotted path since `sending/` imports no parser. Everything else about a provider
+# is made from this one list: its row (`sending.providers.providers_seed`), its receipt and
+# received-text endpoints and their views, its receipt credentials (`<NAME>_RECEIPT_AUTH`), the
+# receipts' provider choices and the console's filter on them, the channel its receipts may name.
+SMS_PROVIDERS = {
+    "firetext": {
+        "display_name": "Firetext",
+        "international": True,
+        "client": "sending.clients.firetext.FiretextClient",
+        "receipt_parser": "receipts.parsers.firetext.FiretextReceiptParser",
+        "inbound_parser": "receipts.parsers.firetext.FiretextInboundParser",
+    },
+    "mmg": {
+        "display_name": "MMG",
+        "international": True,
+        "client": "sending.clients.mmg.MmgClient",
+        "receipt_parser": "receipts.parsers.mmg.MmgReceiptParser",
+        "inbound_parser": "receipts.parsers.mmg.MmgInboundParser",
+    },
+}
 FIRETEXT_URL = env_url(
     "FIRETEXT_URL", "https://www.firetext.co.uk/api/sendsms/json", schemes=("http", "https")
 )

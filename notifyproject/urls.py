@@ -28,7 +28,7 @@ urlpatterns = [
         ),
         name="docs",
     ),
-    path("", include("callbacks.urls")),
+    path("", include("receipts.urls")),
     path("", include("stats.urls")),
     path("", include("webhooks.urls")),
     path("v2/", include("sending.api_v2.urls")),

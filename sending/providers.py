@@ -1,6 +1,9 @@
-"""The providers we start with, and changes to their settings: each one recorded with who or
-what made it, and why."""
+"""The providers (SMS ones from `settings.SMS_PROVIDERS`, the one registry), and changes to
+their settings: each one recorded with who or what made it, and why."""
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db import transaction
 
 from notifyproject import metrics
@@ -24,10 +27,38 @@ def provider_update(
     return provider
 
 
+@dataclass(frozen=True)
+class SmsProvider:
+    """An entry of `settings.SMS_PROVIDERS`. The client and parsers are dotted paths: the
+    receipts app imports its parsers, `sending/` its client, each from here."""
+
+    name: str
+    display_name: str
+    international: bool
+    client: str
+    receipt_parser: str
+    inbound_parser: str = ""  # none: it takes no received texts
+
+    @property
+    def settings_prefix(self) -> str:
+        """Its settings are named `<prefix>_URL`, `<prefix>_RECEIPT_AUTH`, …"""
+        return self.name.upper()
+
+
+SMS_PROVIDERS = [SmsProvider(name=name, **entry) for name, entry in settings.SMS_PROVIDERS.items()]
+
 # name, display name, type, resting priority, supports international numbers
 PROVIDERS = [
-    ("firetext", "Firetext", "sms", 50, True),
-    ("mmg", "MMG", "sms", 50, True),
+    *(
+        (
+            p.name,
+            p.display_name,
+            "sms",
+            settings.SMS_RESTING_PRIORITIES.get(p.name, 0),
+            p.international,
+        )
+        for p in SMS_PROVIDERS
+    ),
     ("ses", "AWS SES", "email", 100, False),
 ]
 

@@ -8,7 +8,7 @@ transaction it locks the rows by primary key, decides each move from the table, 
 this one registered (`settings.STATUS_CHANGE_HANDLERS`: the statistics' count, the status
 callback's event), each of which writes what it needs for the whole batch at once.
 
-The same code serves every change: a receipt or a batch of them (`callbacks/`), the hand-over to
+The same code serves every change: a receipt or a batch of them (`receipts/`), the hand-over to
 a provider (`notification_mark_sent`), our own failures (`notification_fail`: after the last
 retry, a non-retryable error, no receipt in time) and the sweeps.
 

@@ -10,8 +10,8 @@ from django.conf import settings
 from django_q.models import Schedule
 from rest_framework.test import APIClient
 
-from callbacks.inbox import receipt_drain_slot_free
 from notifyproject import metrics
+from receipts.inbox import receipt_drain_slot_free
 from sending.engine import delivery_drain_slot_free
 from sending.models import (
     ApiKey,

@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from callbacks.models import Receipt, ReceiptState
+from receipts.models import Receipt, ReceiptState
 from sending.models import (
     Notification,
     NotificationStatus,

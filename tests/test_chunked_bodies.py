@@ -7,10 +7,10 @@ import uuid
 import pytest
 import requests
 
-from callbacks.models import Receipt
+from receipts.models import Receipt
 from sending.models import ApiKey, Notification, Service
-from tests.callbacks.conftest import inbox_drain
 from tests.live import running_gunicorn
+from tests.receipts.conftest import inbox_drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

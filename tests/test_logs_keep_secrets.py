@@ -12,9 +12,9 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from callbacks.models import Receipt, ReceiptState
 from fakes import Behaviour
 from notifyproject.logging import KeyValueFormatter
+from receipts.models import Receipt, ReceiptState
 from sending.models import ApiKey, Notification, Service
 from sending.tasks import deliver_email, deliver_sms
 from tests.fakes import FIRETEXT_API_KEY, MMG_API_KEY, running_fake_providers

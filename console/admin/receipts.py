@@ -6,19 +6,19 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from callbacks.inbound_numbers import (
-    InboundNumberTaken,
-    inbound_number_check,
-    inbound_number_set,
-)
-from callbacks.inbox import receipts_drain
-from callbacks.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
-from callbacks.services import UNKNOWN_NOTIFICATION
 from console.actions import action_reason, action_reason_page
 from console.admin.sending import ReadOnlyAdmin
 from console.history import mend_record
 from console.lists import BigTableAdmin, DayFilter
 from notifyproject.masking import recipient_mask, text_mask
+from receipts.inbound_numbers import (
+    InboundNumberTaken,
+    inbound_number_check,
+    inbound_number_set,
+)
+from receipts.inbox import receipts_drain
+from receipts.models import Complaint, InboundNumber, Receipt, ReceiptState, ReceivedText
+from receipts.services import UNKNOWN_NOTIFICATION
 from sending.models import Notification
 
 # A notification id anywhere in a receipt's body: a rejected receipt has no parsed reference,

@@ -3,7 +3,7 @@
 Thin views: requests are checked by `serializers`, sends made by `sends`, answers shaped by
 `representations`. Letters, precompiled letters and document uploads are answered 400
 BadRequestError naming what is not offered. Received texts are listed by
-`callbacks.api_v2`, beside them.
+`receipts.api_v2`, beside them.
 """
 
 import uuid

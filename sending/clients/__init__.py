@@ -1,4 +1,5 @@
-"""Provider clients: `sms_client("firetext" | "mmg")` and `email_client()`.
+"""Provider clients: `sms_client(name)` (a provider of `settings.SMS_PROVIDERS`) and
+`email_client()`.
 
 One instance of each per process (it holds the HTTP connection pool or the boto3 client), made
 again when anything it was made from changes (its `settings_key`: the settings it reads, and for
@@ -7,16 +8,14 @@ SES the AWS variables boto3 reads), so a changed setting never meets a stale cli
 
 import threading
 
+from django.utils.module_loading import import_string
+
 from sending.clients.base import ProviderClient, SmsClient
 from sending.clients.exceptions import UnknownProviderError
-from sending.clients.firetext import FiretextClient
-from sending.clients.mmg import MmgClient
 from sending.clients.ses import SesClient
+from sending.providers import SMS_PROVIDERS
 
-SMS_CLIENTS: dict[str, type[FiretextClient] | type[MmgClient]] = {
-    FiretextClient.name: FiretextClient,
-    MmgClient.name: MmgClient,
-}
+SMS_CLIENTS: dict[str, type[SmsClient]] = {p.name: import_string(p.client) for p in SMS_PROVIDERS}
 
 _made: dict[str, tuple[tuple, ProviderClient]] = {}
 _making = threading.Lock()

@@ -17,8 +17,8 @@ import pytest
 from notifications_python_client import NotificationsAPIClient
 from notifications_python_client.errors import HTTPError
 
-from callbacks.inbound_numbers import inbound_number_set
-from callbacks.models import ReceivedText
+from receipts.inbound_numbers import inbound_number_set
+from receipts.models import ReceivedText
 from sending.guest_list import guest_list_add
 from sending.models import ApiKey, KeyType, Notification
 from sending.senders import email_reply_to_add, sms_sender_add

@@ -10,9 +10,9 @@ from django.utils import timezone
 from notifications_python_client import authentication, prepare_upload
 from notifications_python_client.errors import HTTPError
 
-from callbacks.inbound_numbers import inbound_number_set
-from callbacks.models import ReceivedText
 from fakes import Behaviour
+from receipts.inbound_numbers import inbound_number_set
+from receipts.models import ReceivedText
 from sending.models import Notification, ProviderDetails, Service, Template
 from sending.senders import email_reply_to_add, sms_sender_add
 from sending.services import notification_create
@@ -20,8 +20,8 @@ from sending.templates import template_create, template_update
 from stats.models import DailyStatistics
 from tests.api_v2 import schemas
 from tests.api_v2.conftest import poll
-from tests.callbacks.conftest import inbox_drain
 from tests.fakes import running_fake_providers
+from tests.receipts.conftest import inbox_drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from callbacks.models import Receipt, ReceiptState
+from receipts.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus
 from tests.stats.factories import notification_make
 from tests.webhooks.conftest import BEARER_TOKEN, Receiver

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.models import Receipt, ReceiptState
+from receipts.models import Receipt, ReceiptState
 from sending.models import (
     Notification,
     NotificationStatus,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from django_q.brokers import get_broker
 
-from callbacks.models import Receipt, ReceiptState
+from receipts.models import Receipt, ReceiptState
 from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
 from stats.models import DailyStatistics
 from tests.stats.factories import notification_make

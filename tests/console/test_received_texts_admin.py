@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from callbacks.inbound_numbers import inbound_number_set
-from callbacks.models import InboundNumber, ReceivedText
+from receipts.inbound_numbers import inbound_number_set
+from receipts.models import InboundNumber, ReceivedText
 from sending.models import Service
 
 TEXTS = "/admin/callbacks/receivedtext/"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from callbacks.models import Receipt, ReceiptState
+from receipts.models import Receipt, ReceiptState
 from sending.models import NotificationStatus, SendAttempt
 from sending.status import notification_update_status
 from tests.conftest import FIXTURES

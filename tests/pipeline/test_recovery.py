@@ -13,9 +13,9 @@ from sending import sweeps
 from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.services import notification_create
 from sending.tasks import deliver_sms
-from tests.callbacks.conftest import FIRETEXT, REFERENCE, fixture_text, post
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
 from tests.pipeline.test_end_to_end import running, wait_for
+from tests.receipts.conftest import FIRETEXT, REFERENCE, fixture_text, post
 from tests.stats.factories import notification_make
 
 

@@ -142,8 +142,8 @@ def test_the_schedules_exist_after_migrating_and_setup_is_idempotent(db):
         "check slow delivery": ("sending.tasks.check_slow_delivery", 1),
         "tend back provider priorities": ("sending.tasks.tend_back_priorities", 5),
         "replay stranded notifications": ("sending.tasks.replay_notifications", 1),
-        "replay failed receipts": ("callbacks.tasks.replay_receipts", 15),
-        "drain stranded receipts": ("callbacks.tasks.sweep_receipts", 1),
+        "replay failed receipts": ("receipts.tasks.replay_receipts", 15),
+        "drain stranded receipts": ("receipts.tasks.sweep_receipts", 1),
         "send due status callbacks": ("webhooks.tasks.queue_due_callbacks", 1),
         "time out notifications": ("sending.tasks.timeout_notifications", 24 * 60),
         "sweep expired idempotency keys": ("sending.tasks.sweep_idempotency_keys", 60),
@@ -165,3 +165,25 @@ def test_every_schedule_runs_a_task_that_exists(db):
 
     for schedule in Schedule.objects.all():
         assert callable(import_string(schedule.func)), schedule.name
+
+
+def test_a_deployed_databases_receipt_schedules_follow_the_module(db):
+    """A database migrated before `callbacks/` became `receipts/` holds schedules naming
+    `callbacks.tasks.…`, which no longer imports: the receipts app's migration rewrites them."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.utils.module_loading import import_string
+
+    for schedule in Schedule.objects.filter(func__startswith="receipts.tasks."):
+        schedule.func = schedule.func.replace("receipts.tasks.", "callbacks.tasks.")
+        schedule.save()
+    migration = import_module("receipts.migrations.0005_schedule_task_paths")
+
+    migration.forwards(apps, None)
+
+    stored = dict(Schedule.objects.values_list("name", "func"))
+    assert stored["replay failed receipts"] == "receipts.tasks.replay_receipts"
+    assert stored["drain stranded receipts"] == "receipts.tasks.sweep_receipts"
+    for name, func in stored.items():
+        assert callable(import_string(func)), name

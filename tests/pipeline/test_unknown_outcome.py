@@ -12,8 +12,8 @@ from django.utils import timezone
 from sending import tasks
 from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.sweeps import notifications_queue_due_retries
-from tests.callbacks.conftest import FIRETEXT, REFERENCE, fixture_text, post
 from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, prefer
+from tests.receipts.conftest import FIRETEXT, REFERENCE, fixture_text, post
 from tests.stats.factories import notification_make
 
 HOLD = 600

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from callbacks.models import Receipt
 from console.selectors import notification_status_counts, provider_window_counts
+from receipts.models import Receipt
 from sending import api_keys, failover, tasks
 from sending.models import (
     ApiKey,

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
-from callbacks.models import ReceivedText
-from tests.callbacks.conftest import inbox_drain
+from receipts.models import ReceivedText
 from tests.conftest import FIXTURES
+from tests.receipts.conftest import inbox_drain
 from tests.webhooks.conftest import Answer, final_event
 from webhooks import delivery, guard
 from webhooks.models import CallbackAttempt, CallbackEvent, CallbackState, ServiceInboundCallback

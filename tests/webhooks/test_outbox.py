@@ -11,13 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.signing import SignedPackage
 
-from callbacks.models import Complaint
+from receipts.models import Complaint
 from sending import status as status_module
 from sending import sweeps
 from sending.delivery import notification_retry_later
 from sending.models import NotificationStatus, SendAttempt, Service
-from tests.callbacks.conftest import FIRETEXT, MMG, post, ses_notification, sns_envelope
-from tests.callbacks.test_ses_receipts import email, post_sns
+from tests.receipts.conftest import FIRETEXT, MMG, post, ses_notification, sns_envelope
+from tests.receipts.test_ses_receipts import email, post_sns
 from tests.webhooks.conftest import callbacks_broker, text
 from webhooks.models import CallbackEvent, CallbackKind
 from webhooks.outbox import callback_drain_slot_free, payload_time

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from fakes import Behaviour, BehaviourError, FakeProviderServer, parse_outcomes
+from fakes.providers import SMS_FAKES
 from notifyproject.logging import mask_url_password
 
 RATES = ("duplicate", "error", "timeout", "slow", "malformed", "reset")
@@ -42,8 +43,8 @@ class Command(BaseCommand):
             default=None,
             help="how long a timeout fault holds a request (default PROVIDER_TIMEOUT_SECONDS + 1)",
         )
-        parser.add_argument("--firetext-api-keys", default="", help="comma-separated; '' = any")
-        parser.add_argument("--mmg-api-keys", default="", help="comma-separated; '' = any")
+        for name in SMS_FAKES:
+            parser.add_argument(f"--{name}-api-keys", default="", help="comma-separated; '' = any")
         parser.add_argument(
             "--sns-topic-arn",
             default=None,
@@ -78,7 +79,7 @@ class Command(BaseCommand):
             behaviour=behaviour,
             api_keys={
                 name: frozenset(filter(None, options[f"{name}_api_keys"].split(",")))
-                for name in ("firetext", "mmg")
+                for name in SMS_FAKES
                 if options[f"{name}_api_keys"]
             },
             hang_seconds=settings.PROVIDER_TIMEOUT_SECONDS + 1 if hang is None else hang,
@@ -94,8 +95,8 @@ class Command(BaseCommand):
         server.start()
         url = server.url
         self.stdout.write(f"Fake providers listening on {url}", ending="\n")
-        self.stdout.write(f"  FIRETEXT_URL={url}/firetext")
-        self.stdout.write(f"  MMG_URL={url}/mmg")
+        for name, fake in SMS_FAKES.items():
+            self.stdout.write(f"  {name.upper()}_URL={url}{fake.path}")
         self.stdout.write(f"  AWS_ENDPOINT_URL_SESV2={url}")
         receipts = mask_url_password(options["receipts_to"]) or "nowhere"
         self.stdout.write(f"  receipts to {receipts}; requests at {url}/_requests")

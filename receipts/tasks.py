@@ -1,0 +1,48 @@
+"""Django Q tasks for receipts: the inbox drain, and the schedules that make sure nothing is left
+behind (`sending/schedules.py`)."""
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from receipts.inbox import (
+    receipt_drain_request,
+    receipt_drain_slot_free,
+    receipts_drain,
+    receipts_waiting,
+)
+from receipts.selectors import receipt_list_to_replay
+
+# Younger receipts may still be in their request, or in a drain's batch.
+SETTLE = timedelta(minutes=1)
+
+
+def drain_receipts() -> int:
+    """Queued by `receipt_drain_request`: apply what is waiting (for at most half the time a task
+    may run), give the slot back, then look once more (a receipt stored after the last claim,
+    whose request found the slot held, or more than this run could take)."""
+    try:
+        until = time.monotonic() + settings.Q_CLUSTER["timeout"] / 2
+        states = receipts_drain(receipts=receipts_waiting(), until=until)
+    finally:
+        receipt_drain_slot_free()
+    if receipts_waiting().exists():
+        receipt_drain_request()
+    return sum(states.values())
+
+
+def sweep_receipts() -> bool:
+    """Each minute: receipts left `received` for a while (a web process or a drain that died,
+    a broker that was down) get a drain, with no command. True when one was asked for."""
+    stranded = receipts_waiting().filter(received_at__lt=timezone.now() - SETTLE)
+    return stranded.exists() and receipt_drain_request()
+
+
+def replay_receipts() -> int:
+    """Scheduled: the same drain over the receipts that failed (an SNS certificate that could not
+    be fetched, a database error) or were never processed. Safe to repeat; a receipt that fails
+    is marked and the run goes on."""
+    receipts = receipt_list_to_replay(received_before=timezone.now() - SETTLE)
+    return sum(receipts_drain(receipts=receipts).values())

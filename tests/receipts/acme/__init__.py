@@ -1,0 +1,1 @@
+"""A third SMS provider for the registry test (`test_provider_registry.py`)."""
