@@ -27,22 +27,28 @@ def statistics_series() -> list[tuple[str, str]]:
     return [(column, label) for column, label in SERIES.items() if column in STATISTICS_FIELDS]
 
 
+# What every console chart shares: drawn whole on the server, nothing fetched.
+_CHART = {
+    "style": _STYLE,
+    "js": [],  # pygal's tooltips script would be fetched from the internet
+    "disable_xml_declaration": True,
+    "width": 900,
+    "x_label_rotation": 45,
+    "legend_at_bottom": True,
+    "min_scale": 1,
+    "include_x_axis": True,
+}
+
+
 def statistics_chart_svg(*, title: str, days: list[dict]) -> str:
     chart = pygal.Line(
         title=title,
-        style=_STYLE,
-        js=[],  # pygal's tooltips script would be fetched from the internet
-        disable_xml_declaration=True,
-        width=900,
         height=320,
-        x_label_rotation=45,
         show_minor_x_labels=False,
         x_labels_major_every=5,
-        legend_at_bottom=True,
         legend_at_bottom_columns=4,
-        min_scale=1,
         show_dots=False,
-        include_x_axis=True,
+        **_CHART,
     )
     chart.x_labels = [day["day"].strftime("%d %b") for day in days]
     for column, label in statistics_series():
@@ -53,16 +59,7 @@ def statistics_chart_svg(*, title: str, days: list[dict]) -> str:
 def hourly_chart_svg(*, hours: list[dict]) -> str:
     """Texts and emails made in each of the last 24 hours, every service together."""
     chart = pygal.Bar(
-        title="Made in the last 24 hours, by hour (all services)",
-        style=_STYLE,
-        js=[],
-        disable_xml_declaration=True,
-        width=900,
-        height=280,
-        x_label_rotation=45,
-        legend_at_bottom=True,
-        min_scale=1,
-        include_x_axis=True,
+        title="Made in the last 24 hours, by hour (all services)", height=280, **_CHART
     )
     chart.x_labels = [hour["hour"].strftime("%H:00") for hour in hours]
     chart.add("texts", [hour["sms"] for hour in hours])
