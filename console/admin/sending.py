@@ -222,10 +222,8 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         reason = action_reason(request)
         if reason is None:
             return action_reason_page(self, request, title="Retry now", count=waiting.count())
-        chosen = list(waiting.select_related(None).only("id", "notification_type", "status"))
-        count = notifications_retry_now(
-            queryset=Notification.objects.filter(id__in=[n.id for n in chosen])
-        )
+        chosen, rows = _chosen(waiting)
+        count = notifications_retry_now(queryset=rows)
         mend_record(request=request, objects=chosen, what="retry now", reason=reason)
         logger.warning(
             "notifications retried now from the admin",
@@ -243,18 +241,14 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         reason = action_reason(request)
         if reason is None:
             return action_reason_page(self, request, title="Replay", count=created.count())
-        chosen = list(created.select_related(None).only("id", "notification_type", "status"))
-        count = notifications_requeue(
-            queryset=Notification.objects.filter(id__in=[n.id for n in chosen])
-        )
+        chosen, rows = _chosen(created)
+        count = notifications_requeue(queryset=rows)
         mend_record(request=request, objects=chosen, what="replay", reason=reason)
         logger.info(
             "notifications replayed from the admin",
             extra={"count": count, "user": request.user.get_username(), "reason": reason},
         )
-        planned = Notification.objects.filter(
-            id__in=[n.id for n in chosen], status="created", next_attempt_at__gt=timezone.now()
-        ).count()
+        planned = rows.filter(status="created", next_attempt_at__gt=timezone.now()).count()
         waiting = (
             f" {planned} wait for a planned retry: use “Retry now” to send them at once."
             if planned
@@ -275,13 +269,8 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
         if reason is None:
             return action_reason_page(self, request, title=title, count=in_flight.count())
         user = request.user.get_username()
-        chosen = list(
-            in_flight.order_by().select_related(None).only("id", "notification_type", "status")
-        )
-        count = notifications_fail(
-            queryset=Notification.objects.filter(id__in=[n.id for n in chosen]),
-            reason=f"admin:{user}: {reason}",
-        )
+        chosen, rows = _chosen(in_flight)
+        count = notifications_fail(queryset=rows, reason=f"admin:{user}: {reason}")
         mend_record(request=request, objects=chosen, what="marked technical-failure", reason=reason)
         logger.warning(
             "notifications marked technical-failure from the admin",
@@ -294,6 +283,14 @@ class NotificationAdmin(BigTableAdmin, ReadOnlyAdmin):
 
     def has_mend_permission(self, request):
         return request.user.has_perm("sending.change_notification")
+
+
+def _chosen(rows):
+    """The notifications an operator's mend acts on, read whole before it changes any (each change
+    queues work, and the ORM broker may close the connection under an open cursor), and the same
+    rows again as a queryset by id for the service that changes them."""
+    chosen = list(rows.order_by().select_related(None).only("id", "notification_type", "status"))
+    return chosen, Notification.objects.filter(id__in=[n.id for n in chosen])
 
 
 @admin.register(SendAttempt)
