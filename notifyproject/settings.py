@@ -174,8 +174,8 @@ Q_CLUSTER = {
     "max_attempts": 3,
     "ack_failures": True,
     # Successful tasks are not kept (-1): every send attempt and callback attempt is our own
-    # row already, and keeping Django Q's cost ~7 ms of CPU a task (it locks its success rows
-    # for every result; bench/README.md). Failed tasks are kept whatever this says.
+    # row already, and keeping them makes Django Q lock its success rows for every result (the
+    # cost is in bench/README.md). Failed tasks are kept whatever this says.
     "save_limit": env_int("Q_SAVE_LIMIT", -1, minimum=-1, maximum=100_000),
     "catch_up": False,
     "poll": 0.2,
@@ -332,8 +332,8 @@ SERVICE_CALLBACK_ALLOW_INSECURE = env_bool("SERVICE_CALLBACK_ALLOW_INSECURE", Fa
 STATSD_HOST = env_optional("STATSD_HOST")
 STATSD_PORT = env_int("STATSD_PORT", 8125, minimum=1, maximum=65535)
 STATSD_PREFIX = env_str("STATSD_PREFIX", "notify")
-# django-statsd (view and query timings) reads these once at import. Its middleware costs
-# ~0.7 ms a request even when disabled, so it is only installed when metrics are on.
+# django-statsd (view and query timings) reads these once at import. Its middleware costs CPU
+# on every request even when disabled, so it is only installed when metrics are on.
 STATSD_DISABLED = STATSD_HOST is None
 STATSD_DEBUG = False
 if not STATSD_DISABLED:

@@ -104,8 +104,8 @@ def notifications_create(
 
 def _notifications_insert(rows: list[Notification]) -> None:
     """Insert the rows in one statement. On PostgreSQL a `COPY … FROM STDIN`: the ORM's
-    multi-row INSERT spent 0.13 ms of Python a row preparing its values, half of a batch's CPU,
-    where psycopg's COPY adapts them in C. The rows carry every value (the model's defaults
+    multi-row INSERT prepares each row's values in Python, where psycopg's COPY adapts them in C
+    (bench/README.md has the measurement). The rows carry every value (the model's defaults
     came with them), and one acceptance time for the lot."""
     if connection.vendor != "postgresql":
         Notification.objects.bulk_create(rows)
