@@ -16,7 +16,6 @@ from sending.models import (
 )
 from sending.services import notification_create
 from sending.tasks import deliver_sms
-from tests.fakes import fake_clients, fake_providers  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)
@@ -112,9 +111,7 @@ def gauges(lines: list[str]) -> list[str]:
 
 
 def test_real_failed_sends_reach_the_threshold_and_move_priority_with_its_gauge(
-    service,
-    fake_clients,  # noqa: F811
-    statsd,
+    service, fake_clients, statsd
 ):
     """Contract section 5 through the wire: Firetext answers every send with a 503 (the fake
     made to fail through its `/_control`); each text fails over to MMG, and the tenth error in
