@@ -91,6 +91,27 @@ def test_the_same_key_string_is_a_bearer_key_on_the_api_of_section_4(v2, sms_tem
     assert plain.json()["content"] == "Hello Ada, your code is 1."
 
 
+def test_each_notification_accepted_on_v2_is_counted_by_channel(
+    v2, sms_template, email_template, statsd
+):
+    """Contract section 8: `api.notifications.{sms,email}.created` counts /v2's acceptances too."""
+    v2.client.send_sms_notification(
+        "07700900123", str(sms_template.id), {"first name": "A", "code": "1"}
+    )
+    v2.client.send_email_notification(
+        "a@example.com", str(email_template.id), {"name": "A", "month": "May", "amount": "£1"}
+    )
+    with pytest.raises(HTTPError):  # a missing placeholder: refused, not counted
+        v2.client.send_sms_notification("07700900123", str(sms_template.id), {})
+
+    lines = statsd.received()
+    created = sorted(line for line in lines if line.endswith(".created:1|c"))
+    assert created == [
+        "notify.api.notifications.email.created:1|c",
+        "notify.api.notifications.sms.created:1|c",
+    ]
+
+
 def test_an_email_from_a_template_with_a_reply_to_and_sanitised_content(v2, email_template, fake):
     email_reply_to_add(service=v2.service, email_address="tax@council.example", is_default=True)
     answer = v2.client.send_email_notification(

@@ -1,4 +1,4 @@
-"""Fixtures for the client and fake provider tests: fake providers, a statsd socket, moto, a
+"""Fixtures for the client and fake provider tests: fake providers and moto (from tests/fakes.py), a
 receipt catcher."""
 
 import json
@@ -8,11 +8,15 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from tests.conftest import FIXTURES
-from tests.fakes import fake_clients, fake_providers  # noqa: F401
+from tests.fakes import (  # noqa: F401  (fixtures)
+    _moto_server,
+    fake_clients,
+    fake_providers,
+    moto_ses,
+    ses_answers,
+)
 
 
 def fixture_text(provider: str, name: str) -> str:
@@ -32,28 +36,6 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> object:
             assert value, f"still false after {timeout}s"
             return value
         time.sleep(0.02)
-
-
-@pytest.fixture(scope="module")
-def _moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def moto_ses(_moto_server, monkeypatch) -> str:
-    """moto in server mode on an ephemeral port, empty, with boto3 pointed at it; its URL."""
-    # moto keeps its state per process, not per server: start from nothing.
-    requests.post(f"{_moto_server}/moto-api/reset", timeout=5).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", _moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SES"):
-        monkeypatch.delenv(name, raising=False)
-    return _moto_server
 
 
 class ReceiptCatcher:

@@ -5,7 +5,6 @@ import json
 import boto3
 import pytest
 import requests
-from botocore.awsrequest import AWSResponse
 
 from sending.clients import email_client
 from sending.clients.exceptions import (
@@ -13,7 +12,6 @@ from sending.clients.exceptions import (
     EmailClientNonRetryableException,
     EmailClientThrottlingException,
 )
-from tests.clients.conftest import fixture_json
 
 REFERENCE = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -56,38 +54,6 @@ def test_an_unverified_sender_is_not_retryable(moto_ses):
     assert "someone@example.com" not in str(caught.value)
 
 
-@pytest.fixture
-def answer_from(monkeypatch):
-    """Make the email client's next calls answer from a fixture file (`canned`), for this test
-    only: the handler comes off the client, which outlives the test, at the end."""
-    registered = []
-
-    def register(fixture: str) -> None:
-        events = email_client().client.meta.events
-        handler = canned(fixture)
-        events.register("before-send.sesv2.SendEmail", handler)
-        registered.append((events, handler))
-
-    yield register
-    for events, handler in registered:
-        events.unregister("before-send.sesv2.SendEmail", handler)
-
-
-def canned(fixture: str):
-    """A before-send handler answering from a fixture file instead of making the HTTP call."""
-    answer = fixture_json("ses", fixture)
-
-    class Body:
-        def stream(self, **kwargs):
-            yield json.dumps(answer["body"]).encode()
-
-    def handler(request, **kwargs):
-        headers = {"Content-Type": "application/x-amz-json-1.1", **answer["headers"]}
-        return AWSResponse(request.url, answer["status"], headers, Body())
-
-    return handler
-
-
 # These two answers come from a botocore `before-send` handler returning a canned AWSResponse
 # (built from the fixture file), so botocore's real REST-JSON error parser reads them; moto
 # can't be made to throttle or to refuse a parameter in this way.
@@ -109,10 +75,10 @@ def canned(fixture: str):
     ],
 )
 def test_throttling_and_bad_parameters_map_to_their_kinds(
-    verified_sender, monkeypatch, answer_from, fixture, kind, status, message
+    verified_sender, monkeypatch, ses_answers, fixture, kind, status, message
 ):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no back-off sleeps between retries
-    answer_from(fixture)
+    ses_answers(fixture)
 
     with pytest.raises(EmailClientException) as caught:
         send()
@@ -123,10 +89,45 @@ def test_throttling_and_bad_parameters_map_to_their_kinds(
     assert caught.value.retryable is (kind is EmailClientThrottlingException)
 
 
-def test_a_canned_success_answer_gives_its_message_id(verified_sender, answer_from):
-    answer_from("send-email-success.json")
+def test_the_request_ses_receives_and_the_message_id_of_its_answer(
+    verified_sender, ses_answers, settings
+):
+    """The request as it leaves botocore (contract section 5), and the id read from an answer
+    in SES's own shape (moto's may differ)."""
+    sent = []
 
-    assert send() == "0102018f6a4c3d1e-5b8e2f4a-9c7d-4e1b-a3f6-2d8c9b0e1f7a-000000"
+    def record(request, **kwargs):
+        sent.append(request)
+
+    events = email_client().client.meta.events
+    events.register_first("before-send.sesv2.SendEmail", record)
+    ses_answers("send-email-success.json")
+    try:
+        message_id = send(reply_to="help@example.com", unsubscribe_url="https://example.com/u/1")
+    finally:
+        events.unregister("before-send.sesv2.SendEmail", record)
+
+    assert message_id == "0102018f6a4c3d1e-5b8e2f4a-9c7d-4e1b-a3f6-2d8c9b0e1f7a-000000"
+    [request] = sent
+    assert (request.method, request.url.rsplit("/", 3)[1:]) == (
+        "POST",
+        ["v2", "email", "outbound-emails"],
+    )
+    assert json.loads(request.body) == {
+        "FromEmailAddress": settings.SES_FROM_ADDRESS,
+        "Destination": {"ToAddresses": ["someone@example.com"]},
+        "ReplyToAddresses": ["help@example.com"],
+        "Content": {
+            "Simple": {
+                "Subject": {"Data": "Your reference", "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": "Hello – ça va?", "Charset": "UTF-8"}},
+                "Headers": [
+                    {"Name": "List-Unsubscribe", "Value": "<https://example.com/u/1>"},
+                    {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+                ],
+            }
+        },
+    }
 
 
 def test_an_endpoint_that_does_not_answer_is_a_retryable_error(monkeypatch, settings):

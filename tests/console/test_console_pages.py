@@ -241,17 +241,24 @@ def test_view_site_lands_on_the_api_docs_and_templates_show_ids_and_parts(admin_
     assert '<td class="field-parts">2</td>' in listing
 
 
+def _priority_gauges(statsd) -> list[str]:
+    """The `providers.*.priority` gauges sent since the last look (contract section 8: on every
+    change), by provider."""
+    return sorted(line for line in statsd.received() if line.startswith("notify.providers."))
+
+
 def _provider_form(provider, **changes):
     return {"priority": provider.priority, "active": "on" if provider.active else "", **changes}
 
 
-def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client):
+def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client, statsd):
     firetext = ProviderDetails.objects.get(name="firetext")
     url = f"{PROVIDERS}{firetext.pk}/change/"
     refused = _page(admin_client.post(url, _provider_form(firetext, priority=70)))
     assert "Say why the priority or the active flag changes." in refused
     firetext.refresh_from_db()
     assert firetext.priority == 50
+    assert _priority_gauges(statsd) == []
 
     response = admin_client.post(
         url, _provider_form(firetext, priority=70, reason="MMG slow tonight", _continue="1")
@@ -259,6 +266,7 @@ def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client)
     assert response.status_code == 302
     firetext.refresh_from_db()
     assert firetext.priority == 70
+    assert _priority_gauges(statsd) == ["notify.providers.firetext.priority:70|g"]
     history = _page(admin_client.get(url))
     history = history[history.index('id="history"') :]
     assert "admin:operator" in history
@@ -280,11 +288,15 @@ def test_provider_list_is_not_editable_in_place(admin_client):
     assert 'name="form-0-priority"' not in _page(admin_client.get(PROVIDERS))
 
 
-def test_return_to_the_resting_split(admin_client):
+def test_return_to_the_resting_split(admin_client, statsd):
     firetext = ProviderDetails.objects.get(name="firetext")
     mmg = ProviderDetails.objects.get(name="mmg")
     provider_update(provider=firetext, priority=90, active=True, changed_by="x", reason="y")
     provider_update(provider=mmg, priority=10, active=True, changed_by="x", reason="y")
+    assert _priority_gauges(statsd) == [
+        "notify.providers.firetext.priority:90|g",
+        "notify.providers.mmg.priority:10|g",
+    ]
     data = {"action": "rest", "_selected_action": [firetext.pk, mmg.pk]}
     assert 'name="reason"' in _page(admin_client.post(PROVIDERS, data))
     response = admin_client.post(PROVIDERS, {**data, "apply": "1", "reason": "incident over"})
@@ -294,6 +306,10 @@ def test_return_to_the_resting_split(admin_client):
     assert (firetext.priority, mmg.priority) == (50, 50)
     latest = mmg.history.first()
     assert (latest.changed_by, latest.reason) == ("admin:operator", "incident over")
+    assert _priority_gauges(statsd) == [
+        "notify.providers.firetext.priority:50|g",
+        "notify.providers.mmg.priority:50|g",
+    ]
 
 
 def test_statistics_chart_is_inline_svg_with_the_table(admin_client, service):

@@ -6,6 +6,13 @@ import responses
 from sending import failover
 from sending.models import Notification, ProviderDetails
 from sending.services import notification_create
+from tests.fakes import (  # noqa: F401  (fixtures: the fake providers over real HTTP, moto)
+    _moto_server,
+    fake_clients,
+    fake_providers,
+    moto_ses,
+    ses_answers,
+)
 
 FIRETEXT_URL = "https://firetext.test/api/sendsms/json"
 MMG_URL = "https://mmg.test/jsonv2a/api.php"

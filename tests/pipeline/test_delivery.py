@@ -3,17 +3,15 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, parse_qsl
 
+import boto3
 import pytest
 import requests
 from django.utils import timezone
 
 from sending import delivery, engine, tasks
-from sending.clients.exceptions import (
-    EmailClientException,
-    EmailClientNonRetryableException,
-    EmailClientThrottlingException,
-)
+from sending.clients.exceptions import EmailClientNonRetryableException
 from sending.models import Notification, NotificationStatus, ProviderDetails, SendAttempt
+from sending.services import notification_create
 from stats.models import DailyStatistics
 from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, MMG_URL, prefer
 
@@ -180,8 +178,6 @@ def test_no_active_provider_waits_for_a_retry(sms, wire):
 def test_international_texts_use_the_international_key_of_a_capable_provider(
     service, wire, settings
 ):
-    from sending.services import notification_create
-
     settings.FIRETEXT_INTERNATIONAL_API_KEY = "firetext-international-key"
     ProviderDetails.objects.filter(name="mmg").update(supports_international=False)
     text = notification_create(
@@ -217,92 +213,114 @@ def test_a_receipt_that_beat_the_worker_keeps_its_status(sms, wire, monkeypatch)
     assert final.sent_at is not None
 
 
-class FakeSes:
-    name = "ses"
+def test_an_email_goes_to_ses_its_message_id_is_kept_and_its_hand_over_counted(
+    email, fake_clients, statsd, monkeypatch
+):
+    """Over HTTP to the fake SES; contract section 8: `tasks.deliver-email.success` and
+    `.queued-for`, from acceptance to the drain taking it (the drain's clock, 2.5 s on)."""
+    monkeypatch.setattr(delivery, "now", lambda: email.created_at + timedelta(seconds=2.5))
 
-    def __init__(self, outcome):
-        self.outcome = outcome
-        self.calls = 0
-
-    def send_email(self, **kwargs):
-        self.calls += 1
-        if isinstance(self.outcome, Exception):
-            raise self.outcome
-        return self.outcome
-
-
-def use_ses(monkeypatch, outcome) -> FakeSes:
-    fake = FakeSes(outcome)
-    monkeypatch.setattr(delivery, "email_client", lambda: fake)
-    return fake
-
-
-def test_an_email_is_sent_and_its_message_id_kept(email, monkeypatch):
-    use_ses(monkeypatch, "0102-message-id")
     tasks.deliver_email(str(email.id))
+
+    [received] = fake_clients.requests("ses")
+    assert (received["to"], received["status"]) == ("someone@example.com", 200)
     sent = reload(email)
-    assert (sent.status, sent.sent_by, sent.provider_reference) == (
-        "sending",
-        "ses",
-        "0102-message-id",
+    assert (sent.status, sent.sent_by) == ("sending", "ses")
+    assert sent.provider_reference == received["provider_reference"]
+    lines = statsd.received()
+    assert "notify.tasks.deliver-email.success:1|c" in lines
+    assert "notify.tasks.deliver-email.queued-for:2500.00000000|ms" in lines
+
+
+def ses_refusing_an_address(service, settings):
+    """An email to an address without a domain, and a moto SES whose sender is verified: its
+    answer is a real `InvalidParameterValue` (HTTP 400), read by botocore's own parser."""
+    ses = boto3.client("sesv2", region_name=settings.AWS_REGION)
+    ses.create_email_identity(EmailIdentity=settings.SES_FROM_ADDRESS)
+    return notification_create(
+        service=service,
+        notification_type="email",
+        recipient="someone@",
+        subject="Hello",
+        content="Body",
     )
 
 
-def test_ses_throttling_is_retried(email, monkeypatch, settings):
-    settings.EMAIL_RETRY_DELAY_SECONDS = 60
-    use_ses(monkeypatch, EmailClientThrottlingException("ses", 429, "TooManyRequestsException"))
-    tasks.deliver_email(str(email.id))
-    waiting = reload(email)
-    assert (waiting.status, waiting.retry_count) == ("created", 1)
+def test_an_address_ses_refuses_is_a_technical_failure_at_once(service, moto_ses, settings):
+    refused = ses_refusing_an_address(service, settings)
 
+    tasks.deliver_email(str(refused.id))
+    tasks.deliver_email(str(refused.id))  # final now: nothing more is tried
 
-def test_a_non_retryable_ses_error_is_a_technical_failure_at_once(email, monkeypatch, service):
-    fake = use_ses(
-        monkeypatch, EmailClientNonRetryableException("ses", 400, "InvalidParameterValue")
+    failed = reload(refused)
+    assert failed.status == "technical-failure"
+    assert failed.provider_status_reason == (
+        "ses: ses error (400): InvalidParameterValue: Missing domain"
     )
-    tasks.deliver_email(str(email.id))
-    tasks.deliver_email(str(email.id))
-    assert reload(email).status == "technical-failure"
-    assert fake.calls == 1
+    attempts = SendAttempt.objects.values_list("provider", "outcome", "status_code")
+    assert list(attempts) == [("ses", "error", 400)]
     assert DailyStatistics.objects.get(service=service).emails_failed == 1
 
 
+def test_an_address_ses_refuses_is_an_error_with_its_traceback(service, moto_ses, settings, caplog):
+    """Contract section 5: a non-retryable SES error is logged at ERROR, with its traceback."""
+    refused = ses_refusing_an_address(service, settings)
+
+    tasks.deliver_email(str(refused.id))
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [(r.name, r.levelno, r.msg, r.status_code) for r in errors] == [
+        ("sending.delivery", logging.ERROR, "send failed", 400)
+    ]
+    kind, error, traceback = errors[0].exc_info
+    assert kind is EmailClientNonRetryableException and traceback is not None
+    assert error.message == "InvalidParameterValue: Missing domain"
+    assert "someone@" not in caplog.text
+
+
+def ses_down(fake, settings, ses_answers):
+    fake.control(provider="ses", down=True, mode="error")
+
+
+def ses_timing_out(fake, settings, ses_answers):
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.2
+    fake.control(provider="ses", down=True, mode="timeout")
+
+
+def ses_throttling(fake, settings, ses_answers):
+    ses_answers("send-email-throttled.json")  # neither the fake nor moto throttles
+
+
 @pytest.mark.parametrize(
-    "error",
-    [
-        EmailClientThrottlingException("ses", 429, "TooManyRequestsException"),
-        EmailClientException("ses", 503, "ServiceUnavailable"),
-        EmailClientException("ses", 504, "Gateway timeout"),
-    ],
+    ("make_it_fail", "status_code"),
+    [(ses_throttling, 429), (ses_down, 503), (ses_timing_out, 504)],
     ids=["throttling", "5xx", "timeout"],
 )
-def test_a_retryable_ses_error_is_a_warning_not_an_error(email, monkeypatch, caplog, error):
-    """Contract section 5: SES's blips are retried and must not page anyone."""
-    use_ses(monkeypatch, error)
+def test_a_retryable_ses_error_is_a_warning_and_a_retry(
+    email, fake_clients, settings, monkeypatch, ses_answers, caplog, make_it_fail, status_code
+):
+    """Contract section 5: SES's blips, real answers read by botocore, are retried and must
+    not page anyone."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries would only sleep
+    make_it_fail(fake_clients, settings, ses_answers)
+
     tasks.deliver_email(str(email.id))
 
     failures = [r for r in caplog.records if r.name == "sending.delivery" and "failed" in r.msg]
     assert [(r.levelno, r.msg, r.status_code) for r in failures] == [
-        (logging.WARNING, "provider send failed", error.status_code)
+        (logging.WARNING, "provider send failed", status_code)
     ]
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)
-    assert reload(email).retry_count == 1
+    waiting = reload(email)
+    assert (waiting.status, waiting.retry_count) == ("created", 1)
+    attempts = SendAttempt.objects.values_list("provider", "outcome", "status_code")
+    assert list(attempts) == [("ses", "error", status_code)]
 
 
-def test_a_non_retryable_ses_error_is_an_error_with_its_traceback(email, monkeypatch, caplog):
-    use_ses(monkeypatch, EmailClientNonRetryableException("ses", 400, "InvalidParameterValue"))
-    tasks.deliver_email(str(email.id))
-
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.msg for r in errors] == ["send failed"]
-    assert errors[0].exc_info[0] is EmailClientNonRetryableException
-
-
-def test_ses_switched_off_in_the_admin_holds_emails(email, monkeypatch):
-    fake = use_ses(monkeypatch, "id")
+def test_ses_switched_off_in_the_admin_holds_emails(email, fake_clients):
     ProviderDetails.objects.filter(name="ses").update(active=False)
     tasks.deliver_email(str(email.id))
-    assert fake.calls == 0 and reload(email).retry_count == 1
+    assert fake_clients.requests("ses") == [] and reload(email).retry_count == 1
 
 
 def test_metrics_count_the_hand_over_and_time_the_queue(sms, wire, statsd):

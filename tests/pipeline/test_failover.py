@@ -14,6 +14,8 @@ from sending.models import (
     ProviderDetailsHistory,
     SendAttempt,
 )
+from sending.services import notification_create
+from sending.tasks import deliver_sms
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +104,48 @@ def test_ten_errors_in_a_minute_move_ten_points_away(notification, settings):
     assert change.reason == "firetext: 10 errors in 60 s; 10 points to mmg"
     gained = ProviderDetailsHistory.objects.filter(provider__name="mmg").first()
     assert gained.reason == "10 points from firetext (10 errors in 60 s)"
+
+
+def gauges(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("notify.providers.")]
+
+
+def test_real_failed_sends_reach_the_threshold_and_move_priority_with_its_gauge(
+    service, fake_clients, statsd
+):
+    """Contract section 5 through the wire: Firetext answers every send with a 503 (the fake
+    made to fail through its `/_control`); each text fails over to MMG, and the tenth error in
+    the window moves ten points away, each provider's new priority sent as a gauge (section 8)."""
+    set_priorities(firetext=100, mmg=0)  # every first call goes to Firetext
+    fake_clients.control(provider="firetext", down=True, mode="error")
+
+    def send_one() -> Notification:
+        text = notification_create(
+            service=service, notification_type="sms", recipient="447700900123", content="hi"
+        )
+        deliver_sms(str(text.id))
+        return Notification.objects.get(id=text.id)
+
+    for _ in range(9):
+        assert (send_one().sent_by, priorities()) == ("mmg", {"firetext": 100, "mmg": 0})
+    assert gauges(statsd.received()) == []
+
+    assert send_one().sent_by == "mmg"
+
+    assert priorities() == {"firetext": 90, "mmg": 10}
+    moved = ProviderDetailsHistory.objects.filter(changed_by="failover:errors")
+    assert sorted(moved.values_list("provider__name", "reason")) == [
+        ("firetext", "firetext: 10 errors in 60 s; 10 points to mmg"),
+        ("mmg", "10 points from firetext (10 errors in 60 s)"),
+    ]
+    assert sorted(gauges(statsd.received())) == [
+        "notify.providers.firetext.priority:90|g",
+        "notify.providers.mmg.priority:10|g",
+    ]
+    calls = [(r["provider"], r["status"]) for r in fake_clients.requests()]
+    assert calls == [("firetext", 503), ("mmg", 200)] * 10
+    errors = SendAttempt.objects.filter(provider="firetext", outcome="error", status_code=503)
+    assert errors.count() == 10
 
 
 def test_old_errors_do_not_count(notification, monkeypatch):

@@ -57,6 +57,40 @@ def test_accepting_counts_requested_in_todays_statistics(api_client, service):
     assert (row.sms_requested, row.emails_requested) == (2, 1)
 
 
+def created_counts(lines: list[str]) -> dict[str, int]:
+    """The statsd counters `api.notifications.*.created` summed by name (one packet per call)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.startswith("notify.api.notifications.") and name.endswith(".created"):
+            count, kind = value.split("|")
+            assert kind == "c", line
+            counts[name] = counts.get(name, 0) + int(count)
+    return counts
+
+
+def test_each_accepted_notification_is_counted_by_channel(api_client, statsd):
+    """Contract section 8: `api.notifications.{sms,email}.created`, a text of a batch as one of a
+    single request; refused and replayed requests accept nothing and count nothing."""
+    for _ in range(2):
+        assert api_client.post("/notifications/sms", SMS, format="json").status_code == 201
+    assert api_client.post("/notifications/email", EMAIL, format="json").status_code == 201
+    three = {"notifications": [SMS, SMS, SMS]}
+    assert api_client.post("/notifications/sms/batch", three, format="json").status_code == 201
+    refused = api_client.post("/notifications/sms", {**SMS, "phone_number": "12"}, format="json")
+    assert refused.status_code == 400
+    for _ in range(2):
+        replayed = api_client.post(
+            "/notifications/email", EMAIL, format="json", HTTP_IDEMPOTENCY_KEY="once"
+        )
+    assert replayed["Idempotent-Replayed"] == "true"
+
+    assert created_counts(statsd.received()) == {
+        "notify.api.notifications.sms.created": 5,
+        "notify.api.notifications.email.created": 2,
+    }
+
+
 def test_accepting_queues_its_channels_drain_after_commit(
     api_client, django_capture_on_commit_callbacks
 ):

@@ -1,6 +1,6 @@
 """`GET /statistics` (contract section 4): the caller's own daily counts."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -86,24 +86,33 @@ def test_only_the_callers_service(api_client, service):
     assert response.json()["statistics"] == [{**ZERO, "day": "2026-03-02"}]
 
 
-def test_defaults_to_the_last_seven_days(api_client, service):
-    today = timezone.localdate()
+@pytest.fixture
+def today_is_march_10th(settings, monkeypatch):
+    """The clock at a fixed moment (Django's `timezone.now`, which `localdate` reads), so that
+    "today" can't change between the request and the test's reading of it near midnight."""
+    settings.TIME_ZONE = "Europe/London"
+    moment = datetime(2026, 3, 10, 23, 59, 59, tzinfo=ZoneInfo("Europe/London"))
+    monkeypatch.setattr(timezone, "now", lambda: moment)
 
+
+def test_defaults_to_the_last_seven_days(api_client, service, today_is_march_10th):
     days = [d["day"] for d in api_client.get("/statistics").json()["statistics"]]
 
-    assert days == [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
+    assert days == [f"2026-03-{day:02}" for day in range(4, 11)]
 
 
-def test_start_alone_runs_to_today_and_end_alone_goes_back_a_week(api_client, service):
-    today = timezone.localdate()
-    start = today - timedelta(days=2)
+def test_start_alone_runs_to_today_and_end_alone_goes_back_a_week(
+    api_client, service, today_is_march_10th
+):
+    from_start = api_client.get("/statistics", {"start": "2026-03-08"}).json()
+    to_end = api_client.get("/statistics", {"end": "2026-02-20"}).json()
 
-    from_start = api_client.get("/statistics", {"start": start.isoformat()}).json()
-    to_end = api_client.get("/statistics", {"end": "2026-03-10"}).json()
-
-    assert [d["day"] for d in from_start["statistics"]][0] == start.isoformat()
-    assert len(from_start["statistics"]) == 3
-    assert [d["day"] for d in to_end["statistics"]][0] == "2026-03-04"
+    assert [d["day"] for d in from_start["statistics"]] == [
+        "2026-03-08",
+        "2026-03-09",
+        "2026-03-10",
+    ]
+    assert [d["day"] for d in to_end["statistics"]] == [f"2026-02-{day}" for day in range(14, 21)]
 
 
 def test_a_whole_year_is_allowed(api_client, service):
