@@ -2,6 +2,7 @@
 their settings: each one recorded with who or what made it, and why."""
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +24,8 @@ def provider_update(
             changed_by=changed_by,
             reason=reason,
         )
-    metrics.gauge(f"providers.{provider.name}.priority", priority)
+    # Sent once the caller's transaction (a failover move's, the resting split's) commits.
+    transaction.on_commit(partial(metrics.gauge, f"providers.{provider.name}.priority", priority))
     return provider
 
 

@@ -60,7 +60,9 @@ def notification_create(
         )
         notifications_accepted(notifications=[notification])
         transaction.on_commit(partial(_queue_accepted, notifications=[notification]))
-    metrics.incr(f"api.notifications.{notification_type}.created")
+    # Counted once the caller's transaction (an idempotent request's) commits: never for a
+    # create that was rolled back.
+    transaction.on_commit(partial(metrics.incr, f"api.notifications.{notification_type}.created"))
     return notification
 
 
@@ -98,7 +100,8 @@ def notifications_create(
         notifications_accepted(notifications=rows)
         transaction.on_commit(partial(_queue_accepted, notifications=rows))
     for notification_type, count in Counter(row.notification_type for row in rows).items():
-        metrics.incr(f"api.notifications.{notification_type}.created", count)
+        name = f"api.notifications.{notification_type}.created"
+        transaction.on_commit(partial(metrics.incr, name, count))
     return rows
 
 

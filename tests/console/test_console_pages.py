@@ -251,18 +251,22 @@ def _provider_form(provider, **changes):
     return {"priority": provider.priority, "active": "on" if provider.active else "", **changes}
 
 
-def test_provider_priority_needs_a_reason_and_lands_in_the_history(admin_client, statsd):
+def test_provider_priority_needs_a_reason_and_lands_in_the_history(
+    admin_client, statsd, django_capture_on_commit_callbacks
+):
     firetext = ProviderDetails.objects.get(name="firetext")
     url = f"{PROVIDERS}{firetext.pk}/change/"
-    refused = _page(admin_client.post(url, _provider_form(firetext, priority=70)))
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = _page(admin_client.post(url, _provider_form(firetext, priority=70)))
     assert "Say why the priority or the active flag changes." in refused
     firetext.refresh_from_db()
     assert firetext.priority == 50
     assert _priority_gauges(statsd) == []
 
-    response = admin_client.post(
-        url, _provider_form(firetext, priority=70, reason="MMG slow tonight", _continue="1")
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the gauge goes once committed
+        response = admin_client.post(
+            url, _provider_form(firetext, priority=70, reason="MMG slow tonight", _continue="1")
+        )
     assert response.status_code == 302
     firetext.refresh_from_db()
     assert firetext.priority == 70
@@ -288,18 +292,20 @@ def test_provider_list_is_not_editable_in_place(admin_client):
     assert 'name="form-0-priority"' not in _page(admin_client.get(PROVIDERS))
 
 
-def test_return_to_the_resting_split(admin_client, statsd):
+def test_return_to_the_resting_split(admin_client, statsd, django_capture_on_commit_callbacks):
     firetext = ProviderDetails.objects.get(name="firetext")
     mmg = ProviderDetails.objects.get(name="mmg")
-    provider_update(provider=firetext, priority=90, active=True, changed_by="x", reason="y")
-    provider_update(provider=mmg, priority=10, active=True, changed_by="x", reason="y")
+    with django_capture_on_commit_callbacks(execute=True):  # the gauges go once committed
+        provider_update(provider=firetext, priority=90, active=True, changed_by="x", reason="y")
+        provider_update(provider=mmg, priority=10, active=True, changed_by="x", reason="y")
     assert _priority_gauges(statsd) == [
         "notify.providers.firetext.priority:90|g",
         "notify.providers.mmg.priority:10|g",
     ]
     data = {"action": "rest", "_selected_action": [firetext.pk, mmg.pk]}
     assert 'name="reason"' in _page(admin_client.post(PROVIDERS, data))
-    response = admin_client.post(PROVIDERS, {**data, "apply": "1", "reason": "incident over"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(PROVIDERS, {**data, "apply": "1", "reason": "incident over"})
     assert response.status_code == 302
     firetext.refresh_from_db()
     mmg.refresh_from_db()

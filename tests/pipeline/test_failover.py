@@ -111,7 +111,7 @@ def gauges(lines: list[str]) -> list[str]:
 
 
 def test_real_failed_sends_reach_the_threshold_and_move_priority_with_its_gauge(
-    service, fake_clients, statsd
+    service, fake_clients, statsd, django_capture_on_commit_callbacks
 ):
     """Contract section 5 through the wire: Firetext answers every send with a 503 (the fake
     made to fail through its `/_control`); each text fails over to MMG, and the tenth error in
@@ -123,7 +123,8 @@ def test_real_failed_sends_reach_the_threshold_and_move_priority_with_its_gauge(
         text = notification_create(
             service=service, notification_type="sms", recipient="447700900123", content="hi"
         )
-        deliver_sms(str(text.id))
+        with django_capture_on_commit_callbacks(execute=True):  # the gauge goes once committed
+            deliver_sms(str(text.id))
         return Notification.objects.get(id=text.id)
 
     for _ in range(9):

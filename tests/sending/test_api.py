@@ -69,21 +69,27 @@ def created_counts(lines: list[str]) -> dict[str, int]:
     return counts
 
 
-def test_each_accepted_notification_is_counted_by_channel(api_client, statsd):
+def test_each_accepted_notification_is_counted_by_channel(
+    api_client, statsd, django_capture_on_commit_callbacks
+):
     """Contract section 8: `api.notifications.{sms,email}.created`, a text of a batch as one of a
-    single request; refused and replayed requests accept nothing and count nothing."""
-    for _ in range(2):
-        assert api_client.post("/notifications/sms", SMS, format="json").status_code == 201
-    assert api_client.post("/notifications/email", EMAIL, format="json").status_code == 201
-    three = {"notifications": [SMS, SMS, SMS]}
-    assert api_client.post("/notifications/sms/batch", three, format="json").status_code == 201
-    refused = api_client.post("/notifications/sms", {**SMS, "phone_number": "12"}, format="json")
-    assert refused.status_code == 400
-    for _ in range(2):
-        replayed = api_client.post(
-            "/notifications/email", EMAIL, format="json", HTTP_IDEMPOTENCY_KEY="once"
+    single request, counted once the request commits; refused and replayed requests accept
+    nothing and count nothing."""
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            assert api_client.post("/notifications/sms", SMS, format="json").status_code == 201
+        assert api_client.post("/notifications/email", EMAIL, format="json").status_code == 201
+        three = {"notifications": [SMS, SMS, SMS]}
+        assert api_client.post("/notifications/sms/batch", three, format="json").status_code == 201
+        refused = api_client.post(
+            "/notifications/sms", {**SMS, "phone_number": "12"}, format="json"
         )
-    assert replayed["Idempotent-Replayed"] == "true"
+        assert refused.status_code == 400
+        for _ in range(2):
+            replayed = api_client.post(
+                "/notifications/email", EMAIL, format="json", HTTP_IDEMPOTENCY_KEY="once"
+            )
+        assert replayed["Idempotent-Replayed"] == "true"
 
     assert created_counts(statsd.received()) == {
         "notify.api.notifications.sms.created": 5,
