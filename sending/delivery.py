@@ -1,6 +1,6 @@
 """Handing notifications to providers: the steps of a drain (`sending/engine.py` has the queue,
-the claim and the pools): claim a batch with each first call on record, make the calls, record
-what happened as they complete, fail over or plan a retry.
+the claim, the pools and the loop, `drain_run`): claim a batch with each first call on record,
+make the calls, record what happened as they complete, fail over or plan a retry.
 
 No transaction or row lock is held while a provider call is in flight, and the pool threads make
 only the calls: every database write is the drain's own thread's.
