@@ -211,6 +211,7 @@ def drain_run(
     take: Callable[[T], bool] = _always,
     give_back: Callable[[T], None] = _nothing,
     look_again: float | None = 0.05,
+    gather: float = 0.0,
 ) -> None:
     """The loop of a drain, until a claim finds nothing and nothing is in flight, or `ended()`
     and the calls in flight are done. Each step runs in the drain's own thread, so every
@@ -223,6 +224,9 @@ def drain_run(
       `give_back(item)` once its call completed. For places given back elsewhere (another
       process), the drain looks again every `look_again` seconds; with None, places come back
       only as this drain's own calls complete.
+    - `gather`: once a call completes, how long to wait for the others in flight, so that calls
+      answered within moments of each other are recorded as one group (one transaction), not
+      one by one.
     - `record(finished)`: the outcomes of a group of calls that completed, as (item, what the
       call returned); returns items whose call is to be made at once (a fail-over).
     - `release(items)`: claimed items never called, given back once `ended()` (or, with `once`,
@@ -256,7 +260,9 @@ def drain_run(
         timeout = None
         if held:
             timeout = look_again if in_flight else look_again or 0
-        done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        done, rest = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        if gather and done and rest:
+            done |= wait(rest, timeout=gather).done
         finished = [(in_flight.pop(future), future.result()) for future in done]
         for item, _result in finished:
             give_back(item)

@@ -88,6 +88,9 @@ DRAIN_BUDGET = max(
 # How long a drain starts POSTs for before it hands over to a fresh task at the queue's back.
 DRAIN_SLICE = 10.0
 FIRST_RETRY = timedelta(seconds=10)
+# Once a POST is answered, how long the drain waits for the others in flight before recording:
+# a fast endpoint's answers go into the database a group at a time, not one transaction each.
+GATHER_SECONDS = 0.01
 # A failed event's retry due within this is waited for by its drain (see above).
 RETRY_WAIT = timedelta(seconds=20)
 LONGEST_RETRY = timedelta(hours=1)
@@ -390,6 +393,7 @@ class _Turn:
             take=self._take,
             give_back=self._give_back,
             look_again=None,  # its places come back only as its own POSTs complete
+            gather=GATHER_SECONDS,
         )
 
     def _ended(self) -> bool:
