@@ -197,6 +197,11 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 # signatures, so both read what the web process queues.
 CALLBACK_WORKERS = env_int("CALLBACK_WORKERS", 4, minimum=1, maximum=256)
 CALLBACK_QUEUE = f"{Q_CLUSTER['name']}-callbacks"
+# POSTs in flight for one service at once, across its drains (webhooks/delivery.py): what a
+# slow endpoint can hold of the callbacks cluster's threads and time.
+CALLBACK_IN_FLIGHT_PER_SERVICE = env_int(
+    "CALLBACK_IN_FLIGHT_PER_SERVICE", 8, minimum=1, maximum=256
+)
 # Set by `manage.py qcluster` for the callbacks cluster it starts; not set by hand.
 Q_CALLBACKS_CLUSTER = env_bool(CALLBACKS_CLUSTER_ENV, False)
 if Q_CALLBACKS_CLUSTER:

@@ -1,6 +1,6 @@
 """Handing notifications to providers: the steps of a drain (`sending/engine.py` has the queue,
-the claim and the pools): claim a batch with each first call on record, make the calls, record
-what happened as they complete, fail over or plan a retry.
+the claim, the pools and the loop, `drain_run`): claim a batch with each first call on record,
+make the calls, record what happened as they complete, fail over or plan a retry.
 
 No transaction or row lock is held while a provider call is in flight, and the pool threads make
 only the calls: every database write is the drain's own thread's.
@@ -9,10 +9,9 @@ only the calls: every database write is the drain's own thread's.
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +30,7 @@ from sending.engine import (
     call_timed,
     deliveries_claim,
     deliveries_waiting,
+    drain_run,
     in_flight_give_back,
     in_flight_take,
     provider_pool,
@@ -248,39 +248,35 @@ def deliveries_drain(
     if queryset is None:
         queryset = deliveries_waiting(notification_type)
     queryset = queryset.filter(notification_type=notification_type)
-    capacity = settings.DELIVERY_CONCURRENCY
-    in_flight: dict[Future, Send] = {}
-    held: deque[Send] = deque()  # waiting for a place under a provider's in-flight limit
     handed_over = 0
-    found_none = False  # the last claim found nothing: claim again only once all calls are done
-    while True:
-        may_claim = not (once and found_none) and (until is None or time.monotonic() < until)
-        busy = len(in_flight) + len(held)
-        if may_claim and busy <= capacity // 2 and not (found_none and busy):
-            want = capacity - busy
-            sends = sends_claim(queryset, batch=want)
-            found_none = once or not sends
-            if len(sends) == want and on_more_waiting is not None:
-                on_more_waiting()
-                on_more_waiting = None
-            held.extend(sends)
-        _sends_start(held, in_flight)
-        if held and not may_claim:
-            # Past its time, a drain lets go of what it never called, long before the lease
-            # would run out: the next drain claims it.
-            sends_release(held)
-            held.clear()
-        if not in_flight and not held:
-            if found_none or not may_claim:
-                return handed_over
-            continue
-        # Held sends wait for places other qclusters give back: look again soon.
-        done, _ = wait(list(in_flight), timeout=0.05 if held else None, return_when=FIRST_COMPLETED)
-        finished = [(in_flight.pop(future), future.result()) for future in done]
-        for send, _result in finished:
-            in_flight_give_back(send.provider)
+
+    def claim(want: int) -> list[Send]:
+        nonlocal on_more_waiting
+        sends = sends_claim(queryset, batch=want)
+        if len(sends) == want and on_more_waiting is not None:
+            on_more_waiting()
+            on_more_waiting = None
+        return sends
+
+    def record(finished: list[tuple[Send, CallResult]]) -> list[Send]:
+        nonlocal handed_over
         handed_over += sends_record(finished)
-        held.extend(sends_fail_over(finished))
+        return sends_fail_over(finished)
+
+    drain_run(
+        claim=claim,
+        call=lambda send: partial(call_timed, send_call(send)),
+        record=record,
+        release=sends_release,
+        pool=lambda send: provider_pool(send.provider),
+        capacity=settings.DELIVERY_CONCURRENCY,
+        ended=lambda: until is not None and time.monotonic() >= until,
+        once=once,
+        # Held sends wait for places other qclusters give back: look again soon.
+        take=lambda send: in_flight_take(send.provider),
+        give_back=lambda send: in_flight_give_back(send.provider),
+    )
+    return handed_over
 
 
 def sends_release(sends: Iterable[Send]) -> None:
@@ -292,18 +288,6 @@ def sends_release(sends: Iterable[Send]) -> None:
         Notification.objects.filter(
             id__in=[send.notification.id for send in sends], status=NotificationStatus.CREATED
         ).update(lease_until=None)
-
-
-def _sends_start(held: deque[Send], in_flight: dict[Future, Send]) -> None:
-    """Hand each held send's call to its provider's pool, in order, once the provider has a
-    place (`in_flight_take`); those without one stay held."""
-    for _ in range(len(held)):
-        send = held.popleft()
-        if in_flight_take(send.provider):
-            pool = provider_pool(send.provider)
-            in_flight[pool.submit(call_timed, send_call(send))] = send
-        else:
-            held.append(send)
 
 
 def notification_record_queued_for(*, notification: Notification) -> None:

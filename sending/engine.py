@@ -21,6 +21,14 @@ so no text waits for the slowest call of its batch. A failed call fails over at 
 different provider (a new `started` attempt, then the call) or plans a retry. While calls are in
 flight the drain claims more, keeping the pool busy, until half the task timeout has gone.
 
+**One loop for every drain.** `drain_run` is the loop itself, with no knowledge of what it sends:
+given how to claim, what a pool thread runs for an item, how to record a finished group (and
+what to call again at once), and how to give back what was claimed and never called, it keeps
+up to a capacity of items in its hands, claims more whenever half of that is free, starts calls
+as places allow, and records each group of calls as it completes. The deliveries' drain
+(`sending/delivery.py`) and the status callbacks' drain (`webhooks/delivery.py`) are both this
+loop with their own steps.
+
 **The rows are the truth.** A lost broker message, a drain killed mid-batch, a Redis flushed:
 every notification is still `created` in the table, and the per-minute sweeps ask for the drain
 again (`sending/sweeps.py`), with no command.
@@ -28,9 +36,11 @@ again (`sending/sweeps.py`), with no command.
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -52,6 +62,8 @@ LEASE = TASK_LEASE
 
 _SLOT_KEY = "delivery-drain-{}"
 _IN_FLIGHT_KEY = "delivery-in-flight-{}"
+
+T = TypeVar("T")
 
 
 def notifications_free(current) -> Q:
@@ -175,7 +187,89 @@ def call_timed(call: Callable[[], str | None]) -> CallResult:
     return CallResult(reference, error, round((time.perf_counter() - start) * 1000))
 
 
-# --- a drain -------------------------------------------------------------------------------------
+# --- the drain loop -------------------------------------------------------------------------------
+
+
+def _always(_item) -> bool:
+    return True
+
+
+def _nothing(_item) -> None:
+    return None
+
+
+def drain_run(
+    *,
+    claim: Callable[[int], list[T]],
+    call: Callable[[T], Callable[[], Any]],
+    record: Callable[[list[tuple[T, Any]]], list[T]],
+    release: Callable[[list[T]], None],
+    pool: Callable[[T], Executor],
+    capacity: int,
+    ended: Callable[[], bool],
+    once: bool = False,
+    take: Callable[[T], bool] = _always,
+    give_back: Callable[[T], None] = _nothing,
+    look_again: float | None = 0.05,
+    gather: float = 0.0,
+) -> None:
+    """The loop of a drain, until a claim finds nothing and nothing is in flight, or `ended()`
+    and the calls in flight are done. Each step runs in the drain's own thread, so every
+    database write is that thread's; a pool thread only runs what `call(item)` returned.
+
+    - `claim(n)`: up to n items, leased to this drain. Asked whenever at most half of
+      `capacity` is in hand (in flight, or claimed and waiting for a place); once it finds
+      nothing, not again until every call is done. With `once`, asked once only.
+    - `take(item)`: a place for its call now (False: it waits, in order, for one);
+      `give_back(item)` once its call completed. For places given back elsewhere (another
+      process), the drain looks again every `look_again` seconds; with None, places come back
+      only as this drain's own calls complete.
+    - `gather`: once a call completes, how long to wait for the others in flight, so that calls
+      answered within moments of each other are recorded as one group (one transaction), not
+      one by one.
+    - `record(finished)`: the outcomes of a group of calls that completed, as (item, what the
+      call returned); returns items whose call is to be made at once (a fail-over).
+    - `release(items)`: claimed items never called, given back once `ended()` (or, with `once`,
+      after the claim) so that the next drain claims them.
+    """
+    in_flight: dict[Future, T] = {}
+    held: deque[T] = deque()  # claimed, waiting for a place
+    found_none = False  # the last claim found nothing: claim again only once all calls are done
+    while True:
+        may_claim = not (once and found_none) and not ended()
+        busy = len(in_flight) + len(held)
+        if may_claim and busy <= capacity // 2 and not (found_none and busy):
+            items = claim(capacity - busy)
+            found_none = once or not items
+            held.extend(items)
+        for _ in range(len(held)):
+            item = held.popleft()
+            if take(item):
+                in_flight[pool(item).submit(call(item))] = item
+            else:
+                held.append(item)
+        if held and not may_claim:
+            # Past its time, a drain lets go of what it never called, long before the lease
+            # would run out: the next drain claims it.
+            release(list(held))
+            held.clear()
+        if not in_flight and not held:
+            if found_none or not may_claim:
+                return
+            continue
+        timeout = None
+        if held:
+            timeout = look_again if in_flight else look_again or 0
+        done, rest = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        if gather and done and rest:
+            done |= wait(rest, timeout=gather).done
+        finished = [(in_flight.pop(future), future.result()) for future in done]
+        for item, _result in finished:
+            give_back(item)
+        held.extend(record(finished))
+
+
+# --- a delivery drain ---------------------------------------------------------------------------
 
 
 @dataclass

@@ -1,33 +1,44 @@
-"""Sending callback events: a service's drain claims them a batch at a time, POSTs each signed,
-records the batch's attempts, plans what is next, and goes on until none is due.
+"""Sending callback events: a service's drain claims them, POSTs them signed, several at once,
+records each group of attempts as it completes, plans what is next, and goes on until none is
+due.
 
-A claim is a conditional change under row locks (only events that are due and, for a `sending`
-one, whose lease has run out; `SKIP LOCKED`, so two drains of one service take different
-events), and no lock is held while a POST is in flight. Delivery is at least once: a worker
-that dies after a POST and before its batch is recorded leaves the lease to run out, and the
-event is sent again with the same `webhook-id`, for the receiver to drop.
+**On the delivery engine.** A drain is `sending.engine.drain_run`, the loop the deliveries' drain
+runs on, given a callback's steps (`_Turn`): claim the service's due events
+(`callback_events_claim`), POST one in a pool thread (`callback_post`: the HTTP call alone, no
+database), record a finished group (`_record_many`, in the drain's own thread, which makes every
+write), give back what was claimed and never POSTed (`_release`). A claim is a conditional change
+under row locks (only events that are due and, for a `sending` one, whose lease has run out; `SKIP
+LOCKED`, so two drains of one service take different events), and no lock is held while a POST is in
+flight. Delivery is at least once: a worker that dies after a POST and before its group is recorded
+leaves the lease to run out, and the event is sent again with the same `webhook-id`, for the
+receiver to drop.
 
 Isolation: drains are tasks of their own on the callbacks cluster's queue, asked for after the
-status change commits (`webhooks.outbox`), so a receipt or a send never waits for a service's
-endpoint, nor for a worker one holds. Each POST is bounded by `SERVICE_CALLBACK_TIMEOUT_SECONDS`
-(connect and read); a service has at most `IN_FLIGHT_PER_SERVICE` drains at once, each one POST
-at a time, so a slow or dead endpoint holds at most that many workers however many events it has
-waiting. A drain starts POSTs for `DRAIN_SLICE`, then asks for a fresh task, which joins the back
+status change commits (`webhooks.outbox`), with a pool of threads of their own, so a receipt or
+a send never waits for a service's endpoint, nor for a worker or a thread one holds. Each POST is
+bounded by `SERVICE_CALLBACK_TIMEOUT_SECONDS` (connect and read); a service has at most
+`IN_FLIGHT_PER_SERVICE` drains at once and `CALLBACK_IN_FLIGHT_PER_SERVICE` POSTs in flight
+across them (`POSTS_PER_DRAIN` each), so a slow or dead endpoint holds at most that many workers
+and threads however many events it has waiting. A drain's first POST goes alone: a failing
+endpoint gets one POST, not a volley. A drain starts POSTs for `DRAIN_SLICE`, lets those in
+flight finish, gives back the rest it claimed, then asks for a fresh task, which joins the back
 of the queue: when more services are busy than there are workers, they take turns.
 
 Retries on time: a drain stops at the first failure worth retrying (the endpoint is down or
-overloaded) and the rest of its batch waits `FIRST_RETRY` untouched. Django Q has no countdown
-(a one-off schedule runs when the scheduler next looks, about every 30 s, and the sweep runs
-each minute), so when the failed event's retry is due within `RETRY_WAIT` (its first two, 10 s
-and 20 s after a failure) the drain keeps its worker, inside the service's share, and tries that
-event again when it is due; once it goes through, the drain carries on with the rest. Later
-retries are asked for by the per-minute sweep. Waiting in the drain rather than in a follow-up
-task keeps the service's slot held, so the wait never adds a second worker to its share.
+overloaded): no more POSTs start, those in flight are recorded, and the rest it claimed waits
+`FIRST_RETRY` untouched. Django Q has no countdown (a one-off schedule runs when the scheduler
+next looks, about every 30 s, and the sweep runs each minute), so when the failed event's retry
+is due within `RETRY_WAIT` (its first two, 10 s and 20 s after a failure) the drain keeps its
+worker, inside the service's share, and tries that event again, alone, when it is due; once it
+goes through, the drain carries on with the rest. Later retries are asked for by the per-minute
+sweep. Waiting in the drain rather than in a follow-up task keeps the service's slot held, so the
+wait never adds a second worker to its share.
 """
 
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,6 +51,7 @@ from standardwebhooks.webhooks import Webhook
 
 from notifyproject import metrics
 from notifyproject.broker import TASK_LEASE
+from sending.engine import drain_run
 from sending.text_rules import field_fit
 from webhooks.guard import CallbackUrlRefused, GuardedAdapter, url_form_check
 from webhooks.models import (
@@ -50,6 +62,7 @@ from webhooks.models import (
     CallbackState,
 )
 from webhooks.outbox import (
+    IN_FLIGHT_PER_SERVICE,
     callback_drain_request,
     callback_drain_slot_free,
     callback_drain_slot_take,
@@ -62,8 +75,11 @@ sleep = time.sleep
 
 # A claim's lease: as long as the drain's slot (`webhooks.outbox`), so both run out together.
 LEASE = TASK_LEASE
-# Events a drain claims at once (the batch is recorded together).
-DRAIN_BATCH = 20
+# Events a drain holds at most: in flight, and claimed waiting for a place.
+DRAIN_BATCH = 50
+# POSTs one drain has in flight at most: the service's share (`CALLBACK_IN_FLIGHT_PER_SERVICE`)
+# split between the drains it may have at once (`IN_FLIGHT_PER_SERVICE`).
+POSTS_PER_DRAIN = max(1, settings.CALLBACK_IN_FLIGHT_PER_SERVICE // IN_FLIGHT_PER_SERVICE)
 # The longest a drain task may start POSTs (or wait for a retry) for: one more may take two
 # timeouts (connect and read), and the task must end before django-q's `timeout`.
 DRAIN_BUDGET = max(
@@ -72,6 +88,9 @@ DRAIN_BUDGET = max(
 # How long a drain starts POSTs for before it hands over to a fresh task at the queue's back.
 DRAIN_SLICE = 10.0
 FIRST_RETRY = timedelta(seconds=10)
+# Once a POST is answered, how long the drain waits for the others in flight before recording:
+# a fast endpoint's answers go into the database a group at a time, not one transaction each.
+GATHER_SECONDS = 0.01
 # A failed event's retry due within this is waited for by its drain (see above).
 RETRY_WAIT = timedelta(seconds=20)
 LONGEST_RETRY = timedelta(hours=1)
@@ -193,7 +212,7 @@ def _http() -> requests.Session:
     if _session is None:
         _session = requests.Session()
         _session.trust_env = False  # no proxy from the environment between us and the guard
-        adapter = GuardedAdapter(pool_maxsize=8, max_retries=0)
+        adapter = GuardedAdapter(pool_maxsize=max(8, POSTS_PER_DRAIN), max_retries=0)
         _session.mount("https://", adapter)
         _session.mount("http://", adapter)
     return _session
@@ -330,43 +349,105 @@ def _report(claimed: Claimed, result: AttemptResult, state: str) -> None:
         logger.info("callback failed, will retry", extra={**extra, "error": result.error})
 
 
-@dataclass(frozen=True)
-class Sent:
-    states: list[str]
-    stop: bool  # the endpoint failed, or the slice is used up
-    failed: Claimed | None  # the event it failed on, when that will be retried
+# --- a drain: the engine's loop (`sending.engine.drain_run`) with a callback's steps -------------
+
+_pool: ThreadPoolExecutor | None = None
 
 
-def _send_batch(batch: list[Claimed], deadline: float) -> Sent:
-    """POST each claimed event in turn and record them all; stops at a failure worth retrying
-    or when `deadline` (time.monotonic) has passed, releasing the rest."""
-    attempted, stop = [], False
-    for index, claimed in enumerate(batch):
-        if index and time.monotonic() > deadline:
-            _release(batch[index:], after=timedelta(0))
-            stop = True
-            break
-        started_at = now()
-        result = callback_post(claimed=claimed, sent_at=started_at)
-        attempted.append((claimed, started_at, result))
-        if not result.ok and result.retryable:
-            _release(batch[index + 1 :], after=FIRST_RETRY)
-            stop = True
-            break
-    states = _record_many([(claimed.event, at, result) for claimed, at, result in attempted])
-    for (claimed, _, result), state in zip(attempted, states, strict=True):
-        _report(claimed, result, state)
-    retried = stop and states and states[-1] == CallbackState.RETRYING
-    return Sent(states, stop, attempted[-1][0] if retried else None)
+def _posts_pool() -> ThreadPoolExecutor:
+    """The process's threads for POSTs (one drain runs at a time in a worker process)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=POSTS_PER_DRAIN, thread_name_prefix="callback")
+    return _pool
+
+
+class _Turn:
+    """A drain's turn at a service's events: claim, POST in the pool, record, as the engine asks.
+    One POST goes first, alone, and only once the endpoint has answered one (not with a failure
+    worth retrying) are up to `POSTS_PER_DRAIN` in flight, so a failing endpoint gets one POST, not
+    a volley. The first failure worth retrying stops the turn: no more POSTs start, those in flight
+    are recorded, and the claimed rest waits `FIRST_RETRY` untouched. Past `ends` (after its first
+    POST), no more start either, and the claimed rest is due again at once, for the next task."""
+
+    def __init__(self, service_id, *, ends: float, first=None) -> None:
+        self.service_id = service_id
+        self.ends = ends
+        self.first = first  # the event to claim first, alone (a retry waited for)
+        self.window = 1
+        self.in_flight = self.started = 0
+        self.states: list[str] = []
+        self.stopped = False  # the endpoint failed
+        self.failed: Claimed | None = None  # the first event it failed on, when it is retried
+
+    def run(self, *, once: bool = False) -> None:
+        drain_run(
+            claim=self._claim,
+            call=self._call,
+            record=self._record,
+            release=self._release,
+            pool=lambda _claimed: _posts_pool(),
+            capacity=max(DRAIN_BATCH, POSTS_PER_DRAIN),
+            ended=self._ended,
+            once=once,
+            take=self._take,
+            give_back=self._give_back,
+            look_again=None,  # its places come back only as its own POSTs complete
+            gather=GATHER_SECONDS,
+        )
+
+    def _ended(self) -> bool:
+        return self.stopped or (self.started > 0 and time.monotonic() > self.ends)
+
+    def _claim(self, want: int) -> list[Claimed]:
+        if self.first is not None:
+            event_id, self.first = self.first, None
+            return callback_events_claim(service_id=self.service_id, limit=1, event_id=event_id)
+        return callback_events_claim(service_id=self.service_id, limit=want)
+
+    def _take(self, _claimed: Claimed) -> bool:
+        if self._ended() or self.in_flight >= self.window:
+            return False
+        self.in_flight += 1
+        self.started += 1
+        return True
+
+    def _give_back(self, _claimed: Claimed) -> None:
+        self.in_flight -= 1
+
+    def _call(self, claimed: Claimed):
+        sent_at = now()
+        return lambda: (sent_at, callback_post(claimed=claimed, sent_at=sent_at))
+
+    def _record(self, finished: list[tuple[Claimed, tuple]]) -> list[Claimed]:
+        attempted = [(claimed, at, result) for claimed, (at, result) in finished]
+        states = _record_many([(claimed.event, at, result) for claimed, at, result in attempted])
+        for (claimed, _, result), state in zip(attempted, states, strict=True):
+            _report(claimed, result, state)
+            if not result.retryable:  # the endpoint answers (a 2xx, or a refusal for good)
+                self.window = POSTS_PER_DRAIN
+            else:
+                self.stopped = True
+                if self.failed is None and state == CallbackState.RETRYING:
+                    self.failed = claimed
+        self.states += states
+        return []
+
+    def _release(self, claimed: list[Claimed]) -> None:
+        _release(claimed, after=FIRST_RETRY if self.stopped else timedelta(0))
 
 
 def callback_event_send(*, event_id: str) -> str | None:
     """Claim, POST and record this one event; its new state, or None when it was not ours to
     send."""
-    claimed = callback_event_claim(event_id=event_id)
-    if claimed is None:
+    service_id = (
+        CallbackEvent.objects.filter(id=event_id).values_list("service_id", flat=True).first()
+    )
+    if service_id is None:
         return None
-    return _send_batch([claimed], deadline=time.monotonic()).states[0]
+    turn = _Turn(service_id, ends=time.monotonic(), first=event_id)
+    turn.run(once=True)
+    return turn.states[0] if turn.states else None
 
 
 def _due_for(service_id) -> bool:
@@ -377,41 +458,35 @@ def callbacks_drain(*, service_id, slot: int = 0) -> int:
     """The drain task: send the service's due events until none is left, holding `slot` (see
     `webhooks.outbox`). Returns how many were sent."""
     task_ends = time.monotonic() + DRAIN_BUDGET
-    deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
     sent = 0
-    batch = callback_events_claim(service_id=service_id)
+    first = None
     while True:
-        if not batch:
+        turn = _Turn(service_id, ends=min(time.monotonic() + DRAIN_SLICE, task_ends), first=first)
+        turn.run()
+        sent += len(turn.states)
+        first = None
+        if turn.failed is not None and _retry_waited(turn.failed, task_ends):
+            first = turn.failed.event.id  # its retry first, turn or not; then the rest
+            continue
+        if turn.stopped:  # still failing (the sweep asks again when it is due), or given up
             callback_drain_slot_free(service_id=service_id, slot=slot)
-            # An event committed while the slot was held asked for no drain: look once more.
-            if _due_for(service_id) and callback_drain_slot_take(service_id=service_id, slot=slot):
-                batch = callback_events_claim(service_id=service_id)
-                continue
             return sent
-        outcome = _send_batch(batch, deadline)
-        sent += len(outcome.states)
-        if outcome.failed is not None:  # the endpoint failed: its retry first, turn or not
-            batch = _retry_when_due(outcome.failed, task_ends)
-            if batch:
-                deadline = min(time.monotonic() + DRAIN_SLICE, task_ends)
-                continue
-        elif time.monotonic() > deadline:  # its turn is over: a fresh task, others first
+        if time.monotonic() > turn.ends:  # its turn is over: a fresh task, others first
             callback_drain_slot_free(service_id=service_id, slot=slot)
             callback_drain_request(service_id=service_id)
             return sent
-        if outcome.stop:  # still failing (the sweep asks again when it is due), or given up
-            callback_drain_slot_free(service_id=service_id, slot=slot)
+        callback_drain_slot_free(service_id=service_id, slot=slot)
+        # An event committed while the slot was held asked for no drain: look once more.
+        if not (
+            _due_for(service_id) and callback_drain_slot_take(service_id=service_id, slot=slot)
+        ):
             return sent
-        batch = callback_events_claim(service_id=service_id)
 
 
-def _retry_when_due(failed: Claimed, task_ends: float) -> list[Claimed]:
-    """When the failed event's retry is due soon enough, wait for it and claim it again (empty
-    when it is not, or another drain took it)."""
+def _retry_waited(failed: Claimed, task_ends: float) -> bool:
+    """When the failed event's retry is due soon enough, wait for it; False when it is not."""
     wait = retry_delay(failed.event.attempts + 1)
     if wait > RETRY_WAIT or time.monotonic() + wait.total_seconds() > task_ends:
-        return []
+        return False
     sleep(wait.total_seconds())
-    return callback_events_claim(
-        service_id=failed.event.service_id, limit=1, event_id=failed.event.id
-    )
+    return True

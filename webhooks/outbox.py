@@ -2,19 +2,19 @@
 its service's drain is asked for once that transaction commits (contract section 10, "never
 lost").
 
-**Drains.** A service's events are sent by a drain task (`webhooks.delivery.callbacks_drain`)
-that takes them a batch at a time, oldest first, over one kept-alive connection, until none is
-due. Drains are queued on the callbacks cluster's own queue (`settings.CALLBACK_QUEUE`), never
-the deliveries': no callback holds a worker a text or an email is waiting for. At most
-`IN_FLIGHT_PER_SERVICE` drains run for a service at once, its share of the callback workers (a
-quarter, at least one), so other services' drains find workers free: each holds a slot, a
-cache entry made with `add` (so only one request gets it) that lives as long as a claim's lease.
-Asking for a drain when every slot is held costs one cache round trip per slot and queues
-nothing: the running drain will find the new event, since it looks once more after giving its
-slot back. A drain whose worker died leaves its slot to run out with its claims' lease; the
-per-minute sweep then asks again. So a receipt never waits on a service's endpoint, a dead
-endpoint holds at most its slots' workers, and a thousand receipts a second queue a handful of
-tasks, not a thousand.
+**Drains.** A service's events are sent by a drain task (`webhooks.delivery.callbacks_drain`) that
+takes them a batch at a time, oldest first, and POSTs several at once (the service's share,
+`CALLBACK_IN_FLIGHT_PER_SERVICE`) over kept-alive connections, until none is due. Drains are queued
+on the callbacks cluster's own queue (`settings.CALLBACK_QUEUE`), never the deliveries': no callback
+holds a worker a text or an email is waiting for. At most `IN_FLIGHT_PER_SERVICE` drains run for a
+service at once, its share of the callback workers (a quarter, at least one), so other services'
+drains find workers free: each holds a slot, a cache entry made with `add` (so only one request gets
+it) that lives as long as a claim's lease. Asking for a drain when every slot is held costs one
+cache round trip per slot and queues nothing: the running drain will find the new event, since it
+looks once more after giving its slot back. A drain whose worker died leaves its slot to run out
+with its claims' lease; the per-minute sweep then asks again. So a receipt never waits on a
+service's endpoint, a dead endpoint holds at most its slots' workers, and a thousand receipts a
+second queue a handful of tasks, not a thousand.
 
 Only services with an endpoint for the event's kind get events (`_events_insert`).
 A notification has at most one status event (a unique index; the status change is conditional

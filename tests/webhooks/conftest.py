@@ -46,6 +46,9 @@ class Receiver:
         self.answers: deque[Answer] = deque()
         self.default = Answer()
         self.release = threading.Event()
+        self.in_flight = self.most_in_flight = 0  # requests held at once
+        self.in_flight_on_arrival: list[int] = []
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,12 +59,21 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.received.append(Received(self.path, headers, body, time.monotonic()))
                 answer = receiver.answers.popleft() if receiver.answers else receiver.default
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                    receiver.in_flight_on_arrival.append(receiver.in_flight)
                 if answer.hang:
                     receiver.release.wait(30)
                     self.close_connection = True
-                    return
-                if answer.delay:
+                elif answer.delay:
                     receiver.release.wait(answer.delay)
+                with receiver._lock:  # answered from here on, as the client may see
+                    receiver.in_flight -= 1
+                if not answer.hang:
+                    self._answer(answer)
+
+            def _answer(self, answer: Answer) -> None:
                 reply = b'{"ok": true}'
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():

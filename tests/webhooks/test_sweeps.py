@@ -1,5 +1,5 @@
-"""Events left behind are sent by the per-minute sweep; a service's drain sends its events a
-batch at a time, stops at a failing endpoint and waits for that event's first retries, and hands
+"""Events left behind are sent by the per-minute sweep; a service's drain sends its events several
+at once (its share), stops at a failing endpoint and waits for that event's first retries, and hands
 over to a fresh task when its turn is over; one service holds at most `IN_FLIGHT_PER_SERVICE`
 drains; `replay_callbacks` sends given-up events again."""
 
@@ -166,6 +166,24 @@ def test_a_drain_waits_for_no_retry_past_its_task_time(
 
     assert delivery.callbacks_drain(service_id=service.id) == 1
     assert clock.waits == []
+
+
+def test_a_drain_has_several_posts_in_flight_after_the_first_but_no_more_than_its_share(
+    service, callback, receiver, monkeypatch
+):
+    """A slow endpoint's backlog does not go one POST at a time, nor all at once: the first
+    goes alone (a failing endpoint gets one), then up to the service's share at once."""
+    monkeypatch.setattr(delivery, "POSTS_PER_DRAIN", 3)
+    receiver.default = Answer(delay=0.3)  # inside the tests' 0.5 s timeout
+    events = [final_event(service) for _ in range(7)]
+
+    assert delivery.callbacks_drain(service_id=service.id) == 7
+
+    assert receiver.in_flight_on_arrival[0] == 1
+    assert receiver.most_in_flight == 3
+    assert sorted(webhook_ids(receiver)) == sorted(str(event.id) for event in events)
+    states = CallbackEvent.objects.filter(id__in=[e.id for e in events]).values_list("state")
+    assert {state for (state,) in states} == {CallbackState.DELIVERED}
 
 
 def test_a_drain_whose_turn_is_over_hands_over_to_a_fresh_task(
