@@ -197,6 +197,10 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 # signatures, so both read what the web process queues.
 CALLBACK_WORKERS = env_int("CALLBACK_WORKERS", 4, minimum=1, maximum=256)
 CALLBACK_QUEUE = f"{Q_CLUSTER['name']}-callbacks"
+# Receipt drains have a queue of their own, served by a thread of each `manage.py qcluster`
+# master (notifyproject/cluster.py, `QueueThread`), so a receipt is never applied behind the
+# delivery drains (which hold a worker for up to half the task timeout) or slow callback endpoints.
+RECEIPT_QUEUE = f"{Q_CLUSTER['name']}-receipts"
 # Set by `manage.py qcluster` for the callbacks cluster it starts; not set by hand.
 Q_CALLBACKS_CLUSTER = env_bool(CALLBACKS_CLUSTER_ENV, False)
 if Q_CALLBACKS_CLUSTER:
