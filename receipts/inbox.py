@@ -209,6 +209,7 @@ def receipts_drain(
     progress: Callable[[int], None] | None = None,
     simulated: bool = False,
     until: float | None = None,
+    walk_once: bool = True,
 ) -> Counter:
     """Apply `receipts` (a selection: those waiting, those failed, those an operator chose), a
     batch at a time, oldest first, until none is left; returns how many ended in each state.
@@ -216,7 +217,13 @@ def receipts_drain(
     take different receipts; SQLite has one writer at a time), applied and marked in one
     transaction: a receipt is applied with its outcome written, or not at all. With `until` (a
     `time.monotonic()`), no batch is started after it, so a drain under steady load ends long
-    before django-q would kill it, and the next one takes over."""
+    before django-q would kill it, and the next one takes over.
+
+    A selection an applied receipt may stay in (a replay of the rejected ones) is walked once,
+    by time received (`walk_once`). Receipts waiting all leave their selection when applied, so
+    the inbox drain (`walk_once=False`) claims the oldest waiting each time: a receipt stamped
+    before the last batch's but committed after it is taken at the next batch, not left until
+    a steady stream of younger ones ends."""
     states: Counter = Counter()
     after = None
     while until is None or time.monotonic() < until:
@@ -229,7 +236,8 @@ def receipts_drain(
         for receipt in claimed:
             receipt_report(receipt, applied[receipt.pk])
             states[applied[receipt.pk].state] += 1
-        after = (claimed[-1].received_at, claimed[-1].pk)
+        if walk_once:
+            after = (claimed[-1].received_at, claimed[-1].pk)
         if progress is not None:
             progress(len(claimed))
     return states

@@ -30,7 +30,7 @@ def drain_receipts() -> int:
     take)."""
     try:
         until = time.monotonic() + settings.Q_CLUSTER["timeout"] / 2
-        states = receipts_drain(receipts=receipts_waiting(), until=until)
+        states = receipts_drain(receipts=receipts_waiting(), until=until, walk_once=False)
     finally:
         receipt_drain_slot_free()
     pause(inbox.REQUEST_MEMO_SECONDS)
