@@ -109,13 +109,13 @@ def django_setup(env: dict[str, str]) -> None:
 
 
 def queue_purge(redis_url: str, cluster_name: str) -> int:
-    """Empty a Django Q cluster's Redis queues (deliveries, and callbacks on their own queue);
+    """Empty a Django Q cluster's Redis queues (deliveries; callbacks and receipts on their own);
     answers how many tasks were in them."""
     import redis
 
     connection = redis.Redis.from_url(redis_url)
     queued = 0
-    for name in (cluster_name, f"{cluster_name}-callbacks"):
+    for name in (cluster_name, f"{cluster_name}-callbacks", f"{cluster_name}-receipts"):
         key = f"django_q:{name}:q"
         queued += connection.llen(key)
         connection.delete(key)

@@ -17,9 +17,15 @@ The receipt view stores the receipt and asks for the inbox drain, which a qclust
 Redis broker) runs beside gunicorn on the same cores: after each round the benchmark waits until
 every receipt is applied, and reports that time and the end-to-end rate.
 
+Then, at each size, receipts are posted at a steady rate (--paced-rate, 500/s by default, from a
+few client threads, each receipt at its planned moment) for --paced-seconds: the latency from each
+receipt's 200 (read by the client) to its status change (the receipt's `processed_at`, written in
+the transaction that changed the status) is reported as p50, p95 and the worst.
+
 Targets: the receipt rate is at least 0.6 of the same-work view's (median of
-the rounds' ratios), and a receipt
-costs at most 1.2× as much with 1,000,000 notifications as with 10,000. Exit status 0 when both
+the rounds' ratios), a receipt
+costs at most 1.2× as much with 1,000,000 notifications as with 10,000, and at the paced rate
+95% of receipts change their status within 1 s of their 200 (issue 21). Exit status 0 when both
 are met, 1 when one is missed, 2 when the run itself went wrong. The database named by
 --database-url is dropped and made again, so its name must contain "bench".
 """
@@ -62,6 +68,7 @@ from bench.common import wrk_run as wrk_run_script  # noqa: E402
 
 TARGET_RATIO = 0.6
 TARGET_GROWTH = 1.2
+TARGET_P95_S = 1.0
 SERVICES = 10
 RECEIPT_PATH = "/notifications/sms/firetext"
 BASELINE_PATH = "/bench/same-work/receipt"
@@ -109,6 +116,8 @@ def parse_args() -> argparse.Namespace:
     )
     gunicorn_arguments(parser)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--paced-rate", type=int, default=500, help="receipts/s, 0: none")
+    parser.add_argument("--paced-seconds", type=int, default=10)
     results_arguments(parser)
     args = parser.parse_args()
     if args.quick:
@@ -324,6 +333,7 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
                 + (f", then {drains[-1]:.1f} s until all processed" if n else ""),
                 flush=True,
             )
+        paced = paced_measure(args, base, ids, shuffle) if args.paced_rate else None
     finally:
         for process in (server, qcluster):
             if process is not None:
@@ -347,13 +357,92 @@ def measure_size(args, env, wrk, workdir: Path, size: int) -> dict:
             for target, runs in (("bare", bare), ("receipt", receipts))
             for group in ("app", "db")
         },
-        "checked": checked,
+        "checked": checked + (paced["receipts"] if paced else 0),
+        "paced": paced,
         "spread": {
             "receipts": spread(r["rate"] for r in receipts),
             "baseline": spread(r["rate"] for r in bare),
             "ratio": spread(r["rate"] / b["rate"] for r, b in zip(receipts, bare, strict=True)),
         },
     }
+
+
+def paced_measure(args, base: str, ids: list[str], shuffle: random.Random) -> dict:
+    """Receipts at a steady rate, each posted at its planned moment (start + n / rate) by one of
+    a few threads over kept-alive connections; then, once all are applied, the seconds from each
+    one's 200 to the transaction that changed its notification's status."""
+    import threading
+    from datetime import UTC, datetime
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
+
+    from django.db import connection
+
+    shuffle.shuffle(ids)
+    count = min(len(ids), args.paced_rate * args.paced_seconds)
+    host = urlsplit(base)
+    answered: dict[str, float] = {}
+    errors: list[str] = []
+    next_index = iter(range(count))
+    lock = threading.Lock()
+    start = time.monotonic() + 0.5
+    wall_offset = time.time() - time.monotonic()
+
+    def client() -> None:
+        http = HTTPConnection(host.hostname, host.port, timeout=30)
+        while True:
+            with lock:
+                n = next(next_index, None)
+            if n is None:
+                return
+            time.sleep(max(0.0, start + n / args.paced_rate - time.monotonic()))
+            body = f"mobile=447700900123&status=0&time=2026-11-28+14%3A17%3A00&reference={ids[n]}"
+            http.request(
+                "POST", RECEIPT_PATH, body,
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )  # fmt: skip
+            response = http.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"{response.status} for {ids[n]}")
+            answered[ids[n]] = time.monotonic() + wall_offset
+
+    threads = [threading.Thread(target=client) for _ in range(args.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent_seconds = time.monotonic() - start
+    if errors:
+        raise BenchError(f"paced receipts: {len(errors)} errors, first {errors[0]}")
+    drain_wait()
+    check = outcome_check()
+    if check["problems"]:
+        raise BenchError(f"paced receipts: {'; '.join(check['problems'])}")
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reference, processed_at FROM callbacks_receipt")
+        applied = dict(cursor.fetchall())
+    round_reset()
+    latencies = sorted(applied[reference].timestamp() - at for reference, at in answered.items())
+    print(
+        f"paced: {count} receipts at {count / sent_seconds:.0f}/s (planned {args.paced_rate}/s); "
+        f"200 to status change p50 {percentile(latencies, 50):.3f} s, "
+        f"p95 {percentile(latencies, 95):.3f} s, worst {latencies[-1]:.3f} s "
+        f"(checked {datetime.now(UTC):%H:%M:%S} UTC)",
+        flush=True,
+    )
+    return {
+        "receipts": count,
+        "rate": count / sent_seconds,
+        "p50_s": percentile(latencies, 50),
+        "p95_s": percentile(latencies, 95),
+        "max_s": latencies[-1],
+    }
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
 def round_reset() -> None:
@@ -412,6 +501,17 @@ def report(args, results: list[dict]) -> bool:
             f"{r['size']:>13,}  same-work {r['bare_app_cpu_ms']:.2f} / {r['bare_db_cpu_ms']:.2f}   "
             f"receipt {r['receipt_app_cpu_ms']:.2f} / {r['receipt_db_cpu_ms']:.2f}"
         )
+    paced_met = True
+    for r in results:
+        if r["paced"]:
+            p = r["paced"]
+            met = p["p95_s"] < TARGET_P95_S
+            paced_met = paced_met and met
+            print(
+                f"{r['size']:>13,}  paced {p['rate']:.0f} receipts/s: 200 to status change "
+                f"p50 {p['p50_s']:.3f} s, p95 {p['p95_s']:.3f} s (target < {TARGET_P95_S} s: "
+                f"{'met' if met else 'MISSED'}), worst {p['max_s']:.3f} s"
+            )
     checked = sum(r["checked"] for r in results)
     print(f"receipts checked (stored, processed, delivered and counted once): {checked}")
     ratios_met = all(r["ratio"] >= TARGET_RATIO for r in results)
@@ -424,7 +524,7 @@ def report(args, results: list[dict]) -> bool:
             f"cost with {results[-1]['size']:,} / with {results[0]['size']:,}: {growth:.2f} "
             f"(target <= {TARGET_GROWTH}: {'met' if growth_met else 'MISSED'})"
         )
-    return ratios_met and growth_met
+    return ratios_met and growth_met and paced_met
 
 
 def main() -> int:
@@ -479,6 +579,20 @@ def figures(args, results: list[dict]) -> list[dict]:
                 note="cost = 1 / median receipt rate",
             )
         )
+    for r in results:
+        if r["paced"]:
+            p = r["paced"]
+            found.append(
+                figure(
+                    f"receipt 200 to status change at {p['rate']:.0f}/s, {r['size']:,} "
+                    "notifications (p95)",
+                    value=spread([p["p95_s"]]),
+                    unit="s",
+                    target=f"< {TARGET_P95_S}",
+                    met=p["p95_s"] < TARGET_P95_S,
+                    note=f"p50 {p['p50_s']:.3f} s, worst {p['max_s']:.3f} s",
+                )
+            )
     return found
 
 

@@ -1,5 +1,6 @@
 """What our Django Q clusters add to django-q2's: `manage.py qcluster` runs the status callbacks'
-cluster beside the delivery cluster, and every process dies with the qcluster master.
+cluster beside the delivery cluster and serves the receipts' queue from a thread of its own, and
+every process dies with the qcluster master.
 
 **Two clusters, one command.** django-q2 reads its configuration once per process, so the
 callbacks cluster (its own queue and workers, `settings.CALLBACK_QUEUE`) is a second
@@ -7,6 +8,16 @@ callbacks cluster (its own queue and workers, `settings.CALLBACK_QUEUE`) is a se
 (SIGINT) when the delivery cluster stops and started again if it exits on its own. It runs in a
 session of its own, so a Ctrl-C in a terminal reaches it only through its parent, which is then
 stopping and does not start it again.
+
+**The receipts' queue, served by the master** (`QueueThread`, `settings.RECEIPT_QUEUE`). The
+receipt drain is short and asked for once at a time, but it must not wait: on the delivery
+cluster's workers it waited 4–5 s behind delivery drains (each holds its worker for up to half the
+task timeout), and on the callbacks cluster's it would wait behind slow service endpoints. A
+cluster of its own would cost a master, a sentinel, a pusher and a monitor for one worker (tens
+of MB); the qcluster master is idle once its cluster has started (it only waits for the
+sentinel), so one thread there takes the queue's tasks and runs them, one at a time. What it
+gives up is django-q's timeout: a receipt drain bounds itself (`until`). A crash of the master
+takes the thread with it; what it was applying rolls back and stays stored, for the sweep.
 
 django-q2's process tree is master (`manage.py qcluster`) → sentinel → workers, pusher, monitor.
 When the master is SIGKILLed nobody tells the others: the sentinel goes on guarding, the pusher
@@ -29,6 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +134,63 @@ class CallbacksCluster:
 
 def _linux() -> bool:
     return sys.platform.startswith("linux")
+
+
+class QueueThread:
+    """One thread that takes the tasks of `queue` from the broker and runs them in this process,
+    one at a time, until `stop`: django-q's pusher and worker in one loop, for a queue whose
+    tasks are short, bound themselves, and must never wait for a worker.
+
+    Started after the cluster's sentinel has been forked, so no fork copies it mid-task; its
+    database connection is its own (Django's are per thread), closed when old as a worker's is.
+    """
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"queue-{queue}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        from django_q.brokers import get_broker
+
+        broker = get_broker(self.queue)
+        while not self.stopping.is_set():
+            try:
+                for task_id, payload in broker.dequeue() or ():
+                    self._task_run(payload)
+                    broker.acknowledge(task_id)
+            except Exception:  # the broker or the database away: try again shortly
+                logger.exception("queue thread failed", extra={"queue": self.queue})
+                self.stopping.wait(RESTART_PAUSE_SECONDS)
+
+    def _task_run(self, payload) -> None:
+        from django.db import close_old_connections
+        from django.utils.module_loading import import_string
+        from django_q.signing import BadSignature, SignedPackage
+
+        try:
+            task = SignedPackage.loads(payload)
+        except BadSignature:
+            logger.error("queue thread: task not readable", extra={"queue": self.queue})
+            return
+        name = task["func"]
+        started = time.monotonic()
+        close_old_connections()
+        try:
+            func = import_string(name) if isinstance(name, str) else name
+            func(*task.get("args", ()), **task.get("kwargs", {}))
+        except Exception:  # logged and dropped, as a worker's failed task: the sweeps ask again
+            logger.exception("queue thread: task failed", extra={"queue": self.queue, "func": name})
+        finally:
+            close_old_connections()
+        logger.debug(
+            "queue thread: task done",
+            extra={"queue": self.queue, "func": name, "seconds": time.monotonic() - started},
+        )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(STOP_WAIT_SECONDS)

@@ -202,6 +202,10 @@ CALLBACK_QUEUE = f"{Q_CLUSTER['name']}-callbacks"
 CALLBACK_IN_FLIGHT_PER_SERVICE = env_int(
     "CALLBACK_IN_FLIGHT_PER_SERVICE", 8, minimum=1, maximum=256
 )
+# Receipt drains have a queue of their own, served by a thread of each `manage.py qcluster`
+# master (notifyproject/cluster.py, `QueueThread`), so a receipt is never applied behind the
+# delivery drains (which hold a worker for up to half the task timeout) or slow callback endpoints.
+RECEIPT_QUEUE = f"{Q_CLUSTER['name']}-receipts"
 # Set by `manage.py qcluster` for the callbacks cluster it starts; not set by hand.
 Q_CALLBACKS_CLUSTER = env_bool(CALLBACKS_CLUSTER_ENV, False)
 if Q_CALLBACKS_CLUSTER:

@@ -5,9 +5,17 @@ commits; the drain (`receipts_drain`) claims stored receipts a batch at a time, 
 writes each one's outcome in the same transaction.
 
 **One waiting request.** Asking for the drain takes a slot, a cache entry made with `add` (so only
-one request gets it) that lives as long as a task's lease: while it is held, asking costs one
-cache round trip and queues nothing, since the running drain looks once more after giving its
-slot back. So a thousand receipts a second queue a handful of tasks, not a thousand.
+one request gets it) that lives as long as a task's lease: while it is held, asking queues
+nothing, since the running drain looks once more after giving its slot back. So a thousand
+receipts a second queue a handful of tasks, not a thousand. A process that has just asked (and
+found the slot held, or taken it) does not ask again for `REQUEST_MEMO_SECONDS`: the drain waits
+that long after giving its slot back before its last look, so a receipt whose request was
+skipped is committed before that look. Most receipts cost no cache round trip at all.
+
+**Capacity of its own.** The drain is queued on the receipts' own queue
+(`settings.RECEIPT_QUEUE`), which a thread of each `manage.py qcluster` master serves
+(`notifyproject.cluster.QueueThread`), never behind the delivery or callback drains that hold
+the workers (docs/receipts.md).
 
 **Never stalled, never lost.** A receipt that can't be applied is marked `failed` with why, alone
 (`receipts_apply`); after `Receipt.MAX_ATTEMPTS` it is `given-up` and no schedule tries it again.
@@ -17,11 +25,13 @@ drain again, with no command. `manage.py replay_receipts`, the scheduled replay 
 receipts and the console's replay are this same drain over the receipts they choose.
 """
 
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -39,6 +49,11 @@ logger = logging.getLogger(__name__)
 # Receipts a drain claims and applies at once (one transaction, one change of the status module).
 DRAIN_BATCH = 100
 _SLOT_KEY = "receipt-drain"
+# How long a process that asked for the drain skips asking again; the drain waits as long after
+# giving its slot back before it looks once more (`receipts.tasks.drain_receipts`).
+REQUEST_MEMO_SECONDS = 0.25
+clock = time.monotonic  # a seam: tests move time
+_asked_at: float | None = None  # when this process last found the slot held or took it
 
 
 def receipt_body_text(body: bytes) -> str:
@@ -63,6 +78,39 @@ def receipt_store(
         outcome=field_fit(Receipt, "outcome", outcome),
         processed_at=None if state == ReceiptState.RECEIVED else timezone.now(),
     )
+
+
+def _receipt_insert(*, provider: str, body: str, content_type: str) -> None:
+    """`receipt_store` of a receipt `received`, as one plain INSERT: the ORM's model and query
+    building were a third of the post's CPU, and the post needs no id back."""
+    sql, defaults = _insert_statement()
+    values = {
+        "provider": provider,
+        "body": body,
+        "content_type": field_fit(Receipt, "content_type", content_type),
+        "received_at": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**defaults, **values})
+
+
+@functools.cache
+def _insert_statement() -> tuple[str, dict]:
+    """Every column but the id, from the model (a field added later gets its default), and the
+    values of those the post does not set, ready for the database."""
+    fields = [f for f in Receipt._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    marks = ", ".join(f"%({f.attname})s" for f in fields)
+    table = quote(Receipt._meta.db_table)
+    set_here = {"provider", "body", "content_type", "received_at"}
+    defaults = {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in fields
+        if f.attname not in set_here
+    }
+    defaults["state"] = ReceiptState.RECEIVED.value
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", defaults  # noqa: S608
 
 
 def receipt_take(
@@ -100,10 +148,11 @@ def receipt_take(
     except Exception:  # read again by the drain, which records why if it fails there too
         logger.warning("receipt not read: stored for the drain", extra={"provider": provider})
         event = None
-    receipt = receipt_store(provider=provider, body=text, content_type=content_type)
     if simulated:
+        receipt = receipt_store(provider=provider, body=text, content_type=content_type)
         receipts_drain(receipts=Receipt.objects.filter(pk=receipt.pk), simulated=True)
     else:
+        _receipt_insert(provider=provider, body=text, content_type=content_type)
         transaction.on_commit(receipt_drain_request)
     return list(event.problems) if isinstance(event, StatusReceipt) else []
 
@@ -113,23 +162,30 @@ def receipts_waiting() -> QuerySet[Receipt]:
     return Receipt.objects.filter(state=ReceiptState.RECEIVED)
 
 
-def receipt_drain_request() -> bool:
+def receipt_drain_request(*, again: bool = False) -> bool:
     """Make sure a drain is on its way: queue one unless one is already (the slot is held). True
-    when one was queued. Never raises: the receipt is safe in the database, and the per-minute
-    sweep asks again."""
+    when one was queued. Within `REQUEST_MEMO_SECONDS` of this process's last asking it does
+    nothing (unless `again`: the drain's own last look, the sweep). Never raises: the receipt is
+    safe in the database, and the per-minute sweep asks again."""
+    global _asked_at
+    now = clock()
+    if not again and _asked_at is not None and now - _asked_at < REQUEST_MEMO_SECONDS:
+        return False
     try:
         if not cache.add(_SLOT_KEY, 1, timeout=int(TASK_LEASE.total_seconds())):
+            _asked_at = now  # held at some moment after `now`: its drain looks after now + memo
             return False
         try:
             async_task(
                 "receipts.tasks.drain_receipts",
                 task_name="receipts-drain",
-                broker=broker_handle(),
+                broker=broker_handle(settings.RECEIPT_QUEUE),
                 save=False,  # each receipt's outcome is on its row
             )
         except Exception:
             receipt_drain_slot_free()
             raise
+        _asked_at = now
         return True
     except Exception:
         logger.exception("receipt drain not queued")
@@ -140,6 +196,12 @@ def receipt_drain_slot_free() -> None:
     cache.delete(_SLOT_KEY)
 
 
+def receipt_drain_memo_forget() -> None:
+    """This process asks at the next receipt (tests: each starts with no memory of the last)."""
+    global _asked_at
+    _asked_at = None
+
+
 def receipts_drain(
     *,
     receipts: QuerySet[Receipt],
@@ -147,6 +209,7 @@ def receipts_drain(
     progress: Callable[[int], None] | None = None,
     simulated: bool = False,
     until: float | None = None,
+    walk_once: bool = True,
 ) -> Counter:
     """Apply `receipts` (a selection: those waiting, those failed, those an operator chose), a
     batch at a time, oldest first, until none is left; returns how many ended in each state.
@@ -154,7 +217,13 @@ def receipts_drain(
     take different receipts; SQLite has one writer at a time), applied and marked in one
     transaction: a receipt is applied with its outcome written, or not at all. With `until` (a
     `time.monotonic()`), no batch is started after it, so a drain under steady load ends long
-    before django-q would kill it, and the next one takes over."""
+    before django-q would kill it, and the next one takes over.
+
+    A selection an applied receipt may stay in (a replay of the rejected ones) is walked once,
+    by time received (`walk_once`). Receipts waiting all leave their selection when applied, so
+    the inbox drain (`walk_once=False`) claims the oldest waiting each time: a receipt stamped
+    before the last batch's but committed after it is taken at the next batch, not left until
+    a steady stream of younger ones ends."""
     states: Counter = Counter()
     after = None
     while until is None or time.monotonic() < until:
@@ -167,7 +236,8 @@ def receipts_drain(
         for receipt in claimed:
             receipt_report(receipt, applied[receipt.pk])
             states[applied[receipt.pk].state] += 1
-        after = (claimed[-1].received_at, claimed[-1].pk)
+        if walk_once:
+            after = (claimed[-1].received_at, claimed[-1].pk)
         if progress is not None:
             progress(len(claimed))
     return states

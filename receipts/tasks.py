@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from receipts import inbox
 from receipts.inbox import (
     receipt_drain_request,
     receipt_drain_slot_free,
@@ -15,21 +16,26 @@ from receipts.inbox import (
 )
 from receipts.selectors import receipt_list_to_replay
 
+pause = time.sleep  # a seam: tests don't wait
+
 # Younger receipts may still be in their request, or in a drain's batch.
 SETTLE = timedelta(minutes=1)
 
 
 def drain_receipts() -> int:
-    """Queued by `receipt_drain_request`: apply what is waiting (for at most half the time a task
-    may run), give the slot back, then look once more (a receipt stored after the last claim,
-    whose request found the slot held, or more than this run could take)."""
+    """Queued by `receipt_drain_request` (run by the qcluster master's receipts thread): apply
+    what is waiting (for at most half the time a task may run), give the slot back, then, once
+    the web processes' memory of asking has run out, look once more (a receipt stored after the
+    last claim whose request found the slot held or was skipped, or more than this run could
+    take)."""
     try:
         until = time.monotonic() + settings.Q_CLUSTER["timeout"] / 2
-        states = receipts_drain(receipts=receipts_waiting(), until=until)
+        states = receipts_drain(receipts=receipts_waiting(), until=until, walk_once=False)
     finally:
         receipt_drain_slot_free()
+    pause(inbox.REQUEST_MEMO_SECONDS)
     if receipts_waiting().exists():
-        receipt_drain_request()
+        receipt_drain_request(again=True)
     return sum(states.values())
 
 
@@ -37,7 +43,7 @@ def sweep_receipts() -> bool:
     """Each minute: receipts left `received` for a while (a web process or a drain that died,
     a broker that was down) get a drain, with no command. True when one was asked for."""
     stranded = receipts_waiting().filter(received_at__lt=timezone.now() - SETTLE)
-    return stranded.exists() and receipt_drain_request()
+    return stranded.exists() and receipt_drain_request(again=True)
 
 
 def replay_receipts() -> int:

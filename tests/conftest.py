@@ -2,6 +2,7 @@
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from django.conf import settings
 from django_q.models import Schedule
 from rest_framework.test import APIClient
 
+import receipts.tasks
 from notifyproject import metrics
+from receipts import inbox
 from receipts.inbox import receipt_drain_slot_free
 from sending.engine import delivery_drain_slot_free
 from sending.models import (
@@ -45,6 +48,20 @@ def _seeded_after_flush(request):
         providers_seed(ProviderDetails, ProviderDetailsHistory)
         schedules_ensure(Schedule)
         receipt_drain_slot_free()
+
+
+@pytest.fixture(autouse=True)
+def _receipt_drain_memo(monkeypatch):
+    """Each test starts with no memory of asking for the receipt drain, and the drain's pause
+    before its last look moves the inbox's clock instead of waiting."""
+    moved = [0.0]
+    monkeypatch.setattr(inbox, "clock", lambda: time.monotonic() + moved[0])
+    monkeypatch.setattr(
+        receipts.tasks, "pause", lambda seconds: moved.__setitem__(0, moved[0] + seconds)
+    )
+    inbox.receipt_drain_memo_forget()
+    yield
+    inbox.receipt_drain_memo_forget()
 
 
 @pytest.fixture(autouse=True)

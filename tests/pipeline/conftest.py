@@ -64,3 +64,15 @@ def email(service) -> Notification:
         subject="Hello",
         content="Body",
     )
+
+
+def worker_hold(started: str, release: str) -> None:
+    """A task that keeps its worker busy until `release` exists (at most 50 s, below the task
+    timeout), as a long delivery drain does; `started` says it has begun."""
+    import time
+    from pathlib import Path
+
+    Path(started).touch()
+    deadline = time.monotonic() + 50
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -13,12 +13,14 @@ import pytest
 import requests
 from django.db import connection
 from django_q.brokers import get_broker
+from django_q.tasks import async_task
 
 from sending.models import ApiKey
 from sending.services import notification_create, notification_queue_delivery
 from tests.conftest import REPO_ROOT, free_port, subprocess_env
 from tests.fakes import fake_providers  # noqa: F401  (fixture)
 from tests.pipeline.conftest import prefer
+from tests.stats.factories import notification_make
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -220,3 +222,33 @@ def test_two_clusters_on_one_redis_broker_send_each_notification_exactly_once(
 
     sent = references(fake_providers, "firetext") + references(fake_providers, "mmg")
     assert sorted(sent) == sorted(str(n.id) for n in notifications)
+
+
+def test_a_receipt_is_applied_while_every_delivery_worker_is_busy(
+    service,
+    fake_providers,  # noqa: F811
+    settings,
+    tmp_path,
+):
+    """The receipt drain has its own queue and its own thread: a delivery drain holding the
+    cluster's only worker does not hold a receipt back."""
+    sent = notification_make(service=service, called="firetext")
+    started, release = tmp_path / "started", tmp_path / "release"
+    headers = api_key(service)
+    name = settings.Q_CLUSTER["name"]  # the cluster reads the queue this test process writes to
+    for queue in (name, settings.RECEIPT_QUEUE):
+        get_broker(queue).purge_queue()
+    with running(fake_providers, Q_WORKERS="1", Q_CLUSTER_NAME=name) as stack:
+        async_task("tests.pipeline.conftest.worker_hold", str(started), str(release))
+        wait_for(started.exists, what="the worker held", stack=stack)
+        response = requests.post(
+            f"{stack.web}/notifications/sms/firetext",
+            data={"status": "0", "reference": str(sent.id)},
+            timeout=10,
+        )
+        assert response.json() == {"result": "success"}
+        status_becomes(stack, headers, str(sent.id), {"delivered"})
+        held = not release.exists()
+        release.touch()
+
+    assert held

@@ -111,6 +111,33 @@ def test_the_drain_looks_again_after_giving_its_slot_back(service, queued, monke
     assert Notification.objects.get(id=late.id).status == S.DELIVERED
 
 
+def test_a_receipt_committed_after_a_younger_one_is_taken_by_the_same_drain(
+    service, queued, monkeypatch
+):
+    """Receipts are stamped when they arrive and committed a moment later: one stamped before a
+    batch the drain claimed, but committed after it, is taken at the next batch, not left until
+    the stream of receipts stops."""
+    first = notification_make(service=service, called="firetext")
+    slow = notification_make(service=service, called="firetext")
+    post(FIRETEXT, firetext_delivered(first.id), drain=False)
+    apply = inbox.receipts_apply
+    arrived = []
+
+    def apply_while_a_slow_one_commits(claimed, **kwargs):
+        if not arrived:
+            post(FIRETEXT, firetext_delivered(slow.id), drain=False)
+            arrived.append(Receipt.objects.latest("id"))
+            Receipt.objects.filter(pk=arrived[0].pk).update(
+                received_at=claimed[0].received_at - timedelta(milliseconds=5)
+            )
+        return apply(claimed, **kwargs)
+
+    monkeypatch.setattr(inbox, "receipts_apply", apply_while_a_slow_one_commits)
+
+    assert tasks.drain_receipts() == 2
+    assert Notification.objects.get(id=slow.id).status == S.DELIVERED
+
+
 def test_a_receipt_left_waiting_is_swept_with_no_command(service, queued):
     """The web process died after its insert, or the broker was down: the receipt is stored
     `received` and nobody asked for a drain. The per-minute sweep asks, once it has settled."""

@@ -1,22 +1,26 @@
 """`manage.py qcluster`: django-q2's command, running the delivery cluster and, beside it, the
-status callbacks' cluster (notifyproject/cluster.py), with processes that die with the master."""
+status callbacks' cluster (notifyproject/cluster.py), and the receipts' queue in a thread of the
+master, with processes that die with the master."""
 
 from django.conf import settings
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
-from notifyproject.cluster import CallbacksCluster, orphan_guard_install
+from notifyproject.cluster import CallbacksCluster, QueueThread, orphan_guard_install
 
 
 class Command(DjangoQCommand):
-    help = "Starts the Django Q delivery cluster and the status callbacks' cluster beside it."
+    help = (
+        "Starts the Django Q delivery cluster, the status callbacks' cluster beside it and the "
+        "receipts' queue in a thread."
+    )
 
     def handle(self, *args, **options):
         orphan_guard_install()
         settings.SECRET_KEY  # noqa: B018  (django-q2's check: tasks are signed with it)
         run_once = options.get("run_once", False)
         # The callbacks cluster is this command's child; it starts none of its own.
-        callbacks = None
+        callbacks = receipts = None
         if not settings.Q_CALLBACKS_CLUSTER and not run_once:
             callbacks = CallbacksCluster(cwd=str(settings.BASE_DIR))
             callbacks.start()
@@ -26,7 +30,13 @@ class Command(DjangoQCommand):
             if run_once:
                 cluster.stop()
             elif cluster.sentinel is not None:
+                if not settings.Q_CALLBACKS_CLUSTER:
+                    # After the sentinel's fork: no process is forked from a running drain.
+                    receipts = QueueThread(settings.RECEIPT_QUEUE)
+                    receipts.start()
                 cluster.sentinel.join()  # until a signal stops the cluster (its own handler)
         finally:
+            if receipts is not None:
+                receipts.stop()
             if callbacks is not None:
                 callbacks.stop()
