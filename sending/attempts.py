@@ -23,6 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifyproject import metrics
+from notifyproject.rows import rows_update
 from sending.models import Notification, SendAttempt
 from sending.text_rules import field_fit
 
@@ -45,16 +46,27 @@ def attempt_finish(
     *, attempt: SendAttempt, error: Exception | None, duration_ms: int, simulated: bool = False
 ) -> None:
     """The call's outcome: `simulated` for a test key's, whose provider was never called."""
+    attempts_finish({attempt.id: attempt_outcome(error, duration_ms, simulated=simulated)})
+
+
+def attempt_outcome(error: Exception | None, duration_ms: int, *, simulated: bool = False) -> dict:
+    """What a finished call writes on its attempt (`attempts_finish`)."""
     if error:
         outcome = SendAttempt.Outcome.ERROR
     else:
         outcome = SendAttempt.Outcome.SIMULATED if simulated else SendAttempt.Outcome.SUCCESS
-    SendAttempt.objects.filter(id=attempt.id).update(
-        outcome=outcome,
-        duration_ms=duration_ms,
-        status_code=getattr(error, "status_code", None),
-        error=field_fit(SendAttempt, "error", str(error)) if error else "",
-    )
+    return {
+        "outcome": outcome,
+        "duration_ms": duration_ms,
+        "status_code": getattr(error, "status_code", None),
+        "error": field_fit(SendAttempt, "error", str(error)) if error else "",
+    }
+
+
+def attempts_finish(outcomes: dict[int, dict]) -> None:
+    """Calls' outcomes (attempt id → `attempt_outcome`), a drain's completed group at once: one
+    statement (`rows_update`), not one a call."""
+    rows_update(SendAttempt, outcomes)
 
 
 def attempts_settle_by_receipts(reported: set[tuple[str, object]]) -> None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from notifyproject import metrics
 from notifyproject.masking import recipient_mask
-from sending.attempts import attempt_finish
+from sending.attempts import attempt_outcome, attempts_finish
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
 from sending.engine import (
@@ -139,13 +139,14 @@ def sends_record(finished: list[tuple[Send, CallResult]]) -> int:
     A receipt that got there first keeps its status. Returns how many were handed over."""
     taken = [(send, result) for send, result in finished if result.error is None]
     with transaction.atomic():
-        for send, result in finished:
-            attempt_finish(
-                attempt=send.attempt,
-                error=result.error,
-                duration_ms=result.duration_ms,
-                simulated=_simulated(send),
-            )
+        attempts_finish(
+            {
+                send.attempt.id: attempt_outcome(
+                    result.error, result.duration_ms, simulated=_simulated(send)
+                )
+                for send, result in finished
+            }
+        )
         if taken:
             notifications_status_change(
                 [
