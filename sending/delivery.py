@@ -173,19 +173,21 @@ def sends_record(finished: list[tuple[Send, CallResult]]) -> int:
 
 
 def _report_handed_over(send: Send, result: CallResult) -> None:
-    """Counted and logged; a test key's send brings along what it does once handed over
+    """Counted; a call's one log line is the client's (`provider request succeeded`, its
+    reference the notification's id), so only a test key's send, which calls no client, is
+    logged here, and brings along what it does once handed over
     (`settings.SIMULATED_SEND_HANDLERS`: its receipt, made and taken at once)."""
     notification = send.notification
     metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
-    logger.info(
-        "notification handed to provider",
-        extra={
-            "notification_id": str(notification.id),
-            "provider": send.provider,
-            "simulated": _simulated(send),
-        },
-    )
     if _simulated(send):
+        logger.info(
+            "notification handed to provider",
+            extra={
+                "notification_id": str(notification.id),
+                "provider": send.provider,
+                "simulated": True,
+            },
+        )
         notification.provider_reference = result.reference
         for handler in handlers_load(tuple(settings.SIMULATED_SEND_HANDLERS)):
             handler(notification=notification, provider=send.provider)
