@@ -580,9 +580,7 @@ def burst(args, api: Api) -> dict:
     wait_for(lambda: sent.count() >= args.burst or time.monotonic() - first > args.window,
              timeout=args.window + 5, every=0.5)  # fmt: skip
     times = sorted(t.timestamp() for t in sent.values_list("sent_at", flat=True))
-    marks = burst_texts.aggregate(
-        accepted=Min("created_at"), handed_over=Min("sent_at")
-    )
+    marks = burst_texts.aggregate(accepted=Min("created_at"), handed_over=Min("sent_at"))
     left = phase_leftovers_fail(args)
     if marks["handed_over"] is None:
         raise BenchError("burst: no text handed over")

@@ -45,7 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("-n", "--texts", type=int, default=2000)
     parser.add_argument("--top", type=int, default=50, help="functions shown")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (tottime: own)")
-    parser.add_argument("--dump", type=Path, help="also write the merged stats here (.drain, .pool)")
+    parser.add_argument(
+        "--dump", type=Path, help="also write the merged stats here (.drain, .pool)"
+    )
     return parser.parse_args()
 
 

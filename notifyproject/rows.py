@@ -52,8 +52,9 @@ def _update(connection, model, names, pks, values) -> None:
         sets.append(f"{quote(field.column)} = {case}")
         for key, value in zip(keys, column, strict=True):
             params += [key, value]
+    # Names from the model, every value a parameter.
     sql = (
-        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "  # noqa: S608
         f"WHERE {pk_column} IN ({', '.join(['%s'] * len(keys))})"
     )
     with connection.cursor() as cursor:
