@@ -265,13 +265,20 @@ def phase_leftovers_fail(args) -> int:
     """Bench housekeeping after a phase: its texts still `created` become `technical-failure`
     (so no later phase's cluster sends them, whether it reads a queue or the table), and the
     queues are emptied. Answers how many texts were left."""
-    from django.db import connection
+    from django.db import OperationalError, connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE sending_notification SET status = 'technical-failure', lease_until = NULL "
-            "WHERE status = 'created'"
-        )
+        for attempt in range(5):
+            try:  # a qcluster may still be running, locking rows in another order
+                cursor.execute(
+                    "UPDATE sending_notification SET status = 'technical-failure', "
+                    "lease_until = NULL WHERE status = 'created'"
+                )
+                break
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
         left = cursor.rowcount
         cursor.execute("VACUUM (ANALYZE) sending_notification")
     queues_empty(args)

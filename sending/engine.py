@@ -192,8 +192,9 @@ class Send:
 def deliveries_claim(queryset: QuerySet[Notification], *, batch: int) -> list[Notification]:
     """Up to `batch` of `queryset` that are `created`, free and due, oldest queued first, leased
     to this drain in one transaction; those whose last call has no outcome are held for a receipt
-    instead (`attempts_unknown_hold`) and left out. Three statements whatever the batch: the
-    locking read, the lease, and (for rows claimed before) the hold's read and write."""
+    instead (`attempts_unknown_hold`) and left out. A few statements whatever the batch: the
+    locking read and the lease and, only when rows were claimed before, one read of their
+    attempts and the writes of the holds and resends."""
     current = now()
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic(savepoint=False):  # the caller's transaction, if any
