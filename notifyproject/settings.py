@@ -154,8 +154,10 @@ PROVIDER_TIMEOUT_SECONDS = env_float("PROVIDER_TIMEOUT_SECONDS", 10.0, minimum=0
 
 # The delivery engine (sending/engine.py): provider calls in flight at once per drain (threads,
 # each provider its own pool, over the clients' kept-alive connections); providers answer in
-# 100-500 ms, and each call costs a thread waiting, not a process.
-DELIVERY_CONCURRENCY = env_int("DELIVERY_CONCURRENCY", 32, minimum=1, maximum=1024)
+# 100-500 ms, and each call costs a thread waiting, not a process. 128: at 200 ms a call,
+# 500 texts/s needs 100 in flight, and a drain claims again when half its pool is free
+# (docs/delivery.md).
+DELIVERY_CONCURRENCY = env_int("DELIVERY_CONCURRENCY", 128, minimum=1, maximum=1024)
 # Optional: at most this many calls in flight to a provider across every qcluster (providers cap
 # throughput per account); unset, no limit and no shared counter.
 FIRETEXT_MAX_IN_FLIGHT = env_int("FIRETEXT_MAX_IN_FLIGHT", 0, maximum=100_000) or None

@@ -20,9 +20,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from notifyproject import metrics
+from notifyproject.rows import rows_update
 from sending.models import Notification, SendAttempt
 from sending.text_rules import field_fit
 
@@ -45,16 +47,27 @@ def attempt_finish(
     *, attempt: SendAttempt, error: Exception | None, duration_ms: int, simulated: bool = False
 ) -> None:
     """The call's outcome: `simulated` for a test key's, whose provider was never called."""
+    attempts_finish({attempt.id: attempt_outcome(error, duration_ms, simulated=simulated)})
+
+
+def attempt_outcome(error: Exception | None, duration_ms: int, *, simulated: bool = False) -> dict:
+    """What a finished call writes on its attempt (`attempts_finish`)."""
     if error:
         outcome = SendAttempt.Outcome.ERROR
     else:
         outcome = SendAttempt.Outcome.SIMULATED if simulated else SendAttempt.Outcome.SUCCESS
-    SendAttempt.objects.filter(id=attempt.id).update(
-        outcome=outcome,
-        duration_ms=duration_ms,
-        status_code=getattr(error, "status_code", None),
-        error=field_fit(SendAttempt, "error", str(error)) if error else "",
-    )
+    return {
+        "outcome": outcome,
+        "duration_ms": duration_ms,
+        "status_code": getattr(error, "status_code", None),
+        "error": field_fit(SendAttempt, "error", str(error)) if error else "",
+    }
+
+
+def attempts_finish(outcomes: dict[int, dict]) -> None:
+    """Calls' outcomes (attempt id → `attempt_outcome`), a drain's completed group at once: one
+    statement (`rows_update`), not one a call."""
+    rows_update(SendAttempt, outcomes)
 
 
 def attempts_settle_by_receipts(reported: set[tuple[str, object]]) -> None:
@@ -71,34 +84,52 @@ def attempts_settle_by_receipts(reported: set[tuple[str, object]]) -> None:
         ).update(outcome=SendAttempt.Outcome.RECEIPTED)
 
 
-def attempt_unknown_hold(*, notification: Notification) -> datetime | None:
-    """For a claim, under the notification's row lock: until when it must wait for a receipt
-    (None: it may be sent now).
+def attempts_unknown_hold(notifications: list[Notification]) -> dict[object, datetime]:
+    """For a claim, under the rows' locks: those of `notifications` that must wait for a receipt,
+    each with until when (the others may be sent now). One query for the whole claim.
 
     A `started` attempt seen by a claim belongs to a worker that died: a live one holds the
     lease for longer than any call can take. Only a notification claimed before can have one, so
     a first claim reads no attempts: a call is made under a lease, and the lease is let go only
     with the call's outcome and the hand-over (one transaction) or with a planned next attempt
-    (a retry, a hold), and a worker that dies keeps it.
+    (a retry, a hold), and a worker that dies keeps it. Once the hold has passed, the unsettled
+    attempts become `unknown` and the resend is logged and counted.
     """
-    if notification.lease_until is None and notification.next_attempt_at is None:
-        return None
-    unsettled = SendAttempt.objects.filter(
-        notification_id=notification.id, outcome=SendAttempt.Outcome.STARTED
-    )
-    last = unsettled.order_by("-started_at").values_list("started_at", flat=True).first()
-    if last is None:
-        return None
-    hold_until = last + timedelta(seconds=settings.SEND_UNKNOWN_OUTCOME_HOLD_SECONDS)
-    extra = {
-        "notification_id": str(notification.id),
-        "call_started_at": last.isoformat(),
-        "hold_until": hold_until.isoformat(),
+    claimed_before = {
+        row.id: row
+        for row in notifications
+        if row.lease_until is not None or row.next_attempt_at is not None
     }
-    if now() < hold_until:
-        logger.warning("delivery held: the last provider call has no outcome", extra=extra)
-        return hold_until
-    unsettled.update(outcome=SendAttempt.Outcome.UNKNOWN)
-    metrics.incr(f"tasks.deliver-{notification.notification_type}.resent-after-unknown")
-    logger.warning("resending after a provider call with no outcome and no receipt", extra=extra)
-    return None
+    if not claimed_before:
+        return {}
+    unsettled = SendAttempt.objects.filter(
+        notification_id__in=list(claimed_before), outcome=SendAttempt.Outcome.STARTED
+    )
+    last_started = dict(
+        unsettled.order_by()
+        .values_list("notification_id")
+        .annotate(last=Max("started_at"))
+        .values_list("notification_id", "last")
+    )
+    current, hold = now(), timedelta(seconds=settings.SEND_UNKNOWN_OUTCOME_HOLD_SECONDS)
+    holds, resent = {}, []
+    for notification_id, last in last_started.items():
+        hold_until = last + hold
+        extra = {
+            "notification_id": str(notification_id),
+            "call_started_at": last.isoformat(),
+            "hold_until": hold_until.isoformat(),
+        }
+        if current < hold_until:
+            logger.warning("delivery held: the last provider call has no outcome", extra=extra)
+            holds[notification_id] = hold_until
+            continue
+        resent.append(notification_id)
+        kind = claimed_before[notification_id].notification_type
+        metrics.incr(f"tasks.deliver-{kind}.resent-after-unknown")
+        logger.warning(
+            "resending after a provider call with no outcome and no receipt", extra=extra
+        )
+    if resent:
+        unsettled.filter(notification_id__in=resent).update(outcome=SendAttempt.Outcome.UNKNOWN)
+    return holds

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from notifyproject import metrics
 from notifyproject.masking import recipient_mask
-from sending.attempts import attempt_finish
+from sending.attempts import attempt_outcome, attempts_finish
 from sending.clients import email_client, sms_client
 from sending.clients.exceptions import EmailClientException, SmsClientResponseException
 from sending.engine import (
@@ -139,13 +139,14 @@ def sends_record(finished: list[tuple[Send, CallResult]]) -> int:
     A receipt that got there first keeps its status. Returns how many were handed over."""
     taken = [(send, result) for send, result in finished if result.error is None]
     with transaction.atomic():
-        for send, result in finished:
-            attempt_finish(
-                attempt=send.attempt,
-                error=result.error,
-                duration_ms=result.duration_ms,
-                simulated=_simulated(send),
-            )
+        attempts_finish(
+            {
+                send.attempt.id: attempt_outcome(
+                    result.error, result.duration_ms, simulated=_simulated(send)
+                )
+                for send, result in finished
+            }
+        )
         if taken:
             notifications_status_change(
                 [
@@ -172,19 +173,21 @@ def sends_record(finished: list[tuple[Send, CallResult]]) -> int:
 
 
 def _report_handed_over(send: Send, result: CallResult) -> None:
-    """Counted and logged; a test key's send brings along what it does once handed over
+    """Counted; a call's one log line is the client's (`provider request succeeded`, its
+    reference the notification's id), so only a test key's send, which calls no client, is
+    logged here, and brings along what it does once handed over
     (`settings.SIMULATED_SEND_HANDLERS`: its receipt, made and taken at once)."""
     notification = send.notification
     metrics.incr(f"tasks.deliver-{notification.notification_type}.success")
-    logger.info(
-        "notification handed to provider",
-        extra={
-            "notification_id": str(notification.id),
-            "provider": send.provider,
-            "simulated": _simulated(send),
-        },
-    )
     if _simulated(send):
+        logger.info(
+            "notification handed to provider",
+            extra={
+                "notification_id": str(notification.id),
+                "provider": send.provider,
+                "simulated": True,
+            },
+        )
         notification.provider_reference = result.reference
         for handler in handlers_load(tuple(settings.SIMULATED_SEND_HANDLERS)):
             handler(notification=notification, provider=send.provider)

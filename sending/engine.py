@@ -50,7 +50,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from notifyproject.broker import TASK_LEASE, broker_handle
-from sending.attempts import attempt_unknown_hold
+from notifyproject.rows import rows_update
+from sending.attempts import attempts_unknown_hold
 from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
 
 logger = logging.getLogger(__name__)
@@ -285,7 +286,9 @@ class Send:
 def deliveries_claim(queryset: QuerySet[Notification], *, batch: int) -> list[Notification]:
     """Up to `batch` of `queryset` that are `created`, free and due, oldest queued first, leased
     to this drain in one transaction; those whose last call has no outcome are held for a receipt
-    instead (`attempt_unknown_hold`) and left out."""
+    instead (`attempts_unknown_hold`) and left out. A few statements whatever the batch: the
+    locking read and the lease and, only when rows were claimed before, one read of their
+    attempts and the writes of the holds and resends."""
     current = now()
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic(savepoint=False):  # the caller's transaction, if any
@@ -295,16 +298,16 @@ def deliveries_claim(queryset: QuerySet[Notification], *, batch: int) -> list[No
             .select_for_update(skip_locked=skip_locked)
             .order_by("queued_at", "id")[:batch]
         )
-        claimed = []
-        for row in rows:
-            hold_until = attempt_unknown_hold(notification=row)
-            if hold_until is None:
-                claimed.append(row)
-                continue
-            # Out of the queue until the hold ends; the due-retry sweep queues it then.
-            Notification.objects.filter(id=row.id).update(
-                next_attempt_at=hold_until, queued_at=None, lease_until=None
-            )
+        holds = attempts_unknown_hold(rows)
+        # Out of the queue until the hold ends; the due-retry sweep queues it then.
+        rows_update(
+            Notification,
+            {
+                row_id: {"next_attempt_at": hold_until, "queued_at": None, "lease_until": None}
+                for row_id, hold_until in holds.items()
+            },
+        )
+        claimed = [row for row in rows if row.id not in holds]
         lease_until = current + LEASE
         Notification.objects.filter(id__in=[row.id for row in claimed]).update(
             lease_until=lease_until

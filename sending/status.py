@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from notifyproject.rows import rows_update
 from sending.attempts import attempts_settle_by_receipts
 from sending.models import (
     FAILURE_STATUSES,
@@ -167,7 +168,9 @@ def notifications_status_change(changes: Sequence[StatusChange]) -> list[StatusO
         outcomes = [
             _change_decide(change, rows, ignored, written, moves, at=at) for change in changes
         ]
-        _rows_write(rows, written)
+        # One statement per set of columns written: a column with one value for the batch (a
+        # batch of receipts saying `delivered`) a plain SET, one that differs a CASE over the ids.
+        rows_update(Notification, written)
         attempts_settle_by_receipts(
             {
                 (change.reported_by, change.notification_id)
@@ -228,21 +231,6 @@ def _change_fields(change: StatusChange, row: Notification, *, moved, new_status
             Notification, "provider_status_reason", change.reason
         )
     return fields
-
-
-def _rows_write(rows: dict[uuid.UUID, Notification], written: dict[uuid.UUID, dict]) -> None:
-    """One statement per set of columns written: an `UPDATE … WHERE id IN (…)` when every row gets
-    the same values (a batch of receipts saying `delivered`), else one `bulk_update`."""
-    by_columns: dict[tuple[str, ...], list[uuid.UUID]] = {}
-    for notification_id, fields in written.items():
-        if fields:
-            by_columns.setdefault(tuple(sorted(fields)), []).append(notification_id)
-    for columns, ids in by_columns.items():
-        values = {tuple(written[i][c] for c in columns) for i in ids}
-        if len(values) == 1:
-            Notification.objects.filter(id__in=ids).update(**written[ids[0]])
-        else:
-            Notification.objects.bulk_update([rows[i] for i in ids], columns)
 
 
 def receipts_ignored(

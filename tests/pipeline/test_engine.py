@@ -7,6 +7,8 @@ import time
 from django.core.cache import cache
 
 from sending import delivery, tasks
+from sending.clients.exceptions import SmsClientResponseException
+from sending.engine import CallResult
 from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.services import notifications_create
 from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, prefer
@@ -132,3 +134,36 @@ def test_a_drain_past_its_time_lets_go_of_texts_it_could_not_call(service, wire,
     )
     cache.set("delivery-in-flight-firetext", 0)  # the other qcluster's call ended
     assert tasks.drain_deliveries("sms") == 3
+
+
+def test_calls_completed_together_each_keep_their_own_outcome(service):
+    """A group's outcomes are written at once: each attempt still gets its own outcome, time,
+    status code and error, and each hand-over its own reference."""
+    prefer("firetext")
+    texts(service, 3)
+    sends = delivery.sends_claim(Notification.objects.filter(service=service), batch=3)
+    busy = SmsClientResponseException("firetext", 503, "busy")
+    results = [
+        CallResult("ref-1", None, 120),
+        CallResult(None, busy, 40),
+        CallResult("ref-3", None, 7),
+    ]
+
+    assert delivery.sends_record(list(zip(sends, results, strict=True))) == 2
+
+    ids = [send.notification.id for send in sends]
+    attempts = {
+        a.notification_id: (a.outcome, a.duration_ms, a.status_code, a.error)
+        for a in SendAttempt.objects.all()
+    }
+    assert [attempts[i] for i in ids] == [
+        ("success", 120, None, ""),
+        ("error", 40, 503, str(busy)),
+        ("success", 7, None, ""),
+    ]
+    rows = Notification.objects.in_bulk(ids)
+    assert [(rows[i].status, rows[i].provider_reference) for i in ids] == [
+        ("sending", "ref-1"),
+        ("created", None),
+        ("sending", "ref-3"),
+    ]

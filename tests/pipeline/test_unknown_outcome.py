@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from sending import tasks
+from sending.delivery import deliveries_drain
 from sending.models import Notification, NotificationStatus, SendAttempt
 from sending.sweeps import notifications_queue_due_retries
 from tests.pipeline.conftest import FIRETEXT_OK, FIRETEXT_URL, prefer
@@ -140,3 +141,47 @@ def test_a_first_claim_reads_no_attempts(text, wire):
         q["sql"] for q in queries if q["sql"].startswith("SELECT") and "sendattempt" in q["sql"]
     ]
     assert attempts_read == []
+
+
+def test_one_claim_holds_resends_and_sends_each_as_its_own_calls_say(service, wire):
+    """Texts claimed together each get their own answer: held (its dead worker's call is
+    recent), resent (the hold has passed), sent (never claimed before); the claim reads their
+    attempts once, whatever their number."""
+    prefer("firetext")
+    wire.post(FIRETEXT_URL, json=FIRETEXT_OK)
+    held, resent = (
+        notification_make(service=service, status=NotificationStatus.CREATED, called="firetext")
+        for _ in range(2)
+    )
+    fresh = notification_make(service=service, status=NotificationStatus.CREATED)
+    for text, seconds_ago in ((held, 60), (resent, HOLD + 1)):
+        SendAttempt.objects.filter(notification=text).update(
+            started_at=timezone.now() - timedelta(seconds=seconds_ago)
+        )
+    Notification.objects.filter(id__in=[held.id, resent.id]).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        deliveries_drain(
+            notification_type="sms",
+            queryset=Notification.objects.filter(id__in=[held.id, resent.id, fresh.id]),
+        )
+
+    statuses = dict(Notification.objects.values_list("id", "status"))
+    assert statuses == {
+        held.id: NotificationStatus.CREATED,
+        resent.id: NotificationStatus.SENDING,
+        fresh.id: NotificationStatus.SENDING,
+    }
+    assert len(wire.calls) == 2
+    outcomes = SendAttempt.objects.order_by("started_at").values_list("notification_id", "outcome")
+    assert sorted(outcomes) == sorted(
+        [(held.id, "started"), (resent.id, "unknown"), (resent.id, "success"),
+         (fresh.id, "success")]
+    )  # fmt: skip
+    assert Notification.objects.get(id=held.id).next_attempt_at is not None
+    attempts_read = [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and "sendattempt" in q["sql"]
+    ]
+    assert len(attempts_read) == 1

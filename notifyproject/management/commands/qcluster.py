@@ -2,7 +2,10 @@
 status callbacks' cluster (notifyproject/cluster.py), and the receipts' queue in a thread of the
 master, with processes that die with the master."""
 
+import gc
+
 from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
@@ -24,6 +27,7 @@ class Command(DjangoQCommand):
         if not settings.Q_CALLBACKS_CLUSTER and not run_once:
             callbacks = CallbacksCluster(cwd=str(settings.BASE_DIR))
             callbacks.start()
+        workers_share()
         try:
             cluster = Cluster()
             cluster.start()
@@ -40,3 +44,14 @@ class Command(DjangoQCommand):
                 receipts.stop()
             if callbacks is not None:
                 callbacks.stop()
+
+
+def workers_share() -> None:
+    """Load what the workers run before django-q forks them, so they share it: every app's
+    `tasks` module and what it imports (the delivery engine, requests, boto3: about 9 MB a
+    process), which a worker would otherwise import into memory of its own at its first task;
+    then `gc.freeze()`, so a worker's garbage collections leave the inherited objects (and the
+    pages they are on) alone. What is frozen is never collected: the modules and settings,
+    alive for the whole process anyway."""
+    autodiscover_modules("tasks")
+    gc.freeze()
