@@ -244,8 +244,9 @@ def deliveries_drain(
     """Send the channel's waiting notifications (`deliveries_waiting`) until a claim finds none
     and no call is in flight, or `until` (a `time.monotonic()`) has passed and the calls in
     flight are done. More is claimed whenever half the pool is free. Returns how many were
-    handed over. `on_more_waiting` is called the first time a claim comes back full (more is
-    waiting than the pool takes at once). Given a `queryset` instead, those of it that are
+    handed over. `on_more_waiting` is called each time a claim comes back full (more is
+    waiting than the pool takes at once: asking for another drain costs a cache round trip while
+    one is on its way). Given a `queryset` instead, those of it that are
     claimable are claimed once and sent (a planned retry is not made at once again)."""
     once = queryset is not None
     if queryset is None:
@@ -254,11 +255,9 @@ def deliveries_drain(
     handed_over = 0
 
     def claim(want: int) -> list[Send]:
-        nonlocal on_more_waiting
         sends = sends_claim(queryset, batch=want)
         if len(sends) == want and on_more_waiting is not None:
             on_more_waiting()
-            on_more_waiting = None
         return sends
 
     def record(finished: list[tuple[Send, CallResult]]) -> list[Send]:

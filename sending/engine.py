@@ -6,8 +6,10 @@ marked `queued_at` and, once that commits, asks for its channel's drain
 (`delivery_drain_request`). Asking takes the channel's slot, a cache entry made with `add`: while
 a request waits in the broker, asking again costs one cache round trip and queues nothing, so a
 100,000-text batch costs one broker message, not 100,000. The drain gives the slot back as it
-starts, and asks again once its first claim shows more is waiting, so idle workers (in this
-qcluster or another) join in; the claims never collide.
+starts, and asks again whenever a claim shows more is waiting, so idle workers (in this
+qcluster or another) join in; the claims never collide. A request that waits unstarted holds the
+slot for `DRAIN_REQUEST_SLOT_SECONDS` at most, so one taken by a busy qcluster never keeps an idle
+one out for long.
 
 **A drain.** It claims up to a batch of due notifications in one transaction (`FOR UPDATE SKIP
 LOCKED` on PostgreSQL, so drains running at once take different rows; SQLite has one writer at a
@@ -62,6 +64,13 @@ now = timezone.now  # seam for tests
 LEASE = TASK_LEASE
 
 _SLOT_KEY = "delivery-drain-{}"
+# How long one waiting request stops another. A request can wait where no worker takes it soon:
+# in the hands of a qcluster whose workers are all draining (django-q's pusher takes tasks ahead
+# of its workers), or lost with a Redis. After this, a drain that still finds more waiting asks
+# again and an idle worker in another qcluster joins in. A second drain is harmless (claims never
+# collide; one that finds nothing ends at once), and while a backlog lasts this costs at most one
+# broker message per channel per period.
+DRAIN_REQUEST_SLOT_SECONDS = 5
 _IN_FLIGHT_KEY = "delivery-in-flight-{}"
 
 T = TypeVar("T")
@@ -88,12 +97,13 @@ def deliveries_waiting(notification_type: str) -> QuerySet[Notification]:
 
 
 def delivery_drain_request(notification_type: str) -> bool:
-    """Make sure a drain of the channel is on its way: queue one unless one is waiting already
-    (the slot is held). True when one was queued. Never raises: the rows are safe in the table,
+    """Make sure a drain of the channel is on its way: queue one unless one was asked for in the
+    last `DRAIN_REQUEST_SLOT_SECONDS` and has not started (the slot is held). True when one was
+    queued. Never raises: the rows are safe in the table,
     and the per-minute sweeps ask again."""
     key = _SLOT_KEY.format(notification_type)
     try:
-        if not cache.add(key, 1, timeout=int(LEASE.total_seconds())):
+        if not cache.add(key, 1, timeout=DRAIN_REQUEST_SLOT_SECONDS):
             return False
         try:
             async_task(
