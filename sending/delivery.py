@@ -29,7 +29,7 @@ from sending.engine import (
     attempts_start,
     call_timed,
     deliveries_claim,
-    deliveries_waiting,
+    deliveries_queued,
     drain_run,
     in_flight_give_back,
     in_flight_take,
@@ -66,6 +66,11 @@ SES = "ses"
 
 # The chosen provider, then at once a different active one.
 PROVIDERS_PER_RUN = 2
+
+# While its calls are in flight, a drain whose last claim took all there was looks again this
+# often: a text accepted meanwhile goes out with the drain already running, instead of waiting
+# for a worker to come free for its drain request. An empty claim is one indexed read.
+CLAIM_EVERY_SECONDS = 0.05
 
 
 def _locked(notification_id, *fields: str) -> Notification | None:
@@ -241,7 +246,8 @@ def deliveries_drain(
     until: float | None = None,
     on_more_waiting: Callable[[], None] | None = None,
 ) -> int:
-    """Send the channel's waiting notifications (`deliveries_waiting`) until a claim finds none
+    """Send the channel's waiting notifications (`deliveries_queued`, free and due at each
+    claim) until a claim finds none
     and no call is in flight, or `until` (a `time.monotonic()`) has passed and the calls in
     flight are done. More is claimed whenever half the pool is free. Returns how many were
     handed over. `on_more_waiting` is called each time a claim comes back full (more is
@@ -250,7 +256,7 @@ def deliveries_drain(
     claimable are claimed once and sent (a planned retry is not made at once again)."""
     once = queryset is not None
     if queryset is None:
-        queryset = deliveries_waiting(notification_type)
+        queryset = deliveries_queued(notification_type)
     queryset = queryset.filter(notification_type=notification_type)
     handed_over = 0
 
@@ -277,6 +283,7 @@ def deliveries_drain(
         # Held sends wait for places other qclusters give back: look again soon.
         take=lambda send: in_flight_take(send.provider),
         give_back=lambda send: in_flight_give_back(send.provider),
+        claim_every=None if once else CLAIM_EVERY_SECONDS,
     )
     return handed_over
 

@@ -83,14 +83,20 @@ def notifications_free(current) -> Q:
     )
 
 
-def deliveries_waiting(notification_type: str) -> QuerySet[Notification]:
-    """What a channel's drain works on: `created`, queued (the partial index
-    `notification_queued`), free and due."""
+def deliveries_queued(notification_type: str) -> QuerySet[Notification]:
+    """What a channel's drain claims from: `created` and queued (the partial index
+    `notification_queued`). Whether each is free and due is the claim's to decide, at the time
+    of each claim (`notifications_free`), so a drain takes what falls due while it runs."""
     return Notification.objects.filter(
         status=NotificationStatus.CREATED,
         notification_type=notification_type,
         queued_at__isnull=False,
-    ).filter(notifications_free(now()))
+    )
+
+
+def deliveries_waiting(notification_type: str) -> QuerySet[Notification]:
+    """A channel's notifications waiting for a drain now: queued, free and due."""
+    return deliveries_queued(notification_type).filter(notifications_free(now()))
 
 
 # --- asking for a drain ------------------------------------------------------------------------
@@ -223,6 +229,7 @@ def drain_run(
     give_back: Callable[[T], None] = _nothing,
     look_again: float | None = 0.05,
     gather: float = 0.0,
+    claim_every: float | None = None,
 ) -> None:
     """The loop of a drain, until a claim finds nothing and nothing is in flight, or `ended()`
     and the calls in flight are done. Each step runs in the drain's own thread, so every
@@ -230,7 +237,9 @@ def drain_run(
 
     - `claim(n)`: up to n items, leased to this drain. Asked whenever at most half of
       `capacity` is in hand (in flight, or claimed and waiting for a place); once it finds
-      nothing, not again until every call is done. With `once`, asked once only.
+      nothing, not again until every call is done, or, with `claim_every`, until that many
+      seconds have passed since (so what arrives while calls are in flight is taken by the
+      drain already running, not left for a worker to come free). With `once`, asked once only.
     - `take(item)`: a place for its call now (False: it waits, in order, for one);
       `give_back(item)` once its call completed. For places given back elsewhere (another
       process), the drain looks again every `look_again` seconds; with None, places come back
@@ -246,12 +255,31 @@ def drain_run(
     in_flight: dict[Future, T] = {}
     held: deque[T] = deque()  # claimed, waiting for a place
     found_none = False  # the last claim found nothing: claim again only once all calls are done
+    took_all = False  # the last claim took all there was (fewer than asked for)
+    claimed_at = -float("inf")  # time.monotonic() of the last claim
+
+    def look_soon(busy: int) -> bool:
+        """Calls in flight, and nothing more was waiting at the last claim: with
+        `claim_every`, look again that often (while half the capacity is free)."""
+        return (
+            claim_every is not None
+            and not once
+            and 0 < busy <= capacity // 2
+            and (found_none or took_all)
+        )
+
     while True:
         may_claim = not (once and found_none) and not ended()
         busy = len(in_flight) + len(held)
-        if may_claim and busy <= capacity // 2 and not (found_none and busy):
-            items = claim(capacity - busy)
+        claim_due = not (found_none and busy) or (
+            look_soon(busy) and time.monotonic() - claimed_at >= claim_every
+        )
+        if may_claim and busy <= capacity // 2 and claim_due:
+            want = capacity - busy
+            items = claim(want)
+            claimed_at = time.monotonic()
             found_none = once or not items
+            took_all = len(items) < want
             held.extend(items)
         for _ in range(len(held)):
             item = held.popleft()
@@ -271,6 +299,9 @@ def drain_run(
         timeout = None
         if held:
             timeout = look_again if in_flight else look_again or 0
+        if may_claim and look_soon(len(in_flight) + len(held)):
+            next_claim = max(0.0, claimed_at + claim_every - time.monotonic())
+            timeout = next_claim if timeout is None else min(timeout, next_claim)
         done, rest = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         if gather and done and rest:
             done |= wait(rest, timeout=gather).done

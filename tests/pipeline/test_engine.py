@@ -3,8 +3,10 @@ records each as soon as its call completes, and holds a provider to its in-fligh
 
 import threading
 import time
+from datetime import timedelta
 
 from django.core.cache import cache
+from django.utils import timezone
 
 from sending import delivery, tasks
 from sending.clients.exceptions import SmsClientResponseException
@@ -76,6 +78,31 @@ def test_a_text_is_handed_over_without_waiting_for_the_slowest_call(service, wir
     assert (
         Notification.objects.get(id=fast.id).sent_at < Notification.objects.get(id=slow.id).sent_at
     )
+
+
+def test_a_text_due_while_calls_are_in_flight_goes_with_the_running_drain(service, wire):
+    """A text that becomes due while the drain's only call is in flight is claimed by that drain
+    at once: the first call is answered only once the second has reached the provider, so a
+    drain that waited for its calls before claiming again would fail the first."""
+    prefer("firetext")
+    first, later = texts(service, 2)
+    Notification.objects.filter(id=later.id).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=0.5)
+    )
+    later_arrived = threading.Event()
+
+    def answer(request):
+        if str(later.id) in request.body:
+            later_arrived.set()
+        elif not later_arrived.wait(DEADLINE):
+            return (500, {}, "the later text was not sent while this call was in flight")
+        return (200, {}, '{"code": 0, "description": "SMS successfully queued"}')
+
+    wire.add_callback("POST", FIRETEXT_URL, callback=answer)
+
+    assert tasks.drain_deliveries("sms") == 2
+    assert statuses() == ["sending", "sending"]
+    assert len(wire.calls) == 2
 
 
 def test_a_provider_is_held_to_its_limit_of_calls_in_flight(service, wire, settings):
