@@ -247,13 +247,13 @@ def deliveries_drain(
     on_more_waiting: Callable[[], None] | None = None,
 ) -> int:
     """Send the channel's waiting notifications (`deliveries_queued`, free and due at each
-    claim) until a claim finds none
-    and no call is in flight, or `until` (a `time.monotonic()`) has passed and the calls in
-    flight are done. More is claimed whenever half the pool is free. Returns how many were
-    handed over. `on_more_waiting` is called each time a claim comes back full (more is
-    waiting than the pool takes at once: asking for another drain costs a cache round trip while
-    one is on its way). Given a `queryset` instead, those of it that are
-    claimable are claimed once and sent (a planned retry is not made at once again)."""
+    claim) until a claim finds none and no call is in flight, or `until` (a
+    `time.monotonic()`) has passed and the calls in flight are done. More is claimed whenever
+    half the pool is free, and every `CLAIM_EVERY_SECONDS` while calls are in flight. Returns
+    how many were handed over. `on_more_waiting` is called each time a claim comes back full
+    (more is waiting than the pool takes at once: asking for another drain costs a cache round
+    trip while one is on its way). Given a `queryset` instead, those of it that are claimable
+    are claimed once and sent (a planned retry is not made at once again)."""
     once = queryset is not None
     if queryset is None:
         queryset = deliveries_queued(notification_type)
