@@ -8,9 +8,10 @@ writes each one's outcome in the same transaction.
 one request gets it) that lives as long as a task's lease: while it is held, asking queues
 nothing, since the running drain looks once more after giving its slot back. So a thousand
 receipts a second queue a handful of tasks, not a thousand. A process that has just asked (and
-found the slot held, or taken it) does not ask again for `REQUEST_MEMO_SECONDS`: the drain waits
-that long after giving its slot back before its last look, so a receipt whose request was
-skipped is committed before that look. Most receipts cost no cache round trip at all.
+found the slot held, or taken it) does not ask again for `REQUEST_MEMO_SECONDS`: after giving
+its slot back the drain goes on looking for that long (`receipts.tasks.drain_receipts`), so a
+receipt whose request was skipped is committed before its last look. Most receipts cost no cache
+round trip at all.
 
 **Capacity of its own.** The drain is queued on the receipts' own queue
 (`settings.RECEIPT_QUEUE`), which a thread of each `manage.py qcluster` master serves
