@@ -73,6 +73,26 @@ def base_env(database_url: str, **settings: str) -> dict[str, str]:
     return env
 
 
+def delivery_env(args, *, log_level: str = "WARNING", **settings: str) -> dict[str, str]:
+    """`base_env` for a benchmark that runs qclusters against the fake providers (`args` has
+    `database_url`, `redis_url` and `cluster_name`): the fakes' keys, a provider timeout a
+    loaded machine can't trip, and no receipts posted anywhere (the receipt URLs and the basic
+    auth left to each fake's own)."""
+    env = base_env(
+        args.database_url,
+        REDIS_URL=args.redis_url,
+        Q_CLUSTER_NAME=args.cluster_name,
+        LOG_LEVEL=log_level,
+        FIRETEXT_API_KEY="bench",
+        MMG_API_KEY="bench",
+        PROVIDER_TIMEOUT_SECONDS="5",
+        **settings,
+    )
+    for name in ("FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL", "CALLBACK_BASIC_AUTH"):
+        env.pop(name, None)
+    return env
+
+
 def manage(env: dict[str, str], *argv: str) -> str:
     """`manage.py <argv>` in the repository root; answers what it printed."""
     done = subprocess.run(

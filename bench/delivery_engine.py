@@ -53,12 +53,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (  # noqa: E402
+from bench.common import (
+    # noqa: E402
     BenchError,
-    base_env,
     bench_database_url,
     bench_redis_url,
     database_recreate,
+    delivery_env,
     django_setup,
     figure,
     gunicorn_start,
@@ -816,18 +817,8 @@ def phases(args, processes: Processes, env: dict, fake_url: str) -> dict:
 
 def main() -> int:
     args = parse_args()
-    env = base_env(
-        args.database_url,
-        REDIS_URL=args.redis_url,
-        Q_CLUSTER_NAME=args.cluster_name,
-        LOG_LEVEL="WARNING",
-        FIRETEXT_API_KEY="bench",
-        MMG_API_KEY="bench",
-        PROVIDER_TIMEOUT_SECONDS="5",
-        SERVICE_CALLBACK_ALLOW_INSECURE="true",
-    )
-    for name in ("FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL", "CALLBACK_BASIC_AUTH", "Q_WORKERS"):
-        env.pop(name, None)
+    env = delivery_env(args, SERVICE_CALLBACK_ALLOW_INSECURE="true")
+    env.pop("Q_WORKERS", None)
     logdir = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     processes = Processes(logdir)
     load_before = os.getloadavg()

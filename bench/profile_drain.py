@@ -24,11 +24,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (  # noqa: E402
-    base_env,
+from bench.common import (
+    # noqa: E402
     bench_database_url,
     bench_redis_url,
     database_recreate,
+    delivery_env,
     django_setup,
     manage,
     queue_purge,
@@ -58,17 +59,7 @@ def _backend_cpu(pid: int) -> float:
 
 def main() -> int:
     args = parse_args()
-    env = base_env(
-        args.database_url,
-        REDIS_URL=args.redis_url,
-        Q_CLUSTER_NAME=args.cluster_name,
-        LOG_LEVEL="INFO",
-        FIRETEXT_API_KEY="bench",
-        MMG_API_KEY="bench",
-        PROVIDER_TIMEOUT_SECONDS="5",
-    )
-    for name in ("FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL", "CALLBACK_BASIC_AUTH"):
-        env.pop(name, None)
+    env = delivery_env(args, log_level="INFO")
     database_recreate(args.database_url)
     manage(env, "migrate", "--verbosity", "0")
     processes = Processes(Path(tempfile.mkdtemp(prefix="bench-drain-")))

@@ -49,13 +49,14 @@ from contextlib import suppress
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (  # noqa: E402
+from bench.common import (
+    # noqa: E402
     ROOT,
     BenchError,
-    base_env,
     bench_database_url,
     bench_redis_url,
     database_recreate,
+    delivery_env,
     django_setup,
     figure,
     gunicorn_start,
@@ -461,17 +462,7 @@ def end_to_end(args, processes, env, workers: int) -> dict:
 
 def main() -> int:
     args = parse_args()
-    env = base_env(
-        args.database_url,
-        REDIS_URL=args.redis_url,
-        Q_CLUSTER_NAME=args.cluster_name,
-        LOG_LEVEL="WARNING",
-        FIRETEXT_API_KEY="bench",
-        MMG_API_KEY="bench",
-        PROVIDER_TIMEOUT_SECONDS="5",
-    )
-    for name in ("FIRETEXT_RECEIPT_URL", "MMG_RECEIPT_URL", "CALLBACK_BASIC_AUTH"):
-        env.pop(name, None)
+    env = delivery_env(args)
     logdir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     processes = Processes(logdir)
     load_before = os.getloadavg()
