@@ -70,7 +70,7 @@ _SLOT_KEY = "delivery-drain-{}"
 # again and an idle worker in another qcluster joins in. A second drain is harmless (claims never
 # collide; one that finds nothing ends at once), and while a backlog lasts this costs at most one
 # broker message per channel per period.
-DRAIN_REQUEST_SLOT_SECONDS = 5
+DRAIN_REQUEST_SLOT_SECONDS = 1
 _IN_FLIGHT_KEY = "delivery-in-flight-{}"
 
 T = TypeVar("T")
