@@ -1,13 +1,15 @@
+import time
 from datetime import timedelta
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.signing import SignedPackage
 
-from sending import services, sweeps
+from sending import engine, services, sweeps
 from sending.models import Notification
 from stats.models import DailyStatistics
 
@@ -25,6 +27,13 @@ def drains_queued() -> list[tuple]:
 
 
 SMS_DRAIN = ("sending.tasks.drain_deliveries", ("sms",))
+
+
+@pytest.fixture(autouse=True)
+def _slot_outlives_each_test(monkeypatch):
+    """A drain request's slot outlives each test however loaded the machine, so "asking again
+    queues nothing" holds between two asks seconds apart (its own short life has its test)."""
+    monkeypatch.setattr(engine, "DRAIN_REQUEST_SLOT_SECONDS", 600)
 
 
 def make(service, **fields) -> Notification:
@@ -59,6 +68,21 @@ def test_replay_asks_for_the_drain_of_what_waits_with_none_coming(service, setti
     # A drain is on its way (its slot is held): asking again queues nothing more.
     assert sweeps.notifications_replay() == 2
     assert drains_queued() == []
+
+
+def test_a_request_left_waiting_holds_the_slot_only_briefly(service, monkeypatch):
+    """A drain request that no worker has started (taken by a busy qcluster, or lost) stops
+    other requests for `DRAIN_REQUEST_SLOT_SECONDS` only: then asking queues one again, so an
+    idle qcluster is not kept out."""
+    monkeypatch.setattr(engine, "DRAIN_REQUEST_SLOT_SECONDS", 1)
+    get_broker().purge_queue()
+    assert engine.delivery_drain_request("sms") is True
+    assert engine.delivery_drain_request("sms") is False  # one is on its way
+    deadline = time.monotonic() + 30
+    while not engine.delivery_drain_request("sms"):
+        assert time.monotonic() < deadline, "the slot never ran out"
+        time.sleep(0.2)
+    assert drains_queued() == [SMS_DRAIN, SMS_DRAIN]
 
 
 def test_a_batch_of_a_hundred_texts_queues_one_drain(service, django_capture_on_commit_callbacks):
