@@ -53,8 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (
-    # noqa: E402
+from bench.common import (  # noqa: E402
     BenchError,
     bench_database_url,
     bench_redis_url,

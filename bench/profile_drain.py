@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (
-    # noqa: E402
+from bench.common import (  # noqa: E402
     bench_database_url,
     bench_redis_url,
     database_recreate,

@@ -49,8 +49,7 @@ from contextlib import suppress
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
-from bench.common import (
-    # noqa: E402
+from bench.common import (  # noqa: E402
     ROOT,
     BenchError,
     bench_database_url,
