@@ -13,7 +13,7 @@ once a receipt from that provider applies to the notification (`sending.status`,
 that provider's attempts still `started` become `receipted` (`attempts_settle_by_receipts`) rather
 than looking in flight for ever. Only that provider's: the receipt says nothing of another's
 call. A live worker whose call is still in flight writes its own outcome over it afterwards
-(`attempt_finish`), which is the better record.
+(`attempts_finish`), which is the better record.
 """
 
 import logging
@@ -31,23 +31,6 @@ from sending.text_rules import field_fit
 logger = logging.getLogger(__name__)
 
 now = timezone.now  # seam for tests
-
-
-def attempt_start(*, notification: Notification, provider: str) -> SendAttempt:
-    """Written, outside any transaction, before the provider hears of it."""
-    return SendAttempt.objects.create(
-        notification=notification,
-        provider=provider,
-        started_at=now(),
-        outcome=SendAttempt.Outcome.STARTED,
-    )
-
-
-def attempt_finish(
-    *, attempt: SendAttempt, error: Exception | None, duration_ms: int, simulated: bool = False
-) -> None:
-    """The call's outcome: `simulated` for a test key's, whose provider was never called."""
-    attempts_finish({attempt.id: attempt_outcome(error, duration_ms, simulated=simulated)})
 
 
 def attempt_outcome(error: Exception | None, duration_ms: int, *, simulated: bool = False) -> dict:

@@ -12,7 +12,7 @@ import uuid
 from django.test import Client
 
 from receipts.models import Receipt, ReceiptState
-from sending.attempts import attempt_finish
+from sending.attempts import attempt_outcome, attempts_finish
 from sending.models import Notification, NotificationStatus, NotificationType, SendAttempt
 from sending.status import notification_mark_sent
 from tests.receipts.conftest import REFERENCE, SES_MESSAGE_ID, post
@@ -126,7 +126,7 @@ class ReceiptCases:
         self.post(self.delivered())
 
         attempt = SendAttempt.objects.get()
-        attempt_finish(attempt=attempt, error=None, duration_ms=120)
+        attempts_finish({attempt.id: attempt_outcome(None, 120)})
         notification_mark_sent(
             notification_id=in_flight.id, provider=self.provider, reference=SES_MESSAGE_ID
         )
