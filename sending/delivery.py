@@ -283,7 +283,7 @@ def deliveries_drain(
         # Held sends wait for places other qclusters give back: look again soon.
         take=lambda send: in_flight_take(send.provider),
         give_back=lambda send: in_flight_give_back(send.provider),
-        claim_every=None if once else CLAIM_EVERY_SECONDS,
+        claim_every=CLAIM_EVERY_SECONDS,
     )
     return handed_over
 

@@ -105,8 +105,7 @@ def deliveries_waiting(notification_type: str) -> QuerySet[Notification]:
 def delivery_drain_request(notification_type: str) -> bool:
     """Make sure a drain of the channel is on its way: queue one unless one was asked for in the
     last `DRAIN_REQUEST_SLOT_SECONDS` and has not started (the slot is held). True when one was
-    queued. Never raises: the rows are safe in the table,
-    and the per-minute sweeps ask again."""
+    queued. Never raises: the rows are safe in the table, and the per-minute sweeps ask again."""
     key = _SLOT_KEY.format(notification_type)
     try:
         if not cache.add(key, 1, timeout=DRAIN_REQUEST_SLOT_SECONDS):
@@ -255,18 +254,13 @@ def drain_run(
     in_flight: dict[Future, T] = {}
     held: deque[T] = deque()  # claimed, waiting for a place
     found_none = False  # the last claim found nothing: claim again only once all calls are done
-    took_all = False  # the last claim took all there was (fewer than asked for)
+    took_all = False  # the last claim took all there was (fewer than asked for, or none)
     claimed_at = -float("inf")  # time.monotonic() of the last claim
 
     def look_soon(busy: int) -> bool:
         """Calls in flight, and nothing more was waiting at the last claim: with
         `claim_every`, look again that often (while half the capacity is free)."""
-        return (
-            claim_every is not None
-            and not once
-            and 0 < busy <= capacity // 2
-            and (found_none or took_all)
-        )
+        return claim_every is not None and not once and took_all and 0 < busy <= capacity // 2
 
     while True:
         may_claim = not (once and found_none) and not ended()
