@@ -1,7 +1,6 @@
 """Receipt and received-text endpoints (contract section 6): one base, one subclass per provider
 and kind."""
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
@@ -12,6 +11,7 @@ from receipts.authentication import callback_credentials_valid
 from receipts.inbox import receipt_take
 from receipts.models import ReceiptProvider
 from receipts.parsers import RECEIPT_PARSER_CLASSES
+from sending.api.errors import body_too_big_message
 from sending.providers import SMS_PROVIDERS, SmsProvider
 
 
@@ -55,8 +55,7 @@ class ReceiptView(View):
         try:
             body = request.body
         except RequestDataTooBig:
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return self.error(f"body over {limit} bytes", 413)
+            return self.error(body_too_big_message(), 413)
         messages = receipt_take(
             provider=self.parser,
             body=body,
