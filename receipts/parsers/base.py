@@ -192,6 +192,14 @@ class ReceiptParser:
         except (ValueError, RecursionError):
             raise self.invalid(problem) from None
 
+    def json_object(self, text: str, problem: str, *, not_an_object: str | None = None) -> dict:
+        """`json_loads`, and an object (a dict) or refused: with `problem`, or with
+        `not_an_object` where the answer says which."""
+        value = self.json_loads(text, problem)
+        if not isinstance(value, dict):
+            raise self.invalid(not_an_object or problem)
+        return value
+
     def checked_time(self, field: str, moment: datetime, reference: str) -> datetime | None:
         """A time that parsed, kept only when it is a time a receipt could report (see
         EARLIEST_TIME): otherwise logged and left out, like one that does not parse."""

@@ -25,6 +25,9 @@ _SIMULATED_STATUSES = {
     PERMANENT_FAILURE: ("5", "52"),
 }
 
+# MMG posts a JSON object; any other JSON is refused with this.
+NOT_AN_OBJECT = "invalid json (expected an object)"
+
 # MMG escapes these in a received text's Message with a backslash (after URL-encoding it), as
 # GOV.UK Notify's reading of it shows; only these, so any other backslash is kept as sent.
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
@@ -104,9 +107,7 @@ class MmgReceiptParser(ReceiptParser):
     }
 
     def parse_body(self, body: str) -> StatusReceipt:
-        data = self.json_loads(body, "invalid json")
-        if not isinstance(data, dict):
-            raise self.invalid("invalid json (expected an object)")
+        data = self.json_object(body, "invalid json", not_an_object=NOT_AN_OBJECT)
         problems: list[str] = []
         status = self.text(data, "status", problems)
         cid = self.text(data, "CID", problems)
@@ -168,9 +169,7 @@ class MmgInboundParser(ReceiptParser):
     content_types = ("application/json", "text/plain")
 
     def parse_body(self, body: str) -> ReceivedTextEvent:
-        data = self.json_loads(body, "invalid json")
-        if not isinstance(data, dict):
-            raise self.invalid("invalid json (expected an object)")
+        data = self.json_object(body, "invalid json", not_an_object=NOT_AN_OBJECT)
         problems: list[str] = []
         source = MmgReceiptParser.text(data, "MSISDN", problems)
         destination = MmgReceiptParser.text(data, "Number", problems)

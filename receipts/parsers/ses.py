@@ -155,12 +155,6 @@ class SesReceiptParser(ReceiptParser):
         self.log_bad_field(field, repr(value), reference, "is not an object")
         return {}
 
-    def json_object(self, text: str, problem: str) -> dict:
-        value = self.json_loads(text, problem)
-        if not isinstance(value, dict):
-            raise self.invalid(problem)
-        return value
-
     def iso_time(self, value, reference: str) -> datetime | None:
         """An optional ISO 8601 time; one that does not parse is logged and left out."""
         if value is None:
